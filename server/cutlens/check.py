@@ -1,0 +1,120 @@
+"""Checking a template: render every sample × variant (the Jinja tier), then compile the
+rendered units with nvcc (the nvcc tier) and map what nvcc says onto template lines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .diagnostics import Diagnostic, merge
+from .render import RenderedUnit, Renderer, RenderFailure
+from .template import Sample, Template, Variant
+
+
+@dataclass
+class Selection:
+    """Which samples and variants a check covers: ``all`` or ``first``."""
+
+    samples: str = "all"
+    variants: str = "all"
+
+    def pairs(self, template: Template) -> list[tuple[Sample, Variant]]:
+        samples = template.samples or [Sample("default")]
+        if self.samples == "first":
+            samples = samples[:1]
+        out = []
+        for s in samples:
+            vs = template.variants(s)
+            if self.variants == "first":
+                vs = vs[:1]
+            out += [(s, v) for v in vs]
+        return out
+
+
+@dataclass
+class JinjaCheck:
+    """The Jinja tier of one template: rendered units, failures, merged diagnostics."""
+
+    template: Template
+    units: list[RenderedUnit] = field(default_factory=list)
+    failures: list[RenderFailure] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def sample_names(self) -> list[str]:
+        return [s.name for s in self.template.samples] or ["default"]
+
+    def variant_names(self) -> list[str]:
+        names: list[str] = []
+        for s in self.template.samples or [Sample("default")]:
+            for v in self.template.variants(s):
+                if v.name not in names:
+                    names.append(v.name)
+        return names
+
+
+def jinja_check(template: Template, renderer: Renderer,
+                selection: Selection | None = None) -> JinjaCheck:
+    """Render every selected sample × variant; one failing pair never stops the others."""
+    selection = selection or Selection()
+    jc = JinjaCheck(template)
+    pairs = selection.pairs(template)  # may add variant errors to template.errors
+    raw: list[Diagnostic] = list(template.errors)
+    if not template.broken:
+        for s, v in pairs:
+            r = renderer.render(template, s, v)
+            if isinstance(r, RenderFailure):
+                jc.failures.append(r)
+                raw += r.diagnostics
+            else:
+                jc.units.append(r)
+                raw += r.warnings
+    jc.diagnostics = merge(raw, jc.sample_names, jc.variant_names())
+    # Front-matter and config problems are not per sample/variant.
+    for d in jc.diagnostics:
+        if not d.samples and not d.variants:
+            d.partial = False
+    return jc
+
+
+@dataclass
+class CheckReport:
+    """Diagnostics of every template checked under some paths."""
+
+    templates: list[Template] = field(default_factory=list)
+    partials: list = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for d in self.diagnostics if d.severity == "error")
+
+
+def check_paths(paths: list, selection: Selection | None = None, jobs: int | None = None,
+                nvcc: bool = True, mode: str = "full", progress: bool = False,
+                renderer: Renderer | None = None) -> CheckReport:
+    """Render (and compile) every template under ``paths``."""
+    from pathlib import Path
+
+    from . import config as config_mod
+    from .project import discover, load_template
+
+    report = CheckReport()
+    renderer = renderer or Renderer()
+    checks: list[JinjaCheck] = []
+    for p in paths:
+        cfg = config_mod.load(config_mod.find_root(Path(p)))
+        found = discover([Path(p)], cfg)
+        report.partials += found.partials
+        for tp in found.templates:
+            t = load_template(tp, cfg)
+            report.templates.append(t)
+            checks.append(jinja_check(t, renderer, selection))
+    diags: list[Diagnostic] = [d for jc in checks for d in jc.diagnostics]
+    if nvcc:
+        import asyncio
+
+        from .nvcc_check import nvcc_check_all
+
+        diags = asyncio.run(nvcc_check_all(checks, jobs=jobs, mode=mode, progress=progress))
+    report.diagnostics = diags
+    return report

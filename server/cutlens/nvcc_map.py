@@ -1,0 +1,136 @@
+"""Map what nvcc says about a rendered unit onto template lines.
+
+An error in the rendered TU lands on its template line (through includes and macros); one
+inside a header (CUTLASS, cute, std) lands on the innermost frame of its instantiation
+chain that lies in the rendered TU, with the header location and the chain as related
+information; ptxas messages naming a kernel land on the line that defines it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import TYPE_CHECKING
+
+from .diagnostics import Diagnostic, Related
+from .render import RenderedUnit
+from .sourcemap import Frame, SourceMap
+
+if TYPE_CHECKING:
+    from .compile import CompileResult
+    from .nvcc_output import CompilerMessage
+
+_SOURCE_OF_TOOL = {"ptxas": "ptxas", "nvlink": "nvlink"}
+
+
+def _same(a: str | None, b: str) -> bool:
+    if not a:
+        return False
+    if a == b:
+        return True
+    try:
+        return os.path.realpath(a) == os.path.realpath(b)
+    except OSError:
+        return False
+
+
+class UnitMap:
+    """The rendered files of one unit (TU + companions) as nvcc saw them."""
+
+    def __init__(self, unit: RenderedUnit, result: CompileResult) -> None:
+        self.unit = unit
+        self.files: dict[str, tuple[SourceMap, str]] = {
+            result.source_path: (unit.source_map, unit.text)}
+        for name, path in getattr(result, "companion_paths", {}).items():
+            comp = unit.companions.get(name)
+            if comp is not None:
+                self.files[path] = (comp.source_map, comp.text)
+        self.tu = result.source_path
+
+    def lookup(self, file: str | None) -> SourceMap | None:
+        if file is None:
+            return None
+        for path, (smap, _) in self.files.items():
+            if _same(file, path):
+                return smap
+        return None
+
+    def frames(self, file: str | None, line: int | None) -> tuple[Frame, ...] | None:
+        smap = self.lookup(file)
+        if smap is None or line is None:
+            return None
+        return smap.frames(line) or None
+
+    def clean(self, text: str) -> str:
+        """Replace rendered-file paths in ``text`` with the template's name."""
+        for path in self.files:
+            text = text.replace(path, self.unit.template.name)
+            text = text.replace(os.path.basename(path), self.unit.template.name)
+        return text
+
+    def kernel_line(self, kernel: str | None) -> tuple[Frame, ...] | None:
+        """Frames of the rendered line defining ``kernel`` (a ptxas entry function)."""
+        if not kernel:
+            return None
+        name = re.split(r"[(<]", kernel, maxsplit=1)[0].split("::")[-1].strip()
+        if not name:
+            return None
+        smap, text = self.files[self.tu]
+        pat = re.compile(rf"__global__[^;{{]*\b{re.escape(name)}\b|\b{re.escape(name)}\s*\(")
+        for i, line in enumerate(text.splitlines(), start=1):
+            if pat.search(line):
+                fr = smap.frames(i)
+                if fr:
+                    return fr
+        return None
+
+
+def _related_from_frames(frames: tuple[Frame, ...]) -> list[Related]:
+    rel = []
+    for f in reversed(frames[:-1]):
+        what = "included from here" if f.kind == "expr" else "from here"
+        rel.append(Related(f.file, f.line, f"expanded from {what}"
+                           if what == "from here" else what, f.column + 1 if f.column else 0))
+    return rel
+
+
+def map_message(m: CompilerMessage, um: UnitMap) -> Diagnostic:
+    """One compiler message as a diagnostic on a template line."""
+    unit = um.unit
+    source = _SOURCE_OF_TOOL.get(m.tool, "nvcc")
+    related: list[Related] = []
+    frames = um.frames(m.file, m.line)
+    if frames is None:
+        # Inside a header (or no location): the innermost chain frame in the rendered files.
+        chain_hit = None
+        for fr in m.chain:
+            hit = um.frames(fr.file, fr.line)
+            if hit is not None:
+                chain_hit = hit
+                # keep looking: the innermost frame in our files wins (chains print
+                # innermost first, so the first hit is it)
+                break
+        if m.file and m.line:
+            related.append(Related(m.file, m.line, f"{m.severity} reported here"))
+        for fr in m.chain:
+            if um.lookup(fr.file) is None and fr.file:
+                related.append(Related(fr.file, fr.line, um.clean(fr.text)))
+        frames = chain_hit or um.kernel_line(getattr(m, "kernel", None))
+    if frames:
+        primary = frames[-1]
+        related = _related_from_frames(frames) + related
+        file, line, col = primary.file, primary.line, primary.column + 1 if primary.column else 0
+    else:
+        file, line, col = str(unit.template), 1, 0
+    code = m.code
+    return Diagnostic(
+        file=file, line=line, column=col, severity=m.severity,
+        source=source,  # type: ignore[arg-type]
+        message=um.clean(m.message), code=code, samples=[unit.sample.name],
+        variants=[unit.variant.name], related=related, raw=m.raw)
+
+
+def map_result(unit: RenderedUnit, result: CompileResult) -> list[Diagnostic]:
+    """Every message of a compile of ``unit``, on template lines."""
+    um = UnitMap(unit, result)
+    return [map_message(m, um) for m in result.messages]

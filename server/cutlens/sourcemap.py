@@ -1,0 +1,184 @@
+"""Source maps: every rendered line back to the template line (and call sites) behind it.
+
+The renderer plants invisible markers in Jinja's output (see ``render.MarkSource``):
+``POINT`` before each piece of literal template text, ``BEGIN``/``END`` around each
+``{{ expression }}`` and ``{% include %}``. :func:`build` strips them and records, for
+each rendered line, the stack of frames active at its first non-blank character:
+outermost (the root template's ``{{ m() }}`` call site) to innermost (the macro's text).
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+POINT, POINT_END = "\ue000", "\ue001"
+BEGIN, BEGIN_END = "\ue002", "\ue003"
+END = "\ue004"
+MARKER_RE = re.compile(f"{POINT}(\\d+),(\\d+),(\\d+){POINT_END}|"
+                       f"{BEGIN}(\\d+),(\\d+),(\\d+){BEGIN_END}|{END}")
+_STRIP_RE = re.compile(f"[{POINT}{BEGIN}][0-9,]*[{POINT_END}{BEGIN_END}]|{END}")
+
+
+def point(fid: int, line: int, col: int) -> str:
+    return f"{POINT}{fid},{line},{col}{POINT_END}"
+
+
+def begin(fid: int, line: int, col: int) -> str:
+    return f"{BEGIN}{fid},{line},{col}{BEGIN_END}"
+
+
+def strip(text: str) -> str:
+    """Text without markers (for values handed to Python hooks)."""
+    return _STRIP_RE.sub("", text) if POINT in text or BEGIN in text or END in text else text
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A template position: 1-based ``line``, 0-based ``column`` (0 also when unknown).
+
+    ``kind`` is ``"text"`` for literal template text or ``"expr"`` for a ``{{ }}`` /
+    ``{% include %}`` whose output this is.
+    """
+
+    file: str
+    line: int
+    column: int = 0
+    kind: str = "text"
+
+
+@dataclass
+class Span:
+    """Rendered text ``[start, end)`` (offsets into the rendered string) that an
+    expression at ``frame`` produced."""
+
+    frame: Frame
+    start: int
+    end: int
+
+
+@dataclass
+class SourceMap:
+    """Per rendered line (0-based index), the frames behind it, outermost first."""
+
+    lines: list[tuple[Frame, ...]] = field(default_factory=list)
+    #: Offsets of each rendered line's start (for offset -> line).
+    line_starts: list[int] = field(default_factory=list)
+    spans: list[Span] = field(default_factory=list)
+
+    def frames(self, line: int) -> tuple[Frame, ...]:
+        """Frames of 1-based rendered ``line`` (empty when out of range)."""
+        if 1 <= line <= len(self.lines):
+            return self.lines[line - 1]
+        return ()
+
+    def origin(self, line: int, file: str | None = None) -> Frame | None:
+        """Where 1-based rendered ``line`` came from: the innermost frame, or the innermost
+        frame in ``file`` when given (e.g. the include line in the root template)."""
+        fr = self.frames(line)
+        if file is not None:
+            fr = tuple(f for f in fr if f.file == file)
+        return fr[-1] if fr else None
+
+    def rendered_lines(self, file: str, line: int) -> list[int]:
+        """1-based rendered lines that template ``file:line`` produced (any frame)."""
+        return [i + 1 for i, fr in enumerate(self.lines)
+                if any(f.file == file and f.line == line for f in fr)]
+
+    def line_of_offset(self, offset: int) -> int:
+        """1-based rendered line holding ``offset``."""
+        return bisect_right(self.line_starts, offset)
+
+    def expression_at(self, file: str, line: int, column: int) -> tuple[Frame, list[Span]]:
+        """The ``{{ }}`` on template ``file:line`` nearest before ``column``, and what it
+        rendered to each time it ran."""
+        cands = sorted({s.frame for s in self.spans if s.frame.file == file
+                        and s.frame.line == line}, key=lambda f: f.column)
+        if not cands:
+            raise KeyError((file, line))
+        best = cands[0]
+        for f in cands:
+            if f.column <= column:
+                best = f
+        return best, [s for s in self.spans if s.frame == best]
+
+    def files(self) -> set[str]:
+        return {f.file for fr in self.lines for f in fr}
+
+
+def build(marked: str, files: list[str]) -> tuple[str, SourceMap]:
+    """Strip the markers from ``marked`` and build its :class:`SourceMap`.
+
+    ``files`` maps the markers' file ids to paths.
+    """
+    out: list[str] = []
+    smap = SourceMap()
+    # Stack entries: [file, line, col, kind]; "text" entries advance on newlines.
+    stack: list[list] = []
+    open_spans: list[tuple[Frame, int]] = []
+    pos = 0  # offset in the clean text
+    line_pending = True  # the current rendered line has no non-blank char yet
+    line_frames: tuple[Frame, ...] = ()
+    smap.line_starts.append(0)
+
+    def snapshot() -> tuple[Frame, ...]:
+        return tuple(Frame(files[e[0]], e[1], e[2], e[3]) for e in stack)
+
+    def emit(text: str) -> None:
+        nonlocal pos, line_pending, line_frames
+        start = 0
+        while True:
+            nl = text.find("\n", start)
+            chunk = text[start:] if nl < 0 else text[start:nl]
+            if line_pending and chunk.strip():
+                line_frames = snapshot()
+                line_pending = False
+                # column of the first non-blank char, for text frames on this line
+            if nl < 0:
+                break
+            if line_pending:
+                line_frames = snapshot()
+            smap.lines.append(line_frames)
+            line_pending = True
+            if stack and stack[-1][3] == "text":
+                stack[-1][1] += 1
+                stack[-1][2] = 0
+            start = nl + 1
+            smap.line_starts.append(pos + nl + 1)
+        out.append(text)
+        pos += len(text)
+
+    last = 0
+    for m in MARKER_RE.finditer(marked):
+        if m.start() > last:
+            emit(marked[last:m.start()])
+        last = m.end()
+        if m.group(1) is not None:  # POINT: literal text from here on
+            entry = [int(m.group(1)), int(m.group(2)), int(m.group(3)), "text"]
+            if stack and stack[-1][3] == "text":
+                stack[-1] = entry
+            else:
+                stack.append(entry)
+        elif m.group(4) is not None:  # BEGIN: an expression's output follows
+            entry = [int(m.group(4)), int(m.group(5)), int(m.group(6)), "expr"]
+            if stack and stack[-1][3] == "text":
+                stack.pop()
+            stack.append(entry)
+            open_spans.append((Frame(files[entry[0]], entry[1], entry[2], "expr"), pos))
+        else:  # END
+            while stack and stack[-1][3] == "text":
+                stack.pop()
+            if stack:
+                stack.pop()
+            if open_spans:
+                frame, start = open_spans.pop()
+                smap.spans.append(Span(frame, start, pos))
+    if last < len(marked):
+        emit(marked[last:])
+    text = "".join(out)
+    if text and not text.endswith("\n"):  # a last line without a newline
+        smap.lines.append(line_frames if not line_pending else snapshot())
+    else:
+        smap.line_starts.pop()
+    return text, smap

@@ -1,0 +1,52 @@
+"""Shared fixtures: temporary projects with templates written from strings."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from cutlens import config
+from cutlens.render import Renderer
+from cutlens.template import Template, load
+
+REPO = Path(__file__).resolve().parent.parent
+HAS_NVCC = shutil.which("nvcc") is not None or Path("/usr/local/cuda/bin/nvcc").exists()
+
+
+class Project:
+    """A throwaway workspace: write files, load templates, render them."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.renderer = Renderer()
+
+    def write(self, name: str, text: str) -> Path:
+        p = self.root / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(textwrap.dedent(text).lstrip("\n") if text.startswith("\n") else text)
+        return p
+
+    def load(self, name: str) -> Template:
+        cfg = config.load(self.root)
+        return load(self.root / name, cfg)
+
+    def render(self, name: str, sample: str | None = None, variant: str | int | None = None):
+        t = self.load(name)
+        s = t.sample(sample)
+        return self.renderer.render(t, s, t.variant(s, variant))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return Project(tmp_path)
+
+
+def line_of(text: str, needle: str) -> int:
+    """1-based line of the first line containing ``needle``."""
+    for i, line in enumerate(text.splitlines(), start=1):
+        if needle in line:
+            return i
+    raise AssertionError(f"{needle!r} not found")
