@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import sympy
 from sympy.printing.c import C99CodePrinter
 from sympy.printing.precedence import precedence
@@ -59,6 +61,13 @@ class CppPrinter(C99CodePrinter):
 _PRINTER = CppPrinter()
 
 
+@lru_cache(maxsize=4096)
+def _cexpr(expr: sympy.Expr) -> str:
+    return _PRINTER.doprint(expr)
+
+
 def cexpr(expr: sympy.Expr | int) -> str:
     """C++ text of a size expression."""
-    return _PRINTER.doprint(sympy.sympify(expr))
+    if isinstance(expr, int | sympy.Integer):
+        return f"{int(expr)}L"
+    return _cexpr(sympy.sympify(expr))

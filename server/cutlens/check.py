@@ -3,7 +3,9 @@ rendered units with nvcc (the nvcc tier) and map what nvcc says onto template li
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .diagnostics import Diagnostic, merge
 from .render import RenderedUnit, Renderer, RenderFailure
@@ -91,10 +93,14 @@ class CheckReport:
 
 def check_paths(paths: list, selection: Selection | None = None, jobs: int | None = None,
                 nvcc: bool = True, mode: str = "full", progress: bool = False,
-                renderer: Renderer | None = None) -> CheckReport:
-    """Render (and compile) every template under ``paths``."""
-    from pathlib import Path
+                renderer: Renderer | None = None,
+                on_diagnostics: Callable[[list[Diagnostic]], None] | None = None
+                ) -> CheckReport:
+    """Render (and compile) every template under ``paths``.
 
+    ``on_diagnostics`` sees early results as they come: the Jinja tier, then each
+    template's quick nvcc pass; the report holds the final set (full pass superseding).
+    """
     from . import config as config_mod
     from .project import discover, load_template
 
@@ -110,11 +116,15 @@ def check_paths(paths: list, selection: Selection | None = None, jobs: int | Non
             report.templates.append(t)
             checks.append(jinja_check(t, renderer, selection))
     diags: list[Diagnostic] = [d for jc in checks for d in jc.diagnostics]
+    if on_diagnostics is not None:
+        on_diagnostics(diags)
     if nvcc:
         import asyncio
 
-        from .nvcc_check import nvcc_check_all
+        from .nvcc_check import nvcc_check_all, quick_reporter
 
-        diags = asyncio.run(nvcc_check_all(checks, jobs=jobs, mode=mode, progress=progress))
+        on_event = quick_reporter(checks, on_diagnostics) if on_diagnostics else None
+        diags = asyncio.run(nvcc_check_all(checks, jobs=jobs, mode=mode, progress=progress,
+                                           on_event=on_event))
     report.diagnostics = diags
     return report

@@ -177,17 +177,28 @@ def cmd_check(args: argparse.Namespace) -> int:
     for p in paths:
         if not p.exists():
             raise UsageError(f"{p}: no such file or directory")
+    base = Path.cwd()
+    printed: set[tuple] = set()
+
+    def stream(diags: list) -> None:
+        """Text format: print each problem as soon as a tier finds it, once."""
+        new = [d for d in diags if d.key() not in printed]
+        printed.update(d.key() for d in new)
+        sys.stdout.write(formats.text(new, base))
+        sys.stdout.flush()
+
     report = check_paths(paths, Selection(args.samples, args.variants), jobs=args.jobs,
                          nvcc=not args.no_nvcc, mode=args.mode,
-                         progress=args.format == "text" and sys.stderr.isatty())
-    base = Path.cwd()
-    sys.stdout.write(formats.render(args.format, report.diagnostics, len(report.templates),
-                                    base))
-    sys.stdout.flush()
+                         progress=args.format == "text" and sys.stderr.isatty(),
+                         on_diagnostics=stream if args.format == "text" else None)
     if args.format == "text":
+        stream(report.diagnostics)
         s = formats.summary(report.diagnostics, len(report.templates))
         sys.stderr.write(f"cutlens check: {s['templates']} template(s), {s['errors']} "
                          f"error(s), {s['warnings']} warning(s)\n")
+    else:
+        sys.stdout.write(formats.render(args.format, report.diagnostics,
+                                        len(report.templates), base))
     return EXIT_ERRORS if report.errors else EXIT_OK
 
 

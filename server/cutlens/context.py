@@ -188,6 +188,8 @@ class KernelContext:
     def rename_indexing(self, expr: sympy.Expr | int) -> sympy.Expr:
         """Replace symbols with their size-argument names (``s0`` -> ``ks0``)."""
         expr = sympy.sympify(expr)
+        if expr.is_number:
+            return expr
         subs = {s: sympy.Symbol(self._size_arg(s), integer=True, positive=True)
                 for s in expr.free_symbols if isinstance(s, sympy.Symbol)}
         return expr.xreplace(subs) if subs else expr

@@ -121,7 +121,10 @@ def merge(diags: Iterable[Diagnostic], all_samples: list[str] | None = None,
             out[k] = replace(d, samples=list(d.samples), variants=list(d.variants),
                              related=list(d.related))
     result = list(out.values())
+    order = {n: i for i, n in enumerate([*(all_samples or []), *(all_variants or [])])}
     for d in result:
+        d.samples.sort(key=lambda n: order.get(n, len(order)))
+        d.variants.sort(key=lambda n: order.get(n, len(order)))
         every_sample = all_samples is not None and set(d.samples) >= set(all_samples)
         every_variant = all_variants is not None and set(d.variants) >= set(all_variants)
         d.partial = not (every_sample and every_variant)

@@ -85,13 +85,17 @@ class UnitMap:
         return None
 
 
-def _related_from_frames(frames: tuple[Frame, ...]) -> list[Related]:
-    rel = []
-    for f in reversed(frames[:-1]):
-        what = "included from here" if f.kind == "expr" else "from here"
-        rel.append(Related(f.file, f.line, f"expanded from {what}"
-                           if what == "from here" else what, f.column + 1 if f.column else 0))
-    return rel
+_FRAME_NOTE = {"include": "included from here", "expr": "expanded from here",
+               "text": "from here"}
+
+
+def related_from_frames(frames: tuple[Frame, ...]) -> list[Related]:
+    """Outer frames of a rendered line (macro call sites, includes) as related notes."""
+    return [Related(f.file, f.line, _FRAME_NOTE[f.kind], f.column + 1 if f.column else 0)
+            for f in reversed(frames[:-1])]
+
+
+_MANGLED_RE = re.compile(r"'(_Z\w+)'")
 
 
 def map_message(m: CompilerMessage, um: UnitMap) -> Diagnostic:
@@ -100,33 +104,37 @@ def map_message(m: CompilerMessage, um: UnitMap) -> Diagnostic:
     source = _SOURCE_OF_TOOL.get(m.tool, "nvcc")
     related: list[Related] = []
     frames = um.frames(m.file, m.line)
+    chain_frames: list[tuple[tuple[Frame, ...], str]] = []
+    for fr in m.chain:  # chains are printed innermost first
+        hit = um.frames(fr.file, fr.line)
+        if hit is not None:
+            chain_frames.append((hit, um.clean(fr.text)))
+        elif fr.file:
+            related.append(Related(fr.file, fr.line, um.clean(fr.text)))
     if frames is None:
-        # Inside a header (or no location): the innermost chain frame in the rendered files.
-        chain_hit = None
-        for fr in m.chain:
-            hit = um.frames(fr.file, fr.line)
-            if hit is not None:
-                chain_hit = hit
-                # keep looking: the innermost frame in our files wins (chains print
-                # innermost first, so the first hit is it)
-                break
+        # Inside a header (or no location): the innermost chain frame in the rendered files,
+        # else the line defining the kernel ptxas names.
         if m.file and m.line:
-            related.append(Related(m.file, m.line, f"{m.severity} reported here"))
-        for fr in m.chain:
-            if um.lookup(fr.file) is None and fr.file:
-                related.append(Related(fr.file, fr.line, um.clean(fr.text)))
-        frames = chain_hit or um.kernel_line(getattr(m, "kernel", None))
+            related.insert(0, Related(m.file, m.line, f"{m.severity} reported here"))
+        if chain_frames:
+            frames = chain_frames.pop(0)[0]
+        else:
+            frames = um.kernel_line(m.kernel)
+    for hit, text in chain_frames:  # outer instantiation contexts in the template
+        related.append(Related(hit[-1].file, hit[-1].line, text))
     if frames:
         primary = frames[-1]
-        related = _related_from_frames(frames) + related
+        related = related_from_frames(frames) + related
         file, line, col = primary.file, primary.line, primary.column + 1 if primary.column else 0
     else:
         file, line, col = str(unit.template), 1, 0
-    code = m.code
+    message = um.clean(m.message)
+    if m.kernel:
+        message = _MANGLED_RE.sub(f"'{m.kernel}'", message, count=1)
     return Diagnostic(
         file=file, line=line, column=col, severity=m.severity,
         source=source,  # type: ignore[arg-type]
-        message=um.clean(m.message), code=code, samples=[unit.sample.name],
+        message=message, code=m.code, samples=[unit.sample.name],
         variants=[unit.variant.name], related=related, raw=m.raw)
 
 

@@ -101,17 +101,30 @@ class MarkSource(NodeTransformer):
 
     def visit_Output(self, node: nodes.Output) -> nodes.Output:
         out: list[nodes.Expr] = []
+
+        def data(text: str, ln: int) -> None:
+            # Coalesce with a preceding literal: fewer nodes, faster Jinja codegen.
+            if out and isinstance(out[-1], nodes.TemplateData):
+                out[-1].data += text
+            else:
+                out.append(nodes.TemplateData(text, lineno=ln))
+
         for child in node.nodes:
             ln = child.lineno
             if isinstance(child, nodes.TemplateData):
-                col = self._text_col(ln, child.data)
-                out += [nodes.TemplateData(sourcemap.point(self.fid, ln, col), lineno=ln), child]
+                data(sourcemap.point(self.fid, ln, self._text_col(ln, child.data)) + child.data,
+                     ln)
             else:
-                col = self._expr_col(ln)
-                out += [nodes.TemplateData(sourcemap.begin(self.fid, ln, col), lineno=ln),
-                        child, nodes.TemplateData(sourcemap.END, lineno=ln)]
+                data(sourcemap.begin(self.fid, ln, self._expr_col(ln)), ln)
+                out.append(child)
+                data(sourcemap.END, ln)
         node.nodes = out
         return node
+
+    def generic_visit(self, node: nodes.Node, *args: Any, **kwargs: Any) -> nodes.Node:
+        if isinstance(node, nodes.Expr):  # expressions hold no output: nothing to mark
+            return node
+        return super().generic_visit(node, *args, **kwargs)
 
     def visit_AssignBlock(self, node: nodes.AssignBlock) -> nodes.AssignBlock:
         # Captured text is a value (compared, passed to hooks): keep it free of markers.
@@ -120,7 +133,7 @@ class MarkSource(NodeTransformer):
     def visit_Include(self, node: nodes.Include) -> list[nodes.Node]:
         ln = node.lineno
         col = max(self.lines[ln - 1].find("{%"), 0) if 0 < ln <= len(self.lines) else 0
-        return [nodes.Output([nodes.TemplateData(sourcemap.begin(self.fid, ln, col))],
+        return [nodes.Output([nodes.TemplateData(sourcemap.begin(self.fid, ln, col, include=True))],
                              lineno=ln),
                 node,
                 nodes.Output([nodes.TemplateData(sourcemap.END)], lineno=ln)]

@@ -16,30 +16,33 @@ from dataclasses import dataclass, field
 POINT, POINT_END = "\ue000", "\ue001"
 BEGIN, BEGIN_END = "\ue002", "\ue003"
 END = "\ue004"
+INCLUDE = "\ue005"  # BEGIN of an {% include %}: the same, with frame kind "include"
 MARKER_RE = re.compile(f"{POINT}(\\d+),(\\d+),(\\d+){POINT_END}|"
-                       f"{BEGIN}(\\d+),(\\d+),(\\d+){BEGIN_END}|{END}")
-_STRIP_RE = re.compile(f"[{POINT}{BEGIN}][0-9,]*[{POINT_END}{BEGIN_END}]|{END}")
+                       f"([{BEGIN}{INCLUDE}])(\\d+),(\\d+),(\\d+){BEGIN_END}|{END}")
+_STRIP_RE = re.compile(f"[{POINT}{BEGIN}{INCLUDE}][0-9,]*[{POINT_END}{BEGIN_END}]|{END}")
 
 
 def point(fid: int, line: int, col: int) -> str:
     return f"{POINT}{fid},{line},{col}{POINT_END}"
 
 
-def begin(fid: int, line: int, col: int) -> str:
-    return f"{BEGIN}{fid},{line},{col}{BEGIN_END}"
+def begin(fid: int, line: int, col: int, include: bool = False) -> str:
+    return f"{INCLUDE if include else BEGIN}{fid},{line},{col}{BEGIN_END}"
 
 
 def strip(text: str) -> str:
     """Text without markers (for values handed to Python hooks)."""
-    return _STRIP_RE.sub("", text) if POINT in text or BEGIN in text or END in text else text
+    if POINT in text or BEGIN in text or END in text or INCLUDE in text:
+        return _STRIP_RE.sub("", text)
+    return text
 
 
 @dataclass(frozen=True)
 class Frame:
     """A template position: 1-based ``line``, 0-based ``column`` (0 also when unknown).
 
-    ``kind`` is ``"text"`` for literal template text or ``"expr"`` for a ``{{ }}`` /
-    ``{% include %}`` whose output this is.
+    ``kind`` is ``"text"`` for literal template text, ``"expr"`` for a ``{{ }}`` and
+    ``"include"`` for an ``{% include %}`` whose output this is.
     """
 
     file: str
@@ -114,38 +117,65 @@ def build(marked: str, files: list[str]) -> tuple[str, SourceMap]:
     """
     out: list[str] = []
     smap = SourceMap()
-    # Stack entries: [file, line, col, kind]; "text" entries advance on newlines.
-    stack: list[list] = []
+    lines = smap.lines
+    line_starts = smap.line_starts
+    # Stack entries: [file id, line, col, kind]; "text" entries advance on newlines.
+    stack: list[list] = []  # "expr"/"include" entries mark call sites
     open_spans: list[tuple[Frame, int]] = []
+    memo: dict[tuple, Frame] = {}
+    snap: tuple[Frame, ...] | None = None  # cached snapshot of the stack
     pos = 0  # offset in the clean text
     line_pending = True  # the current rendered line has no non-blank char yet
     line_frames: tuple[Frame, ...] = ()
-    smap.line_starts.append(0)
+    line_starts.append(0)
+
+    def frame(e: list) -> Frame:
+        key = (e[0], e[1], e[2], e[3])
+        f = memo.get(key)
+        if f is None:
+            f = memo[key] = Frame(files[e[0]], e[1], e[2], e[3])
+        return f
 
     def snapshot() -> tuple[Frame, ...]:
-        return tuple(Frame(files[e[0]], e[1], e[2], e[3]) for e in stack)
+        nonlocal snap
+        if snap is None:
+            snap = tuple(frame(e) for e in stack)
+        return snap
 
     def emit(text: str) -> None:
-        nonlocal pos, line_pending, line_frames
-        start = 0
-        while True:
-            nl = text.find("\n", start)
-            chunk = text[start:] if nl < 0 else text[start:nl]
-            if line_pending and chunk.strip():
+        nonlocal pos, line_pending, line_frames, snap
+        if "\n" not in text:
+            if line_pending and not text.isspace() and text:
                 line_frames = snapshot()
                 line_pending = False
-                # column of the first non-blank char, for text frames on this line
+            out.append(text)
+            pos += len(text)
+            return
+        start = 0
+        advancing = bool(stack) and stack[-1][3] == "text"
+        while True:
+            nl = text.find("\n", start)
             if nl < 0:
+                if line_pending and start < len(text) and not text[start:].isspace():
+                    line_frames = snapshot()
+                    line_pending = False
                 break
             if line_pending:
                 line_frames = snapshot()
-            smap.lines.append(line_frames)
+            lines.append(line_frames)
             line_pending = True
-            if stack and stack[-1][3] == "text":
+            if advancing:
                 stack[-1][1] += 1
                 stack[-1][2] = 0
+                snap = None
             start = nl + 1
-            smap.line_starts.append(pos + nl + 1)
+            line_starts.append(pos + start)
+            if line_pending and start < len(text):
+                nxt = text.find("\n", start)
+                seg = text[start:] if nxt < 0 else text[start:nxt]
+                if seg and not seg.isspace():
+                    line_frames = snapshot()
+                    line_pending = False
         out.append(text)
         pos += len(text)
 
@@ -154,31 +184,34 @@ def build(marked: str, files: list[str]) -> tuple[str, SourceMap]:
         if m.start() > last:
             emit(marked[last:m.start()])
         last = m.end()
-        if m.group(1) is not None:  # POINT: literal text from here on
-            entry = [int(m.group(1)), int(m.group(2)), int(m.group(3)), "text"]
+        snap = None
+        g = m.groups()
+        if g[0] is not None:  # POINT: literal text from here on
+            entry = [int(g[0]), int(g[1]), int(g[2]), "text"]
             if stack and stack[-1][3] == "text":
                 stack[-1] = entry
             else:
                 stack.append(entry)
-        elif m.group(4) is not None:  # BEGIN: an expression's output follows
-            entry = [int(m.group(4)), int(m.group(5)), int(m.group(6)), "expr"]
+        elif g[3] is not None:  # BEGIN: an expression's (or include's) output follows
+            kind = "include" if g[3] == INCLUDE else "expr"
+            entry = [int(g[4]), int(g[5]), int(g[6]), kind]
             if stack and stack[-1][3] == "text":
                 stack.pop()
             stack.append(entry)
-            open_spans.append((Frame(files[entry[0]], entry[1], entry[2], "expr"), pos))
+            open_spans.append((frame(entry), pos))
         else:  # END
             while stack and stack[-1][3] == "text":
                 stack.pop()
             if stack:
                 stack.pop()
             if open_spans:
-                frame, start = open_spans.pop()
-                smap.spans.append(Span(frame, start, pos))
+                fr, begin_pos = open_spans.pop()
+                smap.spans.append(Span(fr, begin_pos, pos))
     if last < len(marked):
         emit(marked[last:])
     text = "".join(out)
     if text and not text.endswith("\n"):  # a last line without a newline
-        smap.lines.append(line_frames if not line_pending else snapshot())
+        lines.append(line_frames if not line_pending else snapshot())
     else:
-        smap.line_starts.pop()
+        line_starts.pop()
     return text, smap

@@ -1,0 +1,200 @@
+"""The nvcc tier: compile rendered units (quick and full passes, in parallel) and turn what
+nvcc says into template diagnostics. Shared by ``cutlens check``, ``bench`` and the LSP."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .check import JinjaCheck
+from .compile import CompileJob, CompileOptions, Compiler, CompileResult, Mode
+from .diagnostics import Diagnostic, merge
+from .nvcc_map import map_result
+from .render import RenderedUnit
+from .template import Template
+
+
+def compile_options(template: Template) -> CompileOptions:
+    """Project config plus the template's ``[compile]`` table."""
+    cfg = template.config
+    table = template.settings.get("compile", {}) if isinstance(
+        template.settings.get("compile"), dict) else {}
+    inc = [*cfg.include_dirs,
+           *[str((template.path.parent / p).resolve()) for p in table.get("include_dirs", [])]]
+    if cfg.cutlass and cfg.cutlass_include_dirs:
+        inc = [*cfg.cutlass_include_dirs, *inc]
+    return CompileOptions(
+        nvcc=cfg.nvcc,
+        arch=str(table.get("arch", cfg.arch)),
+        std=str(table.get("std", cfg.std)),
+        include_dirs=tuple(inc),
+        defines=tuple([*cfg.defines, *table.get("defines", [])]),
+        extra_flags=tuple([*cfg.extra_flags, *table.get("extra_flags", [])]),
+        cutlass=bool(table.get("cutlass", cfg.cutlass)) and not cfg.cutlass_include_dirs,
+        timeout_s=float(table.get("timeout_s", cfg.compile_timeout_s)),
+    )
+
+
+def job_for(unit: RenderedUnit, mode: Mode, options: CompileOptions) -> CompileJob:
+    """The compile job of a rendered unit (its TU named after template, sample, variant)."""
+    stem = unit.template.name.split(".")[0]
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{stem}-{unit.sample.name}-{unit.variant.slug}")
+    return CompileJob(source=unit.text, mode=mode, options=options, name=name,
+                      companions={k: v.text for k, v in unit.companions.items()})
+
+
+@dataclass
+class UnitCompile:
+    """The passes of one unit: quick first, full (which supersedes it) when done."""
+
+    unit: RenderedUnit
+    quick: CompileResult | None = None
+    full: CompileResult | None = None
+    #: The Template object the unit was rendered from (identity for grouping).
+    unit_template: Template | None = None
+
+    def final(self) -> CompileResult | None:
+        """The most complete result: full unless it was cancelled."""
+        if self.full is not None and not self.full.cancelled:
+            return self.full
+        return self.quick
+
+    def diagnostics(self) -> list[Diagnostic]:
+        res = self.final()
+        return map_result(self.unit, res) if res is not None else []
+
+
+Event = tuple[str, UnitCompile]  # ("quick" | "full", the unit's compiles so far)
+
+
+@dataclass
+class NvccCheck:
+    """The nvcc tier of one template."""
+
+    jinja: JinjaCheck
+    units: list[UnitCompile] = field(default_factory=list)
+
+    def diagnostics(self) -> list[Diagnostic]:
+        """Jinja + nvcc diagnostics, the full pass superseding the quick one, merged over
+        samples and variants."""
+        raw = [*self.jinja.diagnostics]
+        for uc in self.units:
+            raw += uc.diagnostics()
+        return merge(raw, self.jinja.sample_names, self.jinja.variant_names())
+
+
+async def compile_unit(compiler: Compiler, uc: UnitCompile, options: CompileOptions,
+                       modes: tuple[Mode, ...],
+                       on_event: Callable[[Event], None] | None = None) -> UnitCompile:
+    """Run the passes of one unit concurrently; report each as it finishes."""
+
+    async def one(mode: Mode) -> None:
+        res = await compiler.compile(job_for(uc.unit, mode, options))
+        if mode is Mode.QUICK:
+            uc.quick = res
+        else:
+            uc.full = res
+        if on_event is not None:
+            on_event((mode.value, uc))
+
+    await asyncio.gather(*(one(m) for m in modes))
+    return uc
+
+
+def modes_for(mode: str) -> tuple[Mode, ...]:
+    """``quick``: the quick pass only; ``full``: quick and full side by side."""
+    return (Mode.QUICK,) if mode == "quick" else (Mode.QUICK, Mode.FULL)
+
+
+async def nvcc_check(jc: JinjaCheck, compiler: Compiler, mode: str = "full",
+                     on_event: Callable[[Event], None] | None = None) -> NvccCheck:
+    """Compile every rendered unit of one template."""
+    options = compile_options(jc.template)
+    nc = NvccCheck(jc, [UnitCompile(u, unit_template=jc.template) for u in jc.units])
+    await asyncio.gather(*(compile_unit(compiler, uc, options, modes_for(mode), on_event)
+                           for uc in nc.units))
+    return nc
+
+
+def quick_reporter(checks: list[JinjaCheck],
+                   report: Callable[[list[Diagnostic]], None]) -> Callable[[Event], None]:
+    """An ``on_event`` that reports each template's diagnostics once all its quick passes
+    are in (Jinja + quick), before the full passes finish."""
+    pending = {id(jc.template): len(jc.units) for jc in checks}
+    found: dict[int, list[Diagnostic]] = {id(jc.template): [] for jc in checks}
+    by_id = {id(jc.template): jc for jc in checks}
+
+    def on_event(ev: Event) -> None:
+        kind, uc = ev
+        if kind != "quick" or uc.quick is None:
+            return
+        tid = id(uc.unit_template)
+        found[tid] += map_result(uc.unit, uc.quick)
+        pending[tid] -= 1
+        if pending[tid] == 0:
+            jc = by_id[tid]
+            report(merge([*jc.diagnostics, *found[tid]], jc.sample_names, jc.variant_names()))
+
+    return on_event
+
+
+def default_compiler(root: Path, jobs: int | None = None) -> Compiler:
+    return Compiler(root / ".cutlens" / "build", jobs)
+
+
+async def nvcc_check_all(checks: list[JinjaCheck], jobs: int | None = None,
+                         mode: str = "full", progress: bool = False,
+                         on_event: Callable[[Event], None] | None = None,
+                         compiler: Compiler | None = None) -> list[Diagnostic]:
+    """Compile every template's units with one shared pool; all diagnostics, sorted."""
+    if not checks:
+        return []
+    root = checks[0].template.config.root
+    compiler = compiler or default_compiler(root, jobs or checks[0].template.config.jobs or None)
+    total = sum(len(jc.units) * len(modes_for(mode)) for jc in checks)
+    done = 0
+    bar = _Progress(total) if progress and total else None
+
+    def event(ev: Event) -> None:
+        nonlocal done
+        done += 1
+        if bar is not None:
+            bar.update(done, ev[1].unit)
+        if on_event is not None:
+            on_event(ev)
+
+    try:
+        results = await asyncio.gather(*(nvcc_check(jc, compiler, mode, event)
+                                         for jc in checks))
+    finally:
+        if bar is not None:
+            bar.close()
+    out: list[Diagnostic] = []
+    for nc in results:
+        out += nc.diagnostics()
+    return out
+
+
+class _Progress:
+    """A rich progress bar on stderr (terminal only)."""
+
+    def __init__(self, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self._p = Progress(TextColumn("nvcc"), BarColumn(), MofNCompleteColumn(),
+                           TextColumn("{task.description}"),
+                           console=Console(stderr=True), transient=True)
+        self._task = self._p.add_task("", total=total)
+        self._p.start()
+
+    def update(self, done: int, unit: RenderedUnit) -> None:
+        self._p.update(self._task, completed=done,
+                       description=f"{unit.template.name} [{unit.sample.name}/"
+                                   f"{unit.variant.name}]")
+
+    def close(self) -> None:
+        self._p.stop()
