@@ -382,8 +382,9 @@ def _import_class(spec: str, template: Template) -> type:
 class Renderer:
     """Renders templates of one project; compiled templates are cached by content."""
 
-    def __init__(self, overlays: Mapping[str, str] | None = None) -> None:
-        self.overlays: dict[str, str] = dict(overlays or {})
+    def __init__(self, overlays: dict[str, str] | None = None) -> None:
+        #: Unsaved editor text by absolute path; the live dict is shared, not copied.
+        self.overlays: dict[str, str] = overlays if overlays is not None else {}
         self._envs: dict[tuple[str, ...], RenderEnvironment] = {}
         self._lock = threading.Lock()
 

@@ -1,0 +1,1 @@
+"""The cutlens language server: a thin LSP layer over the core (render, check, bench)."""

@@ -1,0 +1,187 @@
+"""Server state: projects (config, renderer, compile pool, results), open templates, and
+diagnostics by (template, tier) published per file."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import config as config_mod
+from ..check import JinjaCheck
+from ..compile import Compiler
+from ..config import ConfigError, ProjectConfig
+from ..diagnostics import Diagnostic
+from ..nvcc_check import NvccCheck
+from ..project import dependencies, is_template
+from ..render import Renderer
+from ..results import ResultStore
+from ..template import Template, load
+from ..variants import generator_module_file
+
+if TYPE_CHECKING:
+    import asyncio
+
+log = logging.getLogger("cutlens.lsp")
+
+
+@dataclass
+class Project:
+    """One workspace root: its config (with client settings applied), renderer, compile
+    pool and results store."""
+
+    root: Path
+    config: ProjectConfig
+    renderer: Renderer
+    compiler: Compiler
+    _store: ResultStore | None = None
+    error: ConfigError | None = None
+
+    @property
+    def store(self) -> ResultStore:
+        if self._store is None:
+            self._store = ResultStore(self.root)
+        return self._store
+
+
+@dataclass
+class TemplateDoc:
+    """A template the server tracks (open in the editor, or a parent of an open partial)."""
+
+    path: Path
+    uri: str
+    version: int | None = None
+    is_open: bool = False
+    template: Template | None = None
+    jinja: JinjaCheck | None = None
+    #: Version the Jinja tier last ran on.
+    jinja_version: int | None = None
+    nvcc: NvccCheck | None = None
+    nvcc_task: asyncio.Task | None = None
+    active_sample: str | None = None
+    active_variant: str | None = None
+    deps: set[Path] = field(default_factory=set)
+
+    #: True when other templates include this one (a partial: checked through them).
+    is_partial: bool = False
+
+    @property
+    def checkable(self) -> bool:
+        """Rendered on its own: it has settings, or nothing includes it."""
+        return self.template is not None and (self.template.has_settings or
+                                              not self.is_partial)
+
+
+class Session:
+    """Everything the handlers share."""
+
+    def __init__(self) -> None:
+        self.settings: dict = {}
+        self.overlays: dict[str, str] = {}
+        self.projects: dict[Path, Project] = {}
+        self.docs: dict[Path, TemplateDoc] = {}
+        #: (template path, tier) -> diagnostics (any file).
+        self.tiers: dict[tuple[Path, str], list[Diagnostic]] = {}
+        self.workspace_roots: list[Path] = []
+
+    # -- projects ----------------------------------------------------------------------------
+    def project_for(self, path: Path) -> Project:
+        root = config_mod.find_root(path)
+        for wr in self.workspace_roots:  # a file inside a workspace folder without a config
+            if path.is_relative_to(wr) and root == (path if path.is_dir() else path.parent) \
+                    and not (root / "cutlens.toml").exists():
+                root = wr
+        proj = self.projects.get(root)
+        if proj is None:
+            proj = self._make_project(root)
+            self.projects[root] = proj
+        return proj
+
+    def _make_project(self, root: Path) -> Project:
+        error = None
+        try:
+            cfg = config_mod.load(root)
+        except ConfigError as e:
+            log.warning("bad project config: %s", e)
+            cfg, error = ProjectConfig(root=root), e
+        config_mod.apply(cfg, self.client_settings(), "settings")
+        jobs = cfg.effective_jobs()
+        return Project(root, cfg, Renderer(self.overlays),
+                       Compiler(cfg.cache_dir / "build", jobs), error=error)
+
+    def client_settings(self) -> dict:
+        s = dict(self.settings)
+        bench = s.get("benchmark")
+        if isinstance(bench, dict) and "device" in bench:
+            s["bench"] = {"device": bench["device"]}
+            s.pop("benchmark", None)
+        return {k: v for k, v in s.items() if v not in (None, "")}
+
+    def reload_projects(self) -> None:
+        """Settings or a config file changed: rebuild every project."""
+        for proj in self.projects.values():
+            proj.compiler.cancel_all()
+        self.projects.clear()
+
+    # -- documents ---------------------------------------------------------------------------
+    def doc(self, path: Path, uri: str | None = None) -> TemplateDoc:
+        d = self.docs.get(path)
+        if d is None:
+            from .convert import path_to_uri
+
+            d = self.docs[path] = TemplateDoc(path, uri or path_to_uri(path))
+        return d
+
+    def text_of(self, path: Path) -> str | None:
+        text = self.overlays.get(str(path))
+        if text is not None:
+            return text
+        try:
+            return path.read_text()
+        except OSError:
+            return None
+
+    def load_template(self, doc: TemplateDoc) -> Template | None:
+        text = self.text_of(doc.path)
+        if text is None:
+            return None
+        proj = self.project_for(doc.path)
+        t = load(doc.path, proj.config, text)
+        doc.template = t
+        deps = set(dependencies(t)) if not t.broken else set()
+        gen = generator_module_file(t)
+        if gen is not None:
+            deps.add(gen.resolve())
+        if proj.config.file is not None:
+            deps.add(proj.config.file.resolve())
+        doc.deps = deps
+        return t
+
+    def is_template_file(self, path: Path) -> bool:
+        proj = self.project_for(path)
+        return is_template(path, proj.config)
+
+    def dependents(self, path: Path) -> list[TemplateDoc]:
+        """Tracked templates whose renders read ``path``."""
+        return [d for d in self.docs.values() if path in d.deps and d.path != path]
+
+    # -- diagnostics -------------------------------------------------------------------------
+    def set_tier(self, template: Path, tier: str, diags: list[Diagnostic]) -> set[str]:
+        """Replace a tier's diagnostics; returns the files whose publish set changed."""
+        old = self.tiers.get((template, tier), [])
+        self.tiers[(template, tier)] = diags
+        return {d.file for d in old} | {d.file for d in diags} | {str(template)}
+
+    def diagnostics_for(self, file: str) -> list[Diagnostic]:
+        """Every tier's diagnostics on ``file``, each problem once."""
+        seen: set[tuple] = set()
+        out = []
+        for diags in self.tiers.values():
+            for d in diags:
+                if d.file == file:
+                    k = (*d.key(), tuple(d.samples), tuple(d.variants))
+                    if k not in seen:
+                        seen.add(k)
+                        out.append(d)
+        return out

@@ -1,0 +1,274 @@
+"""The real language server over stdio, driven by pytest-lsp: diagnostics in both tiers,
+cancellation, lenses, the rendered view, hover, completion and re-checks on change."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+import pytest_lsp
+from lsprotocol import types as lsp
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+from conftest import HAS_NVCC, line_of
+
+TEMPLATE = """\
+{#- cutlens
+kind = "cuda"
+[samples.small]
+X = { dtype = "float32", size = [1024] }
+Y = { dtype = "float32", size = [1024] }
+[variants]
+block = [128, 256]
+-#}
+{% import "macros.cuh.jinja" as m %}
+#include <cstdint>
+{{ template.header() }}
+{{ template.globals() }}
+__global__ void scale_kernel(const float* x, float* y, int64_t n) {
+  int64_t i = blockIdx.x * (int64_t){{ block }} + threadIdx.x;
+  if (i < n) y[i] = 2.0f * x[i];
+}
+extern "C" {
+{{ kernel.def_kernel(inputs=[X], outputs=[Y], names_str="X, Y") }} {
+  if (workspace_size) { *workspace_size = 0; return 0; }
+{{ m.launch("scale_kernel", block, kernel.size(X, 0)) }}
+  return 0;
+}
+}
+"""
+MACROS = """\
+{% macro launch(name, block, n) %}
+  {{ name }}<<<({{ n }} + {{ block }} - 1) / {{ block }}, {{ block }}, 0, stream>>>(X, Y, {{ n }});
+{% endmacro %}
+"""
+
+
+class Recorder:
+    """Notifications the tests wait on."""
+
+    def __init__(self) -> None:
+        self.status: list[dict] = []
+        self.lens_refreshes = 0
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(
+    server_command=[sys.executable, "-m", "cutlens", "lsp"]))
+async def client(lsp_client: LanguageClient, tmp_path: Path):
+    rec = Recorder()
+    lsp_client.rec = rec  # type: ignore[attr-defined]
+
+    @lsp_client.feature("cutlens/status")
+    def on_status(params):
+        rec.status.append(params if isinstance(params, dict) else params._asdict())
+
+    @lsp_client.feature(lsp.WORKSPACE_CODE_LENS_REFRESH)
+    def on_refresh(params):
+        rec.lens_refreshes += 1
+
+    (tmp_path / "macros.cuh.jinja").write_text(MACROS)
+    (tmp_path / "cutlens.toml").write_text("jobs = 2\n")
+    params = lsp.InitializeParams(
+        capabilities=client_capabilities("visual-studio-code"),
+        root_uri=tmp_path.as_uri(),
+        workspace_folders=[lsp.WorkspaceFolder(tmp_path.as_uri(), "ws")],
+        initialization_options={"checkOn": "save"})
+    await lsp_client.initialize_session(params)
+    lsp_client.root = tmp_path  # type: ignore[attr-defined]
+    yield
+    await lsp_client.shutdown_session()
+
+
+def open_doc(client: LanguageClient, name: str, text: str, version: int = 1) -> str:
+    path = client.root / name  # type: ignore[attr-defined]
+    path.write_text(text)
+    uri = path.as_uri()
+    client.text_document_did_open(lsp.DidOpenTextDocumentParams(
+        lsp.TextDocumentItem(uri=uri, language_id="cuda-jinja", version=version, text=text)))
+    return uri
+
+
+def change(client: LanguageClient, uri: str, text: str, version: int) -> None:
+    client.text_document_did_change(lsp.DidChangeTextDocumentParams(
+        lsp.VersionedTextDocumentIdentifier(uri=uri, version=version),
+        [lsp.TextDocumentContentChangeWholeDocument(text=text)]))
+
+
+async def wait_for(pred, timeout: float = 60.0, what: str = "condition"):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def diags(client: LanguageClient, uri: str, source: str | None = None) -> list[lsp.Diagnostic]:
+    out = client.diagnostics.get(uri, [])
+    return [d for d in out if source is None or d.source == source]
+
+
+async def test_jinja_error_has_exact_range(client: LanguageClient):
+    text = TEMPLATE.replace("{{ block }} + threadIdx", "{{ blok }} + threadIdx")
+    uri = open_doc(client, "t.cu.jinja", text)
+    found = await wait_for(lambda: diags(client, uri, "cutlens-jinja"), what="jinja diags")
+    d = found[0]
+    ln = line_of(text, "{{ blok }}") - 1
+    col = text.splitlines()[ln].index("blok")
+    assert d.range == lsp.Range(lsp.Position(ln, col), lsp.Position(ln, col + 4))
+    assert d.message == "'blok' is undefined"
+    assert d.severity == lsp.DiagnosticSeverity.Error
+
+
+@pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
+async def test_nvcc_error_on_save_lands_on_the_line(client: LanguageClient):
+    uri = open_doc(client, "t.cu.jinja", TEMPLATE)
+    # open runs both tiers; the clean template has no nvcc errors
+    await wait_for(lambda: any(s.get("state") == "compiling" for s in client.rec.status),
+                   what="compile start")
+    await wait_for(lambda: client.rec.status[-1].get("state") == "ready", what="ready")
+    assert [d for d in diags(client, uri) if d.severity == lsp.DiagnosticSeverity.Error] == []
+    bad = TEMPLATE.replace("  return 0;\n}\n}", "  return undeclared_status;\n}\n}")
+    change(client, uri, bad, 2)
+    (client.root / "t.cu.jinja").write_text(bad)  # type: ignore[attr-defined]
+    client.text_document_did_save(lsp.DidSaveTextDocumentParams(
+        lsp.TextDocumentIdentifier(uri)))
+    found = await wait_for(lambda: diags(client, uri, "cutlens-nvcc"), what="nvcc diags")
+    await wait_for(lambda: client.rec.status[-1].get("state") == "ready", what="ready")
+    found = diags(client, uri, "cutlens-nvcc")
+    assert found[0].range.start.line == line_of(bad, "undeclared_status") - 1
+    assert found[0].message == 'identifier "undeclared_status" is undefined'
+    # the quick pass is superseded by the full pass: never shown twice
+    assert len(diags(client, uri, "cutlens-nvcc")) == 1
+
+
+@pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
+async def test_stale_compile_is_cancelled_and_never_published(client: LanguageClient):
+    uri = open_doc(client, "t.cu.jinja", TEMPLATE)
+    await wait_for(lambda: any(s.get("state") == "compiling" for s in client.rec.status))
+    await wait_for(lambda: client.rec.status[-1].get("state") == "ready", what="ready")
+    n_status = len(client.rec.status)
+    # save a version with an error, then edit before its compile finishes
+    bad = TEMPLATE.replace("#include <cstdint>", "#include <cstdint>\n#include <iostream>\n"
+                           "int stale_marker = undeclared_stale_marker;")
+    change(client, uri, bad, 2)
+    client.text_document_did_save(lsp.DidSaveTextDocumentParams(lsp.TextDocumentIdentifier(uri)))
+    await wait_for(lambda: any(s.get("state") == "compiling"
+                               for s in client.rec.status[n_status:]), what="compile start")
+    change(client, uri, TEMPLATE, 3)
+    await wait_for(lambda: client.rec.status[-1].get("state") == "ready", what="ready")
+    await asyncio.sleep(1.0)
+    # the compile of version 2 was killed: no nvcc of this workspace is alive
+    root = str(client.root)  # type: ignore[attr-defined]
+    alive = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmd = (proc / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if root in cmd and ("nvcc" in cmd or "cicc" in cmd):
+                alive.append(cmd)
+    assert alive == []
+    assert not any("stale_marker" in d.message for d in diags(client, uri))
+
+
+async def test_lenses_before_and_after_results(client: LanguageClient):
+    uri = open_doc(client, "t.cu.jinja", TEMPLATE)
+    await wait_for(lambda: client.rec.status and client.rec.status[-1].get("state") == "ready")
+    lenses = await client.text_document_code_lens_async(
+        lsp.CodeLensParams(lsp.TextDocumentIdentifier(uri)))
+    titles = [c.command.title for c in lenses]
+    assert titles[:3] == ["▶ Check", "▶ Benchmark (2 variants)", "Show rendered"]
+    if not HAS_NVCC:
+        return
+    await wait_for(lambda: client.rec.lens_refreshes > 0, what="lens refresh")
+    lenses = await client.text_document_code_lens_async(
+        lsp.CodeLensParams(lsp.TextDocumentIdentifier(uri)))
+    by_title = {c.command.title.split(" · ")[0].lstrip("● "): c for c in lenses}
+    v = by_title["block=128"]
+    assert v.range.start.line == line_of(TEMPLATE, "[variants]") - 1
+    assert "regs " in v.command.title and " spills" in v.command.title
+    assert v.command.command == "cutlens.selectVariant"
+    s = next(c for c in lenses if c.command.title.startswith("● small"))
+    assert s.range.start.line == line_of(TEMPLATE, "[samples.small]") - 1
+    assert "✓ nvcc (2 variants)" in s.command.title
+
+
+async def test_show_rendered_maps_positions(client: LanguageClient):
+    uri = open_doc(client, "t.cu.jinja", TEMPLATE)
+    res = await client.workspace_execute_command_async(lsp.ExecuteCommandParams(
+        command="cutlens.showRendered", arguments=[uri, "small", "block=256"]))
+    text = res["text"]
+    assert "scale_kernel<<<(1024L + 256 - 1) / 256, 256, 0, stream>>>(X, Y, 1024L);" in text
+    i = line_of(text, "scale_kernel<<<") - 1
+    assert res["lines"][i] == {"uri": uri, "line": line_of(TEMPLATE, "m.launch") - 1}
+    j = line_of(text, "int64_t i = blockIdx.x") - 1
+    assert res["lines"][j]["line"] == line_of(TEMPLATE, "int64_t i = blockIdx.x") - 1
+    assert res["variant"] == "block=256" and res["kernelName"] == "cutlens_t"
+    sel = await client.workspace_execute_command_async(lsp.ExecuteCommandParams(
+        command="cutlens.selectVariant", arguments=[uri, "block=256"]))
+    assert sel == {"variant": "block=256"}
+    res2 = await client.protocol.send_request_async("cutlens/rendered", {"uri": uri})
+    assert res2.variant == "block=256"
+
+
+async def test_hover_on_an_expression(client: LanguageClient):
+    uri = open_doc(client, "t.cu.jinja", TEMPLATE)
+    await wait_for(lambda: client.rec.status and client.rec.status[-1].get("state") == "ready")
+    ln = line_of(TEMPLATE, "(int64_t){{ block }}") - 1
+    col = TEMPLATE.splitlines()[ln].index("{{ block }}") + 1
+    h = await client.text_document_hover_async(lsp.HoverParams(
+        lsp.TextDocumentIdentifier(uri), lsp.Position(ln, col)))
+    assert "renders to" in h.contents.value and "128" in h.contents.value
+    # a hook: its documentation and what this call rendered to
+    ln = line_of(TEMPLATE, "kernel.def_kernel") - 1
+    col = TEMPLATE.splitlines()[ln].index("def_kernel") + 2
+    h = await client.text_document_hover_async(lsp.HoverParams(
+        lsp.TextDocumentIdentifier(uri), lsp.Position(ln, col)))
+    assert "kernel.def_kernel(inputs" in h.contents.value
+    assert "PT_EXPORT int cutlens_t(const float* X, float* Y" in h.contents.value
+    # a node: dtype, sizes, strides
+    col = TEMPLATE.splitlines()[ln].index("[X]") + 1
+    h = await client.text_document_hover_async(lsp.HoverParams(
+        lsp.TextDocumentIdentifier(uri), lsp.Position(ln, col)))
+    assert "| float32 | ['1024'] | ['1'] | 0 |" in h.contents.value
+
+
+async def test_completion_after_kernel_dot(client: LanguageClient):
+    text = TEMPLATE.replace("  return 0;\n}\n}", "  int64_t s = {{ kernel. }};\n  return 0;\n}\n}")
+    uri = open_doc(client, "t.cu.jinja", text)
+    ln = line_of(text, "{{ kernel. }}") - 1
+    col = text.splitlines()[ln].index("kernel.") + len("kernel.")
+    res = await client.text_document_completion_async(lsp.CompletionParams(
+        lsp.TextDocumentIdentifier(uri), lsp.Position(ln, col)))
+    labels = {i.label: i for i in res.items}
+    for hook in ("def_kernel", "size", "stride", "ptr", "row_or_column_stride",
+                 "check_not_null", "batch_stride", "max_valid_index"):
+        assert hook in labels
+    assert labels["stride"].detail == "kernel.stride(node: 'Node | None', index: 'int', " \
+                                      "default_value: 'int' = 0) -> 'str'"
+    # template. offers the template hooks
+    text2 = text.replace("{{ kernel. }}", "{{ template. }}")
+    change(client, uri, text2, 2)
+    res = await client.text_document_completion_async(lsp.CompletionParams(
+        lsp.TextDocumentIdentifier(uri), lsp.Position(ln, col + 2)))
+    assert {"header", "globals", "cute_int", "cutlass_type_cast"} <= {i.label for i in res.items}
+
+
+async def test_change_to_included_template_rechecks_parent(client: LanguageClient):
+    uri = open_doc(client, "t.cu.jinja", TEMPLATE)
+    await wait_for(lambda: client.rec.status and client.rec.status[-1].get("state") == "ready")
+    assert diags(client, uri, "cutlens-jinja") == []
+    macros = client.root / "macros.cuh.jinja"  # type: ignore[attr-defined]
+    macros.write_text(MACROS.replace("{{ block }}, 0, stream", "{{ blocks }}, 0, stream"))
+    muri = macros.as_uri()
+    found = await wait_for(lambda: diags(client, muri, "cutlens-jinja"), what="partial diags")
+    assert found[0].range.start.line == 1 and found[0].message == "'blocks' is undefined"
+    rel = found[0].related_information[0]
+    assert rel.location.uri == uri
+    assert rel.location.range.start.line == line_of(TEMPLATE, "m.launch") - 1
