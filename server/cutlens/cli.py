@@ -203,7 +203,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench_cli import run_bench
+    from .bench.cli import run_bench
 
     return run_bench(args)
 

@@ -79,8 +79,9 @@ class KernelSignature:
     args: list[KernelArg] = field(default_factory=list)
     text: str = ""
 
-    def to_json(self, hints: dict[str, int]) -> dict:
-        """Concrete argument list (symbols replaced by their hints)."""
+    def to_json(self, hints: dict[str, int], absent: list[str] | None = None) -> dict:
+        """Concrete argument list (symbols replaced by their hints); ``absent`` names the
+        sample's optional nodes that are None (bound as None for the bench reference)."""
         out = []
         for a in self.args:
             if a.kind == "size":
@@ -94,7 +95,7 @@ class KernelSignature:
                 assert a.node is not None
                 out.append({"name": a.name, "kind": a.kind, "ctype": a.ctype,
                             "node": a.node.get_name(), **a.node.concrete(hints)})
-        return {"kernel": self.kernel_name, "args": out}
+        return {"kernel": self.kernel_name, "args": out, "absent": list(absent or [])}
 
 
 class KernelContext:

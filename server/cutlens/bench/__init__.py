@@ -1,0 +1,26 @@
+"""Benchmarking rendered kernels on GPUs.
+
+- :mod:`.protocol` — request builders and the result fields (torch-free).
+- :mod:`.runner` — :class:`Runner`: one worker process per GPU, time limits, restarts
+  (torch-free; the server and the CLI use it).
+- :mod:`.worker` — ``python -m cutlens.bench.worker``: the only code that imports torch;
+  with :mod:`.marshal` (signature -> tensors and ctypes arguments), :mod:`.verify`
+  (reference and tolerances) and :mod:`.timing` (the do_bench-style loop).
+- :mod:`.report` — table, JSON, CSV, ``--compare`` and ``--plot``; :mod:`.progress` — the
+  rich progress display; :mod:`.sweep` — ``collect``: run, store and show each result as it
+  arrives (torch-free).
+
+The flow of ``cutlens bench``: render each (sample, variant) and record its call signature;
+compile in the pool; for each finished build ``run_request(signature, bench, template=...,
+template_hash=..., sample=..., variant=..., variant_name=...)`` plus one
+``baseline_request`` per sample; ``await collect(runner, requests, store=..., progress=...)``;
+then ``report.make_report(results, nvcc=...)`` and the formats. A :class:`Runner` belongs to
+one event loop.
+
+Results are stored by :mod:`cutlens.results`.
+"""
+
+from .protocol import TimingConfig, baseline_request, run_request
+from .runner import Runner, visible_gpus
+
+__all__ = ["Runner", "TimingConfig", "baseline_request", "run_request", "visible_gpus"]

@@ -1,0 +1,151 @@
+"""Benchmark a template: render the selected sample × variant units, build each in the
+compile pool, and send each build to the GPU runner as soon as it is ready; results go to
+the results store one by one. Shared by ``cutlens bench`` and the language server.
+
+Torch-free: only the runner's worker processes touch CUDA.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..check import Selection, jinja_check
+from ..compile import Compiler, CompileResult, Mode
+from ..nvcc import find_nvcc, nvcc_version
+from ..nvcc_check import compile_options, job_for
+from ..nvcc_map import map_result
+from ..render import RenderedUnit, Renderer, RenderFailure
+from ..results import ResultStore, flags_hash
+from ..template import Template
+from .protocol import TimingConfig, baseline_request, error_result, run_request
+from .runner import Runner
+
+
+@dataclass
+class SweepPlan:
+    """What to benchmark."""
+
+    template: Template
+    samples: list[str] | None = None  # None: all
+    variants: list[str] = field(default_factory=lambda: ["all"])
+    baseline: bool = True
+
+    def units(self, renderer: Renderer) -> tuple[list[RenderedUnit], list[RenderFailure]]:
+        """Rendered units of the selected pairs, and the selected pairs that failed to
+        render. ``variants``: ``all`` | ``K`` (the first K per sample) | names/indices."""
+        jc = jinja_check(self.template, renderer, Selection())
+        pairs = [*jc.units, *jc.failures]
+        if self.samples:
+            pairs = [p for p in pairs if p.sample.name in self.samples]
+        spec = self.variants or ["all"]
+        if spec == ["all"]:
+            keep = pairs
+        elif len(spec) == 1 and spec[0].isdigit() and not any(
+                p.variant.name == spec[0] for p in pairs):
+            k = int(spec[0])
+            firsts: dict[str, list[int]] = {}
+            for p in pairs:
+                firsts.setdefault(p.sample.name, []).append(p.variant.index)
+            cut = {s: sorted(ix)[:k] for s, ix in firsts.items()}
+            keep = [p for p in pairs if p.variant.index in cut[p.sample.name]]
+        else:
+            keep = [p for p in pairs if p.variant.name in spec or p.variant.slug in spec
+                    or str(p.variant.index) in spec]
+        return ([p for p in keep if isinstance(p, RenderedUnit)],
+                [p for p in keep if isinstance(p, RenderFailure)])
+
+
+def _resources(res: CompileResult) -> dict[str, Any]:
+    main = max(res.resources, key=lambda r: r.registers, default=None)
+    if main is None:
+        return {}
+    return {"regs": main.registers, "smem": main.smem_bytes,
+            "spills": main.spill_stores + main.spill_loads}
+
+
+def timing_from(template: Template) -> TimingConfig:
+    cfg = template.config.bench or {}
+    return TimingConfig.from_json({k: v for k, v in cfg.items() if k in
+                                   ("warmup_ms", "rep_ms", "min_iters", "max_iters",
+                                    "flush_l2", "flush_bytes")})
+
+
+async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner: Runner,
+                store: ResultStore | None = None,
+                on_result: Callable[[dict], None] | None = None,
+                on_planned: Callable[[int], None] | None = None) -> list[dict]:
+    """Benchmark the plan; returns every result (variants, failures and baselines)."""
+    t = plan.template
+    units, failures = await asyncio.to_thread(plan.units, renderer)
+    options = compile_options(t)
+    try:
+        nvcc_ver = nvcc_version(find_nvcc(options.nvcc))
+    except Exception:
+        nvcc_ver = ""
+    record = {"template": t.path.name, "template_hash": t.content_hash, "nvcc": nvcc_ver,
+              "flags_hash": flags_hash(repr(options))}
+    bench = t.bench.to_json()
+    timing = timing_from(t)
+    baselines = {} if not (plan.baseline and t.bench.reference) else {
+        u.sample.name: u for u in units if u.signature is not None}
+    if on_planned is not None:
+        on_planned(len(units) + len(baselines) + len(failures))
+    results: list[dict] = []
+
+    def emit(r: dict) -> None:
+        full = {**record, **r}
+        if store is not None:
+            store.add(full)
+        results.append(full)
+        if on_result is not None:
+            on_result(full)
+
+    for f in failures:  # failed renders are results too: tables and lenses show them
+        first = f.diagnostics[0].message if f.diagnostics else "render failed"
+        emit(error_result({}, f"render: {first}", sample=f.sample.name,
+                          variant=f.variant.values, variant_name=f.variant.name))
+    start = asyncio.ensure_future(runner.start())
+
+    async def requests() -> AsyncIterator[dict]:
+        for name, u in baselines.items():
+            sig = _signature(u, "")
+            yield baseline_request(sig, bench, timing=timing, sample=name,
+                                   variant_name="torch", kind="baseline")
+        pending = {asyncio.ensure_future(compiler.compile(job_for(u, Mode.BUILD, options))): u
+                   for u in units}
+        while pending:
+            done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for fut in done:
+                u = pending.pop(fut)
+                res = fut.result()
+                ctx = {"sample": u.sample.name, "variant": u.variant.values,
+                       "variant_name": u.variant.name, **_resources(res)}
+                if not res.ok or res.artifact is None:
+                    errs = [m for m in map_result(u, res) if m.severity == "error"]
+                    first = errs[0].message if errs else "build failed"
+                    emit(error_result({}, f"nvcc: {len(errs)} error(s): {first}", **ctx))
+                    continue
+                if u.signature is None:
+                    emit(error_result({}, "no kernel signature (def_kernel never called)",
+                                      **ctx))
+                    continue
+                yield run_request(_signature(u, res.artifact), bench, timing=timing, **ctx)
+
+    try:
+        async for r in runner.sweep(requests()):
+            emit(r)
+    finally:
+        if not start.done():
+            start.cancel()
+    return results
+
+
+def _signature(u: RenderedUnit, library: str) -> dict:
+    assert u.signature is not None
+    absent = [n for n, node in u.sample.nodes.items() if node is None]
+    sig = u.signature.to_json(u.sample.hints, absent)
+    sig["library"] = library
+    return sig

@@ -1,0 +1,306 @@
+"""Results store: every benchmark run, and the latest check, in SQLite under ``.cutlens/``.
+
+``ResultStore(workspace_root)`` opens ``<root>/.cutlens/results.sqlite`` in WAL mode. Each
+benchmark result is one row of ``runs``, never overwritten, committed on its own: killing a
+sweep midway loses no finished result. A run is identified by the template's content hash,
+sample, variant name, GPU name, nvcc version and a hash of the compile flags; ``kind`` is
+``variant`` for a built variant and ``baseline`` for the timed reference expression (variant
+name ``torch``). ``checks`` keeps only the latest compile check per (template hash, sample,
+variant): error/warning counts and ptxas' registers, shared memory and spills, which the LSP
+lenses show until a benchmark exists.
+
+Records are plain dicts with the keys of :data:`RUN_COLUMNS` (missing keys are NULL;
+``variant`` is a dict, stored as JSON; ``verified`` a bool or None) — the runner's results
+plus ``template``, ``template_hash``, ``nvcc``, ``flags_hash`` and the ptxas figures. Reads
+return the same dicts, with ``id``, ``ts`` (Unix seconds) and ``raw`` (the full record added)
+parsed back.
+
+    store = ResultStore(root)
+    store.add({**result, "template": "gemm.cu.jinja", "template_hash": h, "nvcc": "13.0"})
+    store.latest(h)            # newest run per (sample, variant_name), fastest first
+    store.history(h, sample="square", variant_name="128x128")   # newest first
+    store.set_check(h, "square", "128x128", errors=0, regs=168, smem=98304, spills=0)
+    store.with_checks(h, rows)  # rows + regs/smem/spills of their latest check
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+DB_DIR = ".cutlens"
+DB_NAME = "results.sqlite"
+SCHEMA_VERSION = 1
+
+#: Columns of ``runs`` taken from a record, in order.
+RUN_COLUMNS = (
+    "kind", "template", "template_hash", "sample", "variant_name", "variant", "gpu", "nvcc",
+    "flags_hash", "ms", "ms_min", "spread_pct", "iters", "tflops", "gbps", "workspace_bytes",
+    "regs", "smem", "spills", "verified", "max_abs_err", "error",
+)
+CHECK_COLUMNS = ("template", "variant", "nvcc", "flags_hash", "errors", "warnings", "regs",
+                 "smem", "spills", "raw")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'variant',
+    template TEXT,
+    template_hash TEXT NOT NULL,
+    sample TEXT NOT NULL DEFAULT '',
+    variant_name TEXT NOT NULL DEFAULT '',
+    variant TEXT,
+    gpu TEXT NOT NULL DEFAULT '',
+    nvcc TEXT NOT NULL DEFAULT '',
+    flags_hash TEXT NOT NULL DEFAULT '',
+    ms REAL, ms_min REAL, spread_pct REAL, iters INTEGER, tflops REAL, gbps REAL,
+    workspace_bytes INTEGER, regs INTEGER, smem INTEGER, spills INTEGER,
+    verified INTEGER, max_abs_err REAL, error TEXT,
+    raw TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_key
+    ON runs (template_hash, sample, variant_name, gpu, nvcc, flags_hash, id);
+CREATE TABLE IF NOT EXISTS checks (
+    template_hash TEXT NOT NULL,
+    sample TEXT NOT NULL,
+    variant_name TEXT NOT NULL,
+    ts REAL NOT NULL,
+    template TEXT, variant TEXT, nvcc TEXT, flags_hash TEXT,
+    errors INTEGER, warnings INTEGER, regs INTEGER, smem INTEGER, spills INTEGER,
+    raw TEXT,
+    PRIMARY KEY (template_hash, sample, variant_name)
+);
+"""
+
+
+def content_hash(text: str | bytes) -> str:
+    """SHA-256 hex digest of a template's content."""
+    data = text.encode() if isinstance(text, str) else text
+    return hashlib.sha256(data).hexdigest()
+
+
+def flags_hash(flags: Sequence[str] | str) -> str:
+    """Short stable hash of compile flags (order kept: flag order can matter)."""
+    text = flags if isinstance(flags, str) else "\0".join(flags)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class ResultStore:
+    """SQLite store of benchmark runs and latest check results; safe across threads."""
+
+    def __init__(self, workspace_root: str | Path, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path else Path(workspace_root) / DB_DIR / DB_NAME
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False,
+                                   isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # In WAL mode NORMAL keeps every committed transaction across a process kill (only
+        # a power loss can take the last ones).
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        with self._tx():
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    self._db.execute(stmt)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    # ---- plumbing ------------------------------------------------------------------------
+    def _tx(self) -> _Transaction:
+        return _Transaction(self._db, self._lock)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- runs ----------------------------------------------------------------------------
+    def add(self, record: Mapping[str, Any], ts: float | None = None) -> int:
+        """Store one result (committed before returning); returns its row id."""
+        row = _run_row(record)
+        if not row["template_hash"]:
+            raise ValueError("a result needs template_hash")
+        cols = ["ts", *RUN_COLUMNS, "raw"]
+        values = [time.time() if ts is None else ts, *(row[c] for c in RUN_COLUMNS),
+                  json.dumps(dict(record), default=str)]
+        with self._tx():
+            cur = self._db.execute(
+                f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                values)
+        return int(cur.lastrowid)
+
+    def add_many(self, records: Iterable[Mapping[str, Any]]) -> list[int]:
+        """Store several results, each committed on its own."""
+        return [self.add(r) for r in records]
+
+    def latest(self, template_hash: str, *, kind: str | None = "variant", gpu: str | None = None,
+               nvcc: str | None = None, flags_hash: str | None = None) -> list[dict]:
+        """Newest run per (kind, sample, variant_name), fastest first (failures last).
+        ``gpu`` / ``nvcc`` / ``flags_hash`` / ``kind`` narrow it; None means any."""
+        where, args = _filters(template_hash, kind=kind, gpu=gpu, nvcc=nvcc,
+                               flags_hash=flags_hash)
+        sql = (f"SELECT * FROM runs WHERE id IN (SELECT MAX(id) FROM runs WHERE {where} "
+               "GROUP BY kind, sample, variant_name)")
+        with self._lock:
+            rows = [_run_dict(r) for r in self._db.execute(sql, args)]
+        return sorted(rows, key=_latency_key)
+
+    def baselines(self, template_hash: str, gpu: str | None = None) -> dict[str, dict]:
+        """Newest timed reference expression per sample."""
+        return {r["sample"]: r for r in self.latest(template_hash, kind="baseline", gpu=gpu)}
+
+    def history(self, template_hash: str | None = None, *, sample: str | None = None,
+                variant_name: str | None = None, gpu: str | None = None,
+                kind: str | None = None, template: str | None = None,
+                limit: int | None = None) -> list[dict]:
+        """Runs, newest first, narrowed by any of the arguments."""
+        where, args = _filters(template_hash, sample=sample, variant_name=variant_name, gpu=gpu,
+                               kind=kind, template=template)
+        sql = f"SELECT * FROM runs WHERE {where} ORDER BY id DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._lock:
+            return [_run_dict(r) for r in self._db.execute(sql, args)]
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+
+    # ---- checks --------------------------------------------------------------------------
+    def set_check(self, template_hash: str, sample: str, variant_name: str, *,
+                  errors: int = 0, warnings: int = 0, regs: int | None = None,
+                  smem: int | None = None, spills: int | None = None,
+                  template: str | None = None, variant: Mapping | None = None,
+                  nvcc: str | None = None, flags_hash: str | None = None,
+                  raw: Any = None, ts: float | None = None) -> None:
+        """Replace the check result of (template hash, sample, variant)."""
+        values = {"template": template, "variant": _json(variant), "nvcc": nvcc,
+                  "flags_hash": flags_hash, "errors": errors, "warnings": warnings,
+                  "regs": regs, "smem": smem, "spills": spills, "raw": _json(raw)}
+        cols = ["template_hash", "sample", "variant_name", "ts", *CHECK_COLUMNS]
+        with self._tx():
+            self._db.execute(
+                f"INSERT OR REPLACE INTO checks ({', '.join(cols)}) "
+                f"VALUES ({', '.join('?' * len(cols))})",
+                [template_hash, sample, variant_name, time.time() if ts is None else ts,
+                 *(values[c] for c in CHECK_COLUMNS)])
+
+    def check(self, template_hash: str, sample: str, variant_name: str) -> dict | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM checks WHERE template_hash=? AND sample=? AND variant_name=?",
+                (template_hash, sample, variant_name)).fetchone()
+        return _check_dict(row) if row else None
+
+    def with_checks(self, template_hash: str, rows: Iterable[Mapping[str, Any]]) -> list[dict]:
+        """Copies of ``rows`` with ``regs`` / ``smem`` / ``spills`` filled in from the latest
+        check of the same (sample, variant_name) where a row lacks them."""
+        checks = {(c["sample"], c["variant_name"]): c for c in self.checks(template_hash)}
+        out = []
+        for row in rows:
+            row = dict(row)
+            c = checks.get((str(row.get("sample") or ""), str(row.get("variant_name") or "")))
+            if c is not None:
+                for key in ("regs", "smem", "spills"):
+                    if row.get(key) is None and c.get(key) is not None:
+                        row[key] = c[key]
+            out.append(row)
+        return out
+
+    def checks(self, template_hash: str) -> list[dict]:
+        """Latest check of every (sample, variant) of a template."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM checks WHERE template_hash=? "
+                                    "ORDER BY sample, variant_name", (template_hash,))
+            return [_check_dict(r) for r in rows]
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` under the store's lock (autocommit connection)."""
+
+    def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
+        self.db, self.lock = db, lock
+
+    def __enter__(self) -> None:
+        self.lock.acquire()
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        try:
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self.lock.release()
+
+
+def _json(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
+
+
+def _run_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    row = {c: record.get(c) for c in RUN_COLUMNS}
+    row["kind"] = row["kind"] or ("baseline" if record.get("op") == "baseline" else "variant")
+    if row["kind"] == "baseline" and not row["variant_name"]:
+        row["variant_name"] = "torch"
+    for key in ("sample", "variant_name", "gpu", "nvcc", "flags_hash"):
+        row[key] = "" if row[key] is None else str(row[key])
+    row["variant"] = _json(row["variant"])
+    if row["verified"] is not None:
+        row["verified"] = int(bool(row["verified"]))
+    return row
+
+
+def _parse_json(d: dict[str, Any], *keys: str) -> dict[str, Any]:
+    for key in keys:
+        if d.get(key):
+            with contextlib.suppress(ValueError):
+                d[key] = json.loads(d[key])
+    return d
+
+
+def _run_dict(row: sqlite3.Row) -> dict[str, Any]:
+    d = _parse_json(dict(row), "variant", "raw")
+    if d.get("verified") is not None:
+        d["verified"] = bool(d["verified"])
+    return d
+
+
+def _check_dict(row: sqlite3.Row) -> dict[str, Any]:
+    return _parse_json(dict(row), "variant", "raw")
+
+
+def _filters(template_hash: str | None, **eq: Any) -> tuple[str, list[Any]]:
+    clauses, args = [], []
+    if template_hash is not None:
+        clauses.append("template_hash = ?")
+        args.append(template_hash)
+    for col, val in eq.items():
+        if val is not None:
+            clauses.append(f"{col} = ?")
+            args.append(val)
+    return (" AND ".join(clauses) or "1"), args
+
+
+def _latency_key(row: Mapping[str, Any]) -> tuple:
+    ok = row.get("ms") is not None and not row.get("error")
+    return (not ok, row.get("ms") if ok else 0.0, row.get("sample") or "",
+            row.get("variant_name") or "")

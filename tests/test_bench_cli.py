@@ -1,0 +1,112 @@
+"""``cutlens bench`` end to end on the CPU: a real template rendered and built by nvcc into a
+shared library whose kernel computes on the host, run by CPU workers, verified against the
+torch reference, stored, printed as JSON, compared and plotted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import HAS_NVCC
+
+from cutlens.results import ResultStore
+
+pytestmark = [pytest.mark.nvcc, pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")]
+
+TEMPLATE = """\
+{#- cutlens
+kind = "cuda"
+[samples.vec]
+X = { dtype = "float32", size = [64, 32] }
+Bias = { dtype = "float32", size = [32] }
+Y = { dtype = "float32", size = [64, 32] }
+[samples.nobias]
+X = { dtype = "float32", size = [16, 32] }
+Bias = false
+Y = { dtype = "float32", size = [16, 32] }
+[variants]
+unroll = [1, 2]
+fail = [false, true]
+skip_if = "fail and unroll == 2"
+[bench]
+reference = "Y = X * 2 + (Bias if Bias is not None else 0)"
+bytes = "2 * X.numel() * 4"
+-#}
+{{ template.header() }}
+{{ template.globals() }}
+extern "C" {
+{{ kernel.def_kernel(inputs=[X, Bias], outputs=[Y], names_str="X, Bias, Y") }} {
+  const int64_t rows = {{ kernel.size(X, 0) }}, cols = {{ kernel.size(X, 1) }};
+  if (workspace_size) { *workspace_size = 256; return 0; }
+  if (!workspace) return 2;
+{% if fail %}  return 3;{% endif %}
+  // host-side "kernel": the CPU bench worker calls it with host pointers
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; c += {{ unroll }})
+      for (int u = 0; u < {{ unroll }}; ++u)
+        {{ kernel.ptr(Y) }}[r * {{ kernel.stride(Y, 0) }} + c + u] =
+            2.0f * {{ kernel.ptr(X) }}[r * {{ kernel.stride(X, 0) }} + c + u]
+{%- if Bias is not none %} + {{ kernel.ptr(Bias) }}[c + u]{% endif %};
+  return 0;
+}
+}
+"""
+
+
+def bench(root, *args):
+    return subprocess.run([sys.executable, "-m", "cutlens", "bench", str(root / "v.cu.jinja"),
+                           *args], capture_output=True, text=True, cwd=root, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    (root / "cutlens.toml").write_text(
+        '[bench]\ndevice = "cpu"\nwarmup_ms = 1\nrep_ms = 5\nmin_iters = 5\n'
+        "max_iters = 50\nflush_bytes = 1048576\ntimeout_s = 120\n")
+    (root / "v.cu.jinja").write_text(TEMPLATE)
+    out = bench(root, "--format", "json", "-o", str(root / "first.json"))
+    assert out.returncode == 0, out.stderr
+    return root, json.loads(out.stdout)
+
+
+def test_sweep_results_verified_and_failures_reported(workspace):
+    root, rep = workspace
+    rows = {(r["sample"], r["variant_name"]): r for r in rep["results"]}
+    assert set(rows) == {(s, v) for s in ("vec", "nobias")
+                         for v in ("unroll=1 no-fail", "unroll=2 no-fail", "unroll=1 fail")}
+    ok = rows[("vec", "unroll=2 no-fail")]
+    assert ok["verified"] is True and ok["error"] is None
+    assert ok["workspace_bytes"] == 256 and ok["ms"] > 0 and ok["gbps"] > 0
+    assert rows[("nobias", "unroll=1 no-fail")]["verified"] is True  # Bias bound as None
+    assert rows[("vec", "unroll=1 fail")]["error"] == "returned 3"
+    assert set(rep["baseline"]) == {"vec", "nobias"} and rep["baseline"]["vec"]["ms"] > 0
+    assert rep["nvcc"].startswith("13.")
+
+
+def test_results_are_stored(workspace):
+    root, _ = workspace
+    store = ResultStore(root)
+    runs = store.history()
+    assert len(runs) >= 8  # 6 variants + 2 baselines
+    assert {r["kind"] for r in runs} == {"variant", "baseline"}
+
+
+def test_compare_exits_1_on_regression(workspace):
+    root, rep = workspace
+    faster = json.loads((root / "first.json").read_text())
+    for r in faster["results"]:
+        if r["ms"]:
+            r["ms"] /= 10  # the baseline claims 10x faster: the new run regressed
+    (root / "fast.json").write_text(json.dumps(faster))
+    out = bench(root, "--variants", "unroll=2 no-fail", "--sample", "vec", "--format", "csv",
+                "--compare", str(root / "fast.json"), "--threshold", "50", "--no-baseline")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "unroll=2 no-fail" in out.stdout
+    same = bench(root, "--variants", "1", "--sample", "vec", "--compare",
+                 str(root / "first.json"), "--threshold", "1000", "--plot",
+                 str(root / "p.png"))
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert (root / "p.png").read_bytes()[:4] == b"\x89PNG"

@@ -1,0 +1,105 @@
+"""The do_bench-style timing loop with a fake clock (no torch needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cutlens.bench.protocol import TimingConfig
+from cutlens.bench.timing import ESTIMATE_CALLS, CpuClock, bench, iteration_counts, summarize
+
+
+class FakeClock:
+    """Each call of the timed function advances time by ``cost`` ms; flushes by 100 ms."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.syncs = 0
+        self.reserved = 0
+
+    def reserve(self, n: int) -> None:
+        self.reserved += n
+
+    def mark(self) -> float:
+        return self.now
+
+    def elapsed_ms(self, start: float, end: float) -> float:
+        return end - start
+
+    def sync(self) -> None:
+        self.syncs += 1
+
+
+def test_summarize():
+    t = summarize([1.0, 2.0, 3.0, 4.0, 100.0])
+    assert t.ms == 3.0 and t.ms_min == 1.0 and t.ms_max == 100.0 and t.iters == 5
+    # IQR (inclusive quartiles 2.0 and 4.0) over the median: the outlier does not count
+    assert t.spread_pct == pytest.approx(100 * (4.0 - 2.0) / 3.0)
+    assert summarize([2.0]).spread_pct == 0.0
+    with pytest.raises(ValueError):
+        summarize([])
+
+
+def test_iteration_counts():
+    cfg = TimingConfig(warmup_ms=25, rep_ms=100, min_iters=10, max_iters=1000)
+    assert iteration_counts(1.0, cfg) == (25, 100)
+    assert iteration_counts(0.001, cfg) == (1000, 1000)       # bounded above
+    assert iteration_counts(50.0, cfg) == (1, 10)              # at least min_iters
+    assert iteration_counts(0.0, cfg) == (1000, 1000)
+
+
+def test_bench_flushes_before_each_timed_call():
+    clock = FakeClock()
+    events: list[str] = []
+    costs = iter([5.0] * 1000)
+
+    def fn() -> None:
+        events.append("call")
+        clock.now += next(costs)
+
+    def flush() -> None:
+        events.append("flush")
+        clock.now += 100.0  # outside the marks: must not count
+
+    cfg = TimingConfig(warmup_ms=10, rep_ms=50, min_iters=3, max_iters=100)
+    t = bench(fn, clock, cfg, flush)
+    assert t.ms == 5.0 and t.ms_min == 5.0 and t.spread_pct == 0.0
+    assert t.iters == 10  # 50 ms / 5 ms
+    # 1 first call, ESTIMATE_CALLS flushed, 2 warm-up (10/5), 10 timed with a flush each
+    assert events.count("call") == 1 + ESTIMATE_CALLS + 2 + 10
+    assert events.count("flush") == ESTIMATE_CALLS + 10
+    timed = events[-20:]
+    assert timed == ["flush", "call"] * 10
+    assert clock.reserved == 2 * (ESTIMATE_CALLS + 10)  # marks prepared outside the loop
+
+
+def test_bench_without_flush():
+    clock = FakeClock()
+    flushes = []
+
+    def fn() -> None:
+        clock.now += 1.0
+
+    t = bench(fn, clock, TimingConfig(flush_l2=False, rep_ms=20, warmup_ms=1, min_iters=1),
+              lambda: flushes.append(1))
+    assert not flushes and t.iters == 20
+
+
+def test_bench_propagates_failure():
+    def fn() -> None:
+        raise RuntimeError("returned 3")
+
+    with pytest.raises(RuntimeError, match="returned 3"):
+        bench(fn, FakeClock(), TimingConfig())
+
+
+def test_cpu_clock_times_real_work():
+    import time
+
+    t = bench(lambda: time.sleep(0.002), CpuClock(),
+              TimingConfig(warmup_ms=1, rep_ms=20, min_iters=3, max_iters=10), None)
+    assert 1.5 < t.ms < 50
+
+
+def test_timing_config_from_json_ignores_unknown():
+    cfg = TimingConfig.from_json({"rep_ms": 7, "bogus": 1})
+    assert cfg.rep_ms == 7 and cfg.to_json()["warmup_ms"] == 25.0
