@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import HAS_NVCC
 
+from conftest import HAS_NVCC
 from cutlens.results import ResultStore
 
 pytestmark = [pytest.mark.nvcc, pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")]
@@ -73,7 +73,7 @@ def workspace(tmp_path_factory):
 
 
 def test_sweep_results_verified_and_failures_reported(workspace):
-    root, rep = workspace
+    _root, rep = workspace
     rows = {(r["sample"], r["variant_name"]): r for r in rep["results"]}
     assert set(rows) == {(s, v) for s in ("vec", "nobias")
                          for v in ("unroll=1 no-fail", "unroll=2 no-fail", "unroll=1 fail")}
@@ -95,7 +95,7 @@ def test_results_are_stored(workspace):
 
 
 def test_compare_exits_1_on_regression(workspace):
-    root, rep = workspace
+    root, _rep = workspace
     faster = json.loads((root / "first.json").read_text())
     for r in faster["results"]:
         if r["ms"]:
