@@ -272,3 +272,30 @@ async def test_change_to_included_template_rechecks_parent(client: LanguageClien
     rel = found[0].related_information[0]
     assert rel.location.uri == uri
     assert rel.location.range.start.line == line_of(TEMPLATE, "m.launch") - 1
+
+
+@pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
+async def test_benchmark_command_fills_lenses_and_results(client: LanguageClient):
+    """The benchmark command on CPU workers (a host-side kernel): results reach the lenses
+    and the cutlens/results request."""
+    root = client.root  # type: ignore[attr-defined]
+    (root / "cutlens.toml").write_text(
+        '[bench]\ndevice = "cpu"\nwarmup_ms = 1\nrep_ms = 5\nmin_iters = 5\nmax_iters = 50\n'
+        "flush_bytes = 1048576\n")
+    from test_bench_cli import TEMPLATE as HOST
+
+    uri = open_doc(client, "v.cu.jinja", HOST)
+    res = await client.workspace_execute_command_async(lsp.ExecuteCommandParams(
+        command="cutlens.benchmark", arguments=[uri]))
+    assert res["results"] == 4 and res["failed"] == 1  # 3 variants + torch, one fails
+    lenses = await client.text_document_code_lens_async(
+        lsp.CodeLensParams(lsp.TextDocumentIdentifier(uri)))
+    titles = [c.command.title for c in lenses]
+    assert any(t.startswith("unroll=2 no-fail · ") and " ms · " in t and "ws 256 B · ✓" in t
+               for t in titles), titles
+    assert any(t.startswith("unroll=1 fail · ✗ returned 3") for t in titles), titles
+    table = await client.protocol.send_request_async("cutlens/results", {"uri": uri})
+    rows = table.rows
+    assert [r.best for r in rows].count(True) == 1
+    assert rows[0].best and rows[0].verified
+    assert table.baseline.vec.ms > 0

@@ -128,5 +128,9 @@ def merge(diags: Iterable[Diagnostic], all_samples: list[str] | None = None,
         every_sample = all_samples is not None and set(d.samples) >= set(all_samples)
         every_variant = all_variants is not None and set(d.variants) >= set(all_variants)
         d.partial = not (every_sample and every_variant)
-    return sorted(result, key=lambda d: (d.file, d.line, d.column,
-                                         SEVERITY_ORDER[d.severity], d.message))
+    return sorted(result, key=sort_key)
+
+
+def sort_key(d: Diagnostic) -> tuple:
+    """File, line, column, severity, message: the order every output uses."""
+    return (d.file, d.line, d.column, SEVERITY_ORDER[d.severity], d.message, d.source)

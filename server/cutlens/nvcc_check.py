@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .check import JinjaCheck
 from .compile import CompileJob, CompileOptions, Compiler, CompileResult, Mode
-from .diagnostics import Diagnostic, merge
+from .diagnostics import Diagnostic, merge, sort_key
 from .nvcc_map import map_result
 from .render import RenderedUnit
 from .template import Template
@@ -77,13 +77,18 @@ class NvccCheck:
     jinja: JinjaCheck
     units: list[UnitCompile] = field(default_factory=list)
 
+    def nvcc_diagnostics(self) -> list[Diagnostic]:
+        """The nvcc tier: each unit's most complete pass (full supersedes quick), merged
+        over samples and variants; "only in some" is judged among the compiled units."""
+        ready = [uc for uc in self.units if uc.final() is not None]
+        raw = [d for uc in ready for d in uc.diagnostics()]
+        samples = list(dict.fromkeys(uc.unit.sample.name for uc in ready))
+        variants = list(dict.fromkeys(uc.unit.variant.name for uc in ready))
+        return merge(raw, samples, variants)
+
     def diagnostics(self) -> list[Diagnostic]:
-        """Jinja + nvcc diagnostics, the full pass superseding the quick one, merged over
-        samples and variants."""
-        raw = [*self.jinja.diagnostics]
-        for uc in self.units:
-            raw += uc.diagnostics()
-        return merge(raw, self.jinja.sample_names, self.jinja.variant_names())
+        """Both tiers."""
+        return sorted([*self.jinja.diagnostics, *self.nvcc_diagnostics()], key=sort_key)
 
 
 async def compile_unit(compiler: Compiler, uc: UnitCompile, options: CompileOptions,
@@ -136,7 +141,8 @@ def quick_reporter(checks: list[JinjaCheck],
         pending[tid] -= 1
         if pending[tid] == 0:
             jc = by_id[tid]
-            report(merge([*jc.diagnostics, *found[tid]], jc.sample_names, jc.variant_names()))
+            report(sorted([*jc.diagnostics, *merge(found[tid], jc.sample_names,
+                                                   jc.variant_names())], key=sort_key))
 
     return on_event
 

@@ -180,7 +180,7 @@ def register(server: CutlensServer) -> None:
         from .bench import benchmark
 
         doc = await ensure_doc(ls, args[0])
-        return await benchmark(ls, doc, _arg(args, 1))
+        return await benchmark(ls, doc, _arg(args, 1), _arg(args, 2))
 
     @server.feature("cutlens/rendered")
     async def req_rendered(ls, params: Any) -> dict:

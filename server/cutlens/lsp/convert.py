@@ -60,16 +60,17 @@ def to_lsp(d: Diagnostic, lines: list[str] | None = None) -> lsp.Diagnostic:
         source=SOURCE_PREFIX + d.source, code=d.code,
         related_information=related or None,
         data={"samples": d.samples, "variants": d.variants, "partial": d.partial,
-              "message": d.message, "column": d.column, "end_column": d.end_column})
+              "message": d.message, "column": d.column, "end_column": d.end_column,
+              "related_columns": [r.column for r in d.related if r.file]})
 
 
 def from_lsp(uri: str, d: lsp.Diagnostic) -> Diagnostic:
     """Back to a core diagnostic (headless mode prints them like ``check``)."""
     data = d.data if isinstance(d.data, dict) else {}
+    cols = list(data.get("related_columns", []))
     related = [Related(str(uri_to_path(r.location.uri)), r.location.range.start.line + 1,
-                       r.message, r.location.range.start.character + 1
-                       if r.location.range.start.character else 0)
-               for r in d.related_information or []]
+                       r.message, cols[i] if i < len(cols) else 0)
+               for i, r in enumerate(d.related_information or [])]
     return Diagnostic(
         file=str(uri_to_path(uri)), line=d.range.start.line + 1,
         column=int(data.get("column", 0)), end_line=d.range.end.line + 1,

@@ -24,7 +24,6 @@ from pygls.lsp.server import LanguageServer
 
 from .. import __version__
 from ..check import JinjaCheck, jinja_check
-from ..diagnostics import merge
 from ..nvcc_check import NvccCheck, UnitCompile, compile_options, compile_unit, modes_for
 from ..project import dependencies, discover
 from ..render import RenderedUnit, RenderFailure
@@ -175,12 +174,7 @@ class CutlensServer(LanguageServer):
         self.status()
 
         def publish_current() -> None:
-            # "only in some variants" is judged among the units compiled so far
-            ready = [uc for uc in nc.units if uc.final() is not None]
-            raw = [d for uc in ready for d in uc.diagnostics()]
-            samples = list(dict.fromkeys(uc.unit.sample.name for uc in ready))
-            variants = list(dict.fromkeys(uc.unit.variant.name for uc in ready))
-            diags = merge(raw, samples, variants)
+            diags = nc.nvcc_diagnostics()
             self.publish(self.session.set_tier(doc.path, "nvcc", diags))
 
         def on_event(ev: tuple[str, UnitCompile]) -> None:
@@ -340,7 +334,10 @@ def create_server() -> CutlensServer:
         ls.status("ready")
 
     @server.feature(lsp.SHUTDOWN)
-    def shutdown(ls: CutlensServer, params: Any = None) -> None:
+    async def shutdown(ls: CutlensServer, params: Any = None) -> None:
+        from .bench import close_runners
+
+        await close_runners()
         ls.debouncer.cancel_all()
         for proj in ses.projects.values():
             proj.compiler.cancel_all()

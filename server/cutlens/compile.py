@@ -1,0 +1,323 @@
+"""The compile pool: cached, deduplicated, bounded, cancellable nvcc runs.
+
+``Compiler.compile(job)`` answers from the cache when it can (no nvcc), joins a running
+compile of the same ``(key, mode)`` instead of starting another, and otherwise runs nvcc in
+its own process group under a ``jobs``-wide semaphore. Cancelling the awaiting task kills the
+process group (once no other caller waits for that compile); a time limit or a crashed nvcc
+becomes an error message in the result, never an exception or a hang. BUILD links the FULL
+object (one compile serves a check and a benchmark). Superseding QUICK's messages by FULL's is
+the caller's business: both are delivered, under the same ``source_path``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from cutlens import build_cache
+from cutlens import nvcc as nv
+from cutlens.nvcc import CompileOptions, Mode
+from cutlens.nvcc_output import CompilerMessage, KernelResources, parse, parse_resources
+
+__all__ = ["CompileJob", "CompileOptions", "CompileResult", "Compiler", "CompilerStats", "Mode"]
+
+
+@dataclass
+class CompileJob:
+    """One translation unit to compile in one mode."""
+
+    source: str
+    mode: Mode
+    options: CompileOptions = field(default_factory=CompileOptions)
+    name: str = "kernel"
+    companions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class CompileResult:
+    """What a compile reported. ``duration_s`` is nvcc's wall time when it ran (for a cached
+    result: the original run's); ``messages`` never lacks an error when ``ok`` is False."""
+
+    mode: Mode
+    ok: bool
+    returncode: int | None
+    messages: list[CompilerMessage]
+    resources: list[KernelResources]
+    output: str
+    source_path: str
+    companion_paths: dict[str, str]
+    artifact: str | None
+    duration_s: float
+    cached: bool
+    timed_out: bool = False
+    cancelled: bool = False
+    key: str = ""
+    command: list[str] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[CompilerMessage]:
+        return [m for m in self.messages if m.severity == "error"]
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["mode"] = self.mode.value
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> CompileResult:
+        d = dict(d)
+        d.pop("unit_dir", None)
+        d.pop("stored_at", None)
+        d["mode"] = Mode(d["mode"])
+        d["messages"] = [CompilerMessage.from_json(m) for m in d.get("messages", [])]
+        d["resources"] = [KernelResources.from_json(r) for r in d.get("resources", [])]
+        return cls(**d)
+
+
+@dataclass
+class CompilerStats:
+    """Counters (tests and the status bar read them)."""
+
+    nvcc_runs: int = 0  # nvcc processes started (compiles and links)
+    cache_hits: int = 0  # answered from the cache without nvcc
+    joined: int = 0  # waited on a compile another caller had started
+    timeouts: int = 0
+    crashes: int = 0  # nvcc killed by a signal or dying inside
+    cancelled: int = 0  # nvcc process groups killed by cancellation
+    running: int = 0  # nvcc processes alive now
+    peak_running: int = 0
+
+
+@dataclass
+class _Inflight:
+    task: asyncio.Task[CompileResult]
+    waiters: int = 0
+
+
+@dataclass
+class _Unit:
+    key: str
+    source_path: Path
+    companion_paths: dict[str, str]
+
+
+def _nvcc_message(text: str, raw: str = "") -> CompilerMessage:
+    return CompilerMessage(tool="nvcc", severity="error", file=None, line=None, column=None,
+                           message=text, code=None, chain=[], raw=raw or text, level="error")
+
+
+class Compiler:
+    """An async pool of at most ``jobs`` concurrent nvcc processes over a :class:`BuildCache`."""
+
+    def __init__(self, cache_dir: str | os.PathLike[str], jobs: int | None = None) -> None:
+        self.cache = build_cache.BuildCache(cache_dir)
+        self.jobs = max(1, jobs or os.cpu_count() or 1)
+        self.stats = CompilerStats()
+        self._inflight: dict[tuple[str, Mode], _Inflight] = {}
+        self._sem: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        self._pids: set[int] = set()
+
+    # ------------------------------------------------------------------ public
+
+    async def compile(self, job: CompileJob) -> CompileResult:
+        """Compile ``job`` (or answer from the cache / a running identical compile)."""
+        mode = Mode(job.mode)
+        try:
+            unit = await asyncio.to_thread(self._prepare, job)
+        except nv.NvccNotFound as e:
+            return self._bare_result(job, mode, _Unit("", Path(), {}), source_path="",
+                                     messages=[_nvcc_message(str(e))])
+        ik = (unit.key, mode)
+        entry = self._inflight.get(ik)
+        if entry is None:
+            rec = await asyncio.to_thread(self.cache.load, unit.key, mode)
+            entry = self._inflight.get(ik)  # may have started while we read
+            if entry is None and rec is None:
+                # ...or started and finished: re-read without yielding to the loop.
+                rec = self.cache.load(unit.key, mode)
+            if entry is None and rec is not None:
+                self.stats.cache_hits += 1
+                return replace(CompileResult.from_json(rec), cached=True)
+        if entry is None:
+            task = asyncio.create_task(self._produce(job, mode, unit))
+            entry = _Inflight(task)
+            self._inflight[ik] = entry
+            task.add_done_callback(lambda _t: self._inflight.pop(ik, None))
+        else:
+            self.stats.joined += 1
+        entry.waiters += 1
+        try:
+            return await asyncio.shield(entry.task)
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if me is not None and me.cancelling():
+                entry.waiters -= 1
+                if entry.waiters == 0:
+                    entry.task.cancel()
+                raise
+            # The compile was cancelled under us (cancel_all): report it, don't raise.
+            return self._bare_result(job, mode, unit, cancelled=True,
+                                     messages=[_nvcc_message("compile cancelled")])
+
+    def compile_sync(self, job: CompileJob) -> CompileResult:
+        """``compile`` for scripts (runs its own event loop)."""
+        return asyncio.run(self.compile(job))
+
+    def cancel_all(self) -> None:
+        """Cancel every running compile (their callers get ``cancelled=True`` results)."""
+        for entry in list(self._inflight.values()):
+            entry.task.cancel()
+
+    def running_pids(self) -> list[int]:
+        """Process ids (= process-group ids) of the nvcc processes running now."""
+        return sorted(self._pids)
+
+    def key(self, job: CompileJob) -> str:
+        """The cache key of ``job``'s unit (all modes share it)."""
+        return build_cache.unit_key(job.name, job.source, job.companions, job.options)
+
+    # ------------------------------------------------------------------ internals
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._sem is None or self._sem[0] is not loop:
+            self._sem = (loop, asyncio.Semaphore(self.jobs))
+        return self._sem[1]
+
+    def _prepare(self, job: CompileJob) -> _Unit:
+        key = self.key(job)
+        tu, companions = self.cache.write_unit(key, job.name, job.source, job.companions)
+        return _Unit(key, tu, companions)
+
+    def _bare_result(self, job: CompileJob, mode: Mode, unit: _Unit, **kw: object) -> CompileResult:
+        base: dict = dict(mode=mode, ok=False, returncode=None, messages=[], resources=[],
+                          output="", source_path=str(unit.source_path),
+                          companion_paths=dict(unit.companion_paths), artifact=None,
+                          duration_s=0.0, cached=False, key=unit.key)
+        base.update(kw)
+        return CompileResult(**base)
+
+    async def _produce(self, job: CompileJob, mode: Mode, unit: _Unit) -> CompileResult:
+        if mode is Mode.BUILD:
+            full = await self.compile(replace(job, mode=Mode.FULL))
+            if not full.ok or full.artifact is None:
+                return replace(full, mode=Mode.BUILD, artifact=None)
+            final = self.cache.artifact_path(unit.key, job.name, Mode.BUILD)
+            cmd_out = self.cache.temp_output(unit.key, final)
+            cmd = nv.link_command(job.options, full.artifact, cmd_out)
+            res = await self._run(job, mode, unit, cmd, cmd_out, final)
+            # The library's diagnostics are the object's plus the link's.
+            res.messages = full.messages + res.messages
+            res.resources = full.resources
+            res.output = full.output + res.output
+            res.duration_s += full.duration_s
+        else:
+            if mode is Mode.QUICK:
+                final, cmd_out = None, Path(os.devnull)
+            else:
+                final = self.cache.artifact_path(unit.key, job.name, mode)
+                cmd_out = self.cache.temp_output(unit.key, final)
+            cmd = nv.command(mode, job.options, unit.source_path, cmd_out)
+            res = await self._run(job, mode, unit, cmd, cmd_out, final)
+        if res.ok or (res.returncode is not None and res.returncode > 0
+                      and not any("died due to signal" in m.message for m in res.messages)):
+            await asyncio.to_thread(self.cache.store, unit.key, mode, res.to_json())
+        return res
+
+    async def _run(self, job: CompileJob, mode: Mode, unit: _Unit, cmd: list[str],
+                   out_path: Path, final: Path | None) -> CompileResult:
+        """Run one nvcc process group and turn how it ended into a result."""
+        timeout = job.options.timeout_s
+        try:
+            async with self._semaphore():
+                outcome = await self._exec(cmd, cwd=unit.source_path.parent, timeout_s=timeout)
+        except BaseException:
+            if final is not None:
+                with contextlib.suppress(OSError):
+                    out_path.unlink()
+            raise
+        messages, resources = await asyncio.to_thread(
+            lambda: (parse(outcome.output), parse_resources(outcome.output)))
+        ok = (outcome.returncode == 0 and not outcome.timed_out
+              and (final is None or (out_path.is_file() and out_path.stat().st_size > 0)))
+        artifact = None
+        if ok and final is not None:
+            os.replace(out_path, final)
+            artifact = str(final)
+        elif final is not None:
+            with contextlib.suppress(OSError):
+                out_path.unlink()
+        if outcome.timed_out:
+            messages.append(_nvcc_message(f"nvcc timed out after {timeout:g} s"))
+        elif outcome.signal is not None:
+            name = signal.Signals(outcome.signal).name if outcome.signal in set(
+                signal.Signals) else str(outcome.signal)
+            messages.append(_nvcc_message(f"nvcc was killed by signal {outcome.signal} "
+                                          f"({name})", outcome.output[-2000:]))
+        elif any(m.tool == "nvcc" and "died due to signal" in m.message for m in messages):
+            self.stats.crashes += 1
+        elif not ok and not any(m.severity == "error" for m in messages):
+            messages.append(_nvcc_message(
+                f"nvcc exited with status {outcome.returncode} without a diagnostic",
+                outcome.output[-2000:]))
+        return CompileResult(
+            mode=mode, ok=ok, returncode=outcome.returncode, messages=messages,
+            resources=resources, output=outcome.output,
+            source_path=str(unit.source_path), companion_paths=dict(unit.companion_paths),
+            artifact=artifact, duration_s=outcome.duration_s, cached=False,
+            timed_out=outcome.timed_out, key=unit.key, command=cmd)
+
+    async def _exec(self, cmd: list[str], cwd: Path, timeout_s: float) -> nv.RunOutcome:
+        """Start ``cmd`` as a new session; kill its whole group on timeout or cancellation."""
+        t0 = time.monotonic()
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, cwd=cwd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, start_new_session=True, env=nv.compile_env())
+        self.stats.nvcc_runs += 1
+        self.stats.running += 1
+        self.stats.peak_running = max(self.stats.peak_running, self.stats.running)
+        self._pids.add(proc.pid)
+        chunks: list[bytes] = []
+
+        async def drain() -> None:
+            assert proc.stdout is not None
+            while chunk := await proc.stdout.read(65536):
+                chunks.append(chunk)
+
+        reader = asyncio.create_task(drain())
+        timed_out = False
+        try:
+            try:
+                await asyncio.wait_for(proc.wait(), timeout_s)
+            except TimeoutError:
+                timed_out = True
+                self.stats.timeouts += 1
+                nv.kill_group(proc.pid)
+                await proc.wait()
+            # The pipe closes once every process of the group has exited.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(reader), 10)
+        except asyncio.CancelledError:
+            self.stats.cancelled += 1
+            nv.kill_group(proc.pid)
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(proc.wait()), 10)
+            raise
+        finally:
+            self.stats.running -= 1
+            self._pids.discard(proc.pid)
+            if not reader.done():
+                reader.cancel()
+        rc = proc.returncode
+        if rc is not None and rc < 0 and not timed_out:
+            self.stats.crashes += 1
+        return nv.RunOutcome(
+            returncode=None if timed_out else rc,
+            output=b"".join(chunks).decode("utf-8", "replace"),
+            duration_s=time.monotonic() - t0, timed_out=timed_out,
+            signal=-rc if rc is not None and rc < 0 and not timed_out else None)

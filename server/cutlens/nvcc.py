@@ -1,0 +1,307 @@
+"""Finding nvcc, the flags of each compile mode, and running nvcc as a process group.
+
+Modes (flags chosen by measurement, see ``docs/bench/nvcc_modes.json``):
+
+* ``QUICK`` — ``-cuda -fdevice-syntax-only``: the EDG front end for the host side (cudafe++),
+  the device front end with every template instantiated (cicc, stops before codegen), and
+  gcc's preprocessor. Finds front-end and template-instantiation errors for host and device
+  code; misses what only cicc's back end, ptxas or gcc's compile step finds.
+* ``FULL`` — ``-c`` to an object with ``-Xptxas -v -Xptxas -warn-spills``: every diagnostic
+  (host compiler, cicc, ptxas) plus per-kernel resource usage.
+* ``BUILD`` — ``-shared -O3 -Xcompiler -fPIC`` with ``-Xptxas -v``: the shared library that the
+  bench worker loads.
+
+One architecture is compiled with ``-gencode arch=compute_XX,code=sm_XX`` (``-arch=sm_XX``
+would run cicc twice: for the virtual and the real architecture).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+#: Defines Inductor passes for its CUTLASS kernels (torch/_inductor/codegen/cuda).
+CUTLASS_DEFINES: tuple[str, ...] = (
+    "CUTLASS_ENABLE_TENSOR_CORE_MMA=1",
+    "CUTLASS_ENABLE_SM90_EXTENDED_MMA_SHAPES=1",
+    "CUTE_SM90_EXTENDED_MMA_SHAPES_ENABLED",
+    "NDEBUG",
+)
+
+_ARCH_RE = re.compile(r"^(?:sm_|compute_)?(\d{2,3})([af]?)$")
+
+
+class NvccNotFound(FileNotFoundError):
+    """No usable nvcc; the message lists every place that was looked at."""
+
+
+class Mode(StrEnum):
+    """What a compile produces."""
+
+    QUICK = "quick"
+    FULL = "full"
+    BUILD = "build"
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """Compiler settings that, with the source, decide a compile's result."""
+
+    nvcc: str | None = None
+    arch: str = "sm_90a"
+    std: str = "c++17"
+    include_dirs: tuple[str, ...] = ()
+    defines: tuple[str, ...] = ()
+    extra_flags: tuple[str, ...] = ()
+    cutlass: bool = True
+    timeout_s: float = 600.0
+
+
+# --------------------------------------------------------------------------- finding nvcc
+
+
+def _executable(path: str | os.PathLike[str] | None) -> str | None:
+    if not path:
+        return None
+    p = os.fspath(path)
+    if os.sep not in p:  # a bare name: look it up on PATH
+        return shutil.which(p)
+    return p if os.path.isfile(p) and os.access(p, os.X_OK) else None
+
+
+def find_nvcc(configured: str | None = None) -> str:
+    """Locate nvcc: ``configured`` (project config), ``$CUDACXX``, ``$CUDA_HOME/bin/nvcc``
+    (also ``$CUDA_PATH``), ``PATH``, then ``/usr/local/cuda/bin/nvcc``.
+
+    A configured value that does not name an executable is an error, not a fallthrough:
+    the user asked for that compiler.
+    """
+    if configured:
+        found = _executable(os.path.expanduser(configured))
+        if found:
+            return os.path.abspath(found)
+        raise NvccNotFound(f"configured nvcc {configured!r} is not an executable file")
+    tried: list[str] = []
+    candidates: list[tuple[str, str | None]] = [("$CUDACXX", os.environ.get("CUDACXX"))]
+    for var in ("CUDA_HOME", "CUDA_PATH"):
+        home = os.environ.get(var)
+        candidates.append((f"${var}/bin/nvcc", os.path.join(home, "bin", "nvcc") if home else None))
+    candidates.append(("PATH", "nvcc"))
+    candidates.append(("default", "/usr/local/cuda/bin/nvcc"))
+    for label, cand in candidates:
+        if not cand:
+            tried.append(f"{label} (unset)")
+            continue
+        found = _executable(cand)
+        if found:
+            return os.path.abspath(found)
+        tried.append(f"{label} ({cand})")
+    raise NvccNotFound(
+        "nvcc not found; set `nvcc` in cutlens.toml / [tool.cutlens], or $CUDACXX, or "
+        "$CUDA_HOME. Tried: " + ", ".join(tried)
+    )
+
+
+def _stat_key(path: str) -> tuple[str, int, int]:
+    real = os.path.realpath(path)
+    st = os.stat(real)
+    return real, st.st_mtime_ns, st.st_size
+
+
+@functools.lru_cache(maxsize=16)
+def _version_text(real: str, _mtime_ns: int, _size: int) -> str:
+    out = subprocess.run([real, "--version"], capture_output=True, text=True, timeout=60,
+                         check=False)
+    if out.returncode != 0:
+        raise NvccNotFound(f"{real} --version failed: {(out.stderr or out.stdout).strip()}")
+    return out.stdout.strip()
+
+
+def nvcc_version_text(nvcc: str) -> str:
+    """The full ``nvcc --version`` text (cached per binary; part of the cache key)."""
+    return _version_text(*_stat_key(nvcc))
+
+
+def nvcc_version(nvcc: str) -> str:
+    """nvcc's version, e.g. ``"13.0.88"`` (cached per binary path, mtime and size)."""
+    text = nvcc_version_text(nvcc)
+    m = re.search(r"\bV(\d+\.\d+\.\d+)", text) or re.search(r"release (\d+\.\d+)", text)
+    return m.group(1) if m else text.splitlines()[-1]
+
+
+def tool_near_nvcc(nvcc: str, name: str) -> str | None:
+    """A CUDA tool (``cu++filt``, ``ptxas``...) beside nvcc's real location, or on PATH."""
+    for d in {os.path.dirname(os.path.realpath(nvcc)), os.path.dirname(os.path.abspath(nvcc))}:
+        cand = os.path.join(d, name)
+        if os.path.isfile(cand) and os.access(cand, os.X_OK):
+            return cand
+    return shutil.which(name)
+
+
+# --------------------------------------------------------------------------- CUTLASS
+
+
+@functools.lru_cache(maxsize=1)
+def cutlass_root() -> str | None:
+    """``<site-packages>/cutlass_library/source`` of the ``nvidia-cutlass`` wheel, if present."""
+    spec = importlib.util.find_spec("cutlass_library")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for loc in spec.submodule_search_locations:
+        src = Path(loc) / "source"
+        if (src / "include" / "cutlass" / "cutlass.h").is_file():
+            return str(src)
+    return None
+
+
+def cutlass_include_dirs() -> list[str]:
+    """CUTLASS's ``include`` and ``tools/util/include`` from the wheel ([] without it)."""
+    root = cutlass_root()
+    if root is None:
+        return []
+    dirs = [os.path.join(root, "include"), os.path.join(root, "tools", "util", "include")]
+    return [d for d in dirs if os.path.isdir(d)]
+
+
+def cutlass_version() -> str | None:
+    """The installed ``nvidia-cutlass`` distribution's version."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("nvidia-cutlass")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+# --------------------------------------------------------------------------- flags
+
+
+def gencode(arch: str) -> list[str]:
+    """``sm_90a`` → ``['-gencode', 'arch=compute_90a,code=sm_90a']`` (also ``90a``,
+    ``sm_100f``); ``compute_90`` → PTX only (``code=compute_90``)."""
+    m = _ARCH_RE.match(arch.strip())
+    if not m:
+        raise ValueError(f"unsupported arch {arch!r}; expected sm_XY, sm_XYa or sm_XYf")
+    num, suffix = m.groups()
+    virtual = f"compute_{num}{suffix}"
+    code = virtual if arch.startswith("compute_") else f"sm_{num}{suffix}"
+    return ["-gencode", f"arch={virtual},code={code}"]
+
+
+_PTXAS_V = ("-Xptxas", "-v", "-Xptxas", "-warn-spills")
+
+#: Flags each mode adds after the common ones (before the output). BUILD's flags make the
+#: library in one step from source; the compile pool instead links FULL's object
+#: (:func:`link_command`), which holds the same code, so a check followed by a benchmark
+#: compiles once.
+MODE_FLAGS: Mapping[Mode, tuple[str, ...]] = {
+    Mode.QUICK: ("-cuda", "-fdevice-syntax-only"),
+    Mode.FULL: ("-c", "-O3", *_PTXAS_V),
+    Mode.BUILD: ("-shared", "-O3", *_PTXAS_V),
+}
+
+#: Artifact suffix per mode (QUICK's output is a throwaway preprocessed host file).
+MODE_SUFFIX: Mapping[Mode, str] = {Mode.QUICK: ".cu.ii", Mode.FULL: ".o", Mode.BUILD: ".so"}
+
+
+def common_flags(options: CompileOptions) -> list[str]:
+    """Flags shared by every mode, without the nvcc path, source or output."""
+    flags = [f"-std={options.std}", "--expt-relaxed-constexpr", *gencode(options.arch),
+             "-Xcompiler=-fPIC"]
+    defines = (*CUTLASS_DEFINES, *options.defines) if options.cutlass else options.defines
+    flags += [f"-D{d}" for d in dict.fromkeys(defines)]
+    includes = list(options.include_dirs)
+    if options.cutlass:
+        includes += cutlass_include_dirs()
+    flags += [f"-I{d}" for d in dict.fromkeys(includes)]
+    flags += list(options.extra_flags)
+    return flags
+
+
+def mode_flags(mode: Mode, options: CompileOptions) -> list[str]:
+    """Everything but the nvcc path, source and output: what the cache key hashes."""
+    return [*common_flags(options), *MODE_FLAGS[Mode(mode)]]
+
+
+def command(mode: Mode, options: CompileOptions, source_path: str | os.PathLike[str],
+            output_path: str | os.PathLike[str]) -> list[str]:
+    """The nvcc command line for ``mode``."""
+    nvcc = find_nvcc(options.nvcc)
+    return [nvcc, *mode_flags(mode, options), os.fspath(source_path), "-o",
+            os.fspath(output_path)]
+
+
+def link_command(options: CompileOptions, object_path: str | os.PathLike[str],
+                 output_path: str | os.PathLike[str]) -> list[str]:
+    """Link a FULL object into BUILD's shared library (~1 s: nvlink, fatbinary, g++).
+    ``extra_flags`` come along (``-rdc=true``, ``-lcublas``...)."""
+    nvcc = find_nvcc(options.nvcc)
+    return [nvcc, "-shared", *gencode(options.arch), "-Xcompiler=-fPIC",
+            *options.extra_flags, os.fspath(object_path), "-o", os.fspath(output_path)]
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass
+class RunOutcome:
+    """How one nvcc process ended."""
+
+    returncode: int | None
+    output: str
+    duration_s: float
+    timed_out: bool = False
+    signal: int | None = None  # the signal that killed nvcc, if one did
+
+
+def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
+    """Send ``sig`` to the process group led by ``pid`` (started with a new session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def compile_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment nvcc runs in: the caller's, with a fixed message language."""
+    env = dict(os.environ if base is None else base)
+    env["LC_ALL"] = "C.UTF-8"
+    env["LANGUAGE"] = "C"
+    return env
+
+
+def run_sync(cmd: Sequence[str], cwd: str | os.PathLike[str] | None = None,
+             timeout_s: float | None = None) -> RunOutcome:
+    """Run ``cmd`` in its own process group, merged stdout+stderr, killing the group on
+    timeout. For scripts; the async pool in :mod:`cutlens.compile` does the same."""
+    import time
+
+    t0 = time.monotonic()
+    proc = subprocess.Popen(list(cmd), cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True, env=compile_env())
+    try:
+        out, _ = proc.communicate(timeout=timeout_s)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        kill_group(proc.pid)
+        out, _ = proc.communicate()
+        timed_out = True
+    except BaseException:
+        kill_group(proc.pid)
+        proc.wait()
+        raise
+    kill_group(proc.pid)  # stragglers (a host compiler nvcc forgot), if any
+    rc = proc.returncode
+    return RunOutcome(returncode=None if timed_out else rc,
+                      output=out.decode("utf-8", "replace"),
+                      duration_s=time.monotonic() - t0, timed_out=timed_out,
+                      signal=-rc if rc is not None and rc < 0 else None)
