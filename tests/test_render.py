@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from conftest import line_of
-from cutlens.render import RenderedUnit, RenderFailure
+from cutlens.render import RenderedUnit, Renderer, RenderFailure
 
 GEMM = """\
 {#- cutlens
@@ -283,3 +283,34 @@ def test_overlay_text_wins_over_disk(project):
     project.renderer.overlays[str(project.root / "inc.cuh.jinja")] = "  int inc = 2;\n"
     u = project.render("gemm.cu.jinja")
     assert "int inc = 2;" in u.text
+
+
+def test_literal_edit_reuses_the_compile(project):
+    """A keystroke in C++ text swaps literal strings in the compiled template (no re-parse);
+    any other edit recompiles. Both render exactly what a fresh compile renders."""
+    _gemm(project)
+    path = str(project.root / "gemm.cu.jinja")
+    t = project.load("gemm.cu.jinja")
+    s = t.sample(None)
+    v = t.variant(s, None)
+    env = project.renderer.environment(t)
+    project.renderer.render(t, s, v)
+    before = env.fast_reloads
+
+    def render_with(text):
+        project.renderer.overlays[path] = text
+        fresh = Renderer()
+        fresh.overlays[path] = text
+        u = project.renderer.render(t, s, v)
+        assert u.text == fresh.render(t, s, v).text
+        return u
+
+    edited = GEMM.replace("return 0;", "return 7;").replace("#include <cstdint>",
+                                                             "#include <cstddef>")
+    u = render_with(edited)
+    assert env.fast_reloads == before + 1
+    assert "return 7;" in u.text and "#include <cstddef>" in u.text
+    assert u.source_map.origin(line_of(u.text, "return 7;")).line == line_of(GEMM, "return 0")
+    u = render_with(edited.replace("{{ schedule }}", "{{ schedule | upper }}"))
+    assert env.fast_reloads == before + 1  # an expression changed: recompiled
+    assert "COOPERATIVE" in u.text

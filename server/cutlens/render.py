@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import BaseLoader, StrictUndefined, TemplateNotFound, nodes
+from jinja2 import Template as JinjaTemplate
+from jinja2.lexer import Token, TokenStream
+from jinja2.parser import Parser
 from jinja2.exceptions import TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.runtime import Macro
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
@@ -57,6 +60,12 @@ class OverlayLoader(BaseLoader):
                 return Path(key)
         return None
 
+    def load(self, environment: Any, name: str, globals: Any = None) -> JinjaTemplate:
+        source, filename, uptodate = self.get_source(environment, name)
+        if isinstance(environment, RenderEnvironment):
+            return environment.load_source(name, source, filename, uptodate, globals or {})
+        return super().load(environment, name, globals)
+
     def get_source(self, environment: Any, template: str) -> tuple[str, str, Callable[[], bool]]:
         path = self.resolve(template)
         if path is None:
@@ -67,7 +76,8 @@ class OverlayLoader(BaseLoader):
             return text, key, lambda: self.overlays.get(key) is text
         text = path.read_text()
         mtime = path.stat().st_mtime_ns
-        return text, key, lambda: path.is_file() and path.stat().st_mtime_ns == mtime
+        return text, key, lambda: (key not in self.overlays and path.is_file()
+                                   and path.stat().st_mtime_ns == mtime)
 
 
 # -- source markers --------------------------------------------------------------------------
@@ -79,6 +89,17 @@ class MarkSource(NodeTransformer):
         self.lines = source.splitlines()
         self.var_start = var_start
         self.expr_count: dict[int, int] = defaultdict(int)
+        #: The template's literal text, in source order; the compiled code reads literal
+        #: ``i`` from ``cutlens_data[i]`` so that an edit of literal text only swaps strings.
+        self.data: list[str] = []
+        self.markers = True
+
+    def _data_ref(self, child: nodes.TemplateData) -> nodes.Expr:
+        name = nodes.InternalName.__new__(nodes.InternalName)  # InternalName() refuses
+        name.name, name.lineno, name.environment = DATA_NAME, child.lineno, None
+        ref = nodes.Getitem(name, nodes.Const(len(self.data)), "load", lineno=child.lineno)
+        self.data.append(child.data)
+        return ref
 
     def _expr_col(self, line: int) -> int:
         k = self.expr_count[line]
@@ -112,12 +133,15 @@ class MarkSource(NodeTransformer):
         for child in node.nodes:
             ln = child.lineno
             if isinstance(child, nodes.TemplateData):
-                data(sourcemap.point(self.fid, ln, self._text_col(ln, child.data)) + child.data,
-                     ln)
-            else:
+                if self.markers:
+                    data(sourcemap.point(self.fid, ln, self._text_col(ln, child.data)), ln)
+                out.append(self._data_ref(child))
+            elif self.markers:
                 data(sourcemap.begin(self.fid, ln, self._expr_col(ln)), ln)
                 out.append(child)
                 data(sourcemap.END, ln)
+            else:
+                out.append(child)
         node.nodes = out
         return node
 
@@ -128,7 +152,11 @@ class MarkSource(NodeTransformer):
 
     def visit_AssignBlock(self, node: nodes.AssignBlock) -> nodes.AssignBlock:
         # Captured text is a value (compared, passed to hooks): keep it free of markers.
-        return node
+        self.markers = False
+        try:
+            return self.generic_visit(node)
+        finally:
+            self.markers = True
 
     def visit_Include(self, node: nodes.Include) -> list[nodes.Node]:
         ln = node.lineno
@@ -149,8 +177,47 @@ class MarkSource(NodeTransformer):
     visit_CallBlock = _tick
 
 
+DATA_NAME = "cutlens_data"
+
+
+class MarkedTemplate(JinjaTemplate):
+    """A compiled template whose literal text lives in its module's ``cutlens_data``."""
+
+    @classmethod
+    def from_code(cls, environment: Any, code: Any, globals: Any,
+                  uptodate: Callable[[], bool] | None = None) -> JinjaTemplate:
+        data = environment.take_data() if isinstance(environment, RenderEnvironment) else []
+        namespace = {"environment": environment, "__file__": code.co_filename,
+                     DATA_NAME: data}
+        exec(code, namespace)
+        rv = cls._from_namespace(environment, namespace, globals)
+        rv._uptodate = uptodate
+        return rv
+
+
+@dataclass
+class _Compiled:
+    """The last compile of a file: its token signature, template and literal texts."""
+
+    signature: tuple
+    template: JinjaTemplate
+    data: list[str]
+
+
+def _signature(tokens: list[Token]) -> tuple:
+    """Everything the parser sees except the text of literals."""
+    return tuple((t.lineno, t.type, bool(t.value) if t.type == "data" else t.value)
+                 for t in tokens)
+
+
 class RenderEnvironment(SandboxedEnvironment):
-    """Sandboxed, ``StrictUndefined``, source-marking, time-limited Jinja environment."""
+    """Sandboxed, ``StrictUndefined``, source-marking, time-limited Jinja environment.
+
+    An edit that changes only literal text (a keystroke in C++ code) re-lexes the template
+    and swaps its literal strings in the compiled code: no parse, no codegen.
+    """
+
+    template_class = MarkedTemplate
 
     def __init__(self, loader: OverlayLoader) -> None:
         super().__init__(loader=loader, undefined=StrictUndefined, keep_trailing_newline=True,
@@ -158,7 +225,41 @@ class RenderEnvironment(SandboxedEnvironment):
         self.files: list[str] = []
         self.file_ids: dict[str, int] = {}
         self._deadline = threading.local()
+        self._stash = threading.local()
+        self._compiled: dict[str, _Compiled] = {}
         self.globals["cutlens_tick"] = lambda: None
+        self.fast_reloads = 0
+
+    def take_data(self) -> list[str]:
+        data = getattr(self._stash, "data", None)
+        self._stash.data = None
+        return data if data is not None else []
+
+    def load_source(self, name: str, source: str, filename: str,
+                    uptodate: Callable[[], bool], globals: Any) -> JinjaTemplate:
+        """Compile ``source`` — or, when only literal text changed since the last compile of
+        ``filename``, reuse that compile with the new literal strings."""
+        tokens = list(self._tokenize(source, name, filename))
+        sig = _signature(tokens)
+        entry = self._compiled.get(filename)
+        if entry is not None and entry.signature == sig:
+            entry.data[:] = [t.value for t in tokens if t.type == "data" and t.value]
+            entry.template._uptodate = uptodate
+            self.fast_reloads += 1
+            return entry.template
+        self._stash.tokens = tokens
+        try:
+            code = self.compile(source, name, filename)
+        finally:
+            self._stash.tokens = None
+        same_order = getattr(self._stash, "same_order", False)
+        t = self.template_class.from_code(self, code, globals, uptodate)
+        if same_order:
+            self._compiled[filename] = _Compiled(
+                sig, t, t.root_render_func.__globals__[DATA_NAME])
+        else:
+            self._compiled.pop(filename, None)
+        return t
 
     def file_id(self, filename: str) -> int:
         if filename not in self.file_ids:
@@ -167,9 +268,20 @@ class RenderEnvironment(SandboxedEnvironment):
         return self.file_ids[filename]
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
-        tree = super()._parse(source, name, filename)
+        tokens = getattr(self._stash, "tokens", None)
+        if tokens is None:
+            tokens = list(self._tokenize(source, name, filename))
+        parser = Parser(self, source, name, filename)
+        parser.stream = TokenStream(iter(tokens), name, filename)
+        tree = parser.parse()
         fid = self.file_id(filename or name or "<template>")
-        return MarkSource(fid, source, self.variable_start_string).visit(tree)
+        mark = MarkSource(fid, source, self.variable_start_string)
+        tree = mark.visit(tree)
+        self._stash.data = mark.data
+        # Literals must map to data tokens one to one for the literal-edit fast path.
+        self._stash.same_order = mark.data == [t.value for t in tokens
+                                               if t.type == "data" and t.value]
+        return tree
 
     def set_deadline(self, deadline: float | None) -> None:
         self._deadline.value = deadline

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 POINT, POINT_END = "\ue000", "\ue001"
 BEGIN, BEGIN_END = "\ue002", "\ue003"
@@ -37,8 +38,7 @@ def strip(text: str) -> str:
     return text
 
 
-@dataclass(frozen=True)
-class Frame:
+class Frame(NamedTuple):
     """A template position: 1-based ``line``, 0-based ``column`` (0 also when unknown).
 
     ``kind`` is ``"text"`` for literal template text, ``"expr"`` for a ``{{ }}`` and
@@ -119,63 +119,41 @@ def build(marked: str, files: list[str]) -> tuple[str, SourceMap]:
     smap = SourceMap()
     lines = smap.lines
     line_starts = smap.line_starts
-    # Stack entries: [file id, line, col, kind]; "text" entries advance on newlines.
-    stack: list[list] = []  # "expr"/"include" entries mark call sites
+    stack: list[Frame] = []  # outermost first; "expr"/"include" entries are call sites
     open_spans: list[tuple[Frame, int]] = []
-    memo: dict[tuple, Frame] = {}
-    snap: tuple[Frame, ...] | None = None  # cached snapshot of the stack
+    snap: tuple[Frame, ...] | None = None  # tuple(stack), rebuilt after a change
     pos = 0  # offset in the clean text
     line_pending = True  # the current rendered line has no non-blank char yet
     line_frames: tuple[Frame, ...] = ()
     line_starts.append(0)
 
-    def frame(e: list) -> Frame:
-        key = (e[0], e[1], e[2], e[3])
-        f = memo.get(key)
-        if f is None:
-            f = memo[key] = Frame(files[e[0]], e[1], e[2], e[3])
-        return f
-
-    def snapshot() -> tuple[Frame, ...]:
-        nonlocal snap
-        if snap is None:
-            snap = tuple(frame(e) for e in stack)
-        return snap
-
     def emit(text: str) -> None:
         nonlocal pos, line_pending, line_frames, snap
-        if "\n" not in text:
-            if line_pending and not text.isspace() and text:
-                line_frames = snapshot()
+        nl = text.find("\n")
+        if nl < 0:
+            if line_pending and text and not text.isspace():
+                line_frames = snap if snap is not None else (snap := tuple(stack))
                 line_pending = False
             out.append(text)
             pos += len(text)
             return
         start = 0
-        advancing = bool(stack) and stack[-1][3] == "text"
-        while True:
-            nl = text.find("\n", start)
-            if nl < 0:
-                if line_pending and start < len(text) and not text[start:].isspace():
-                    line_frames = snapshot()
-                    line_pending = False
-                break
-            if line_pending:
-                line_frames = snapshot()
+        while nl >= 0:
+            if line_pending:  # a blank line, or one whose first non-blank char is here
+                line_frames = snap if snap is not None else (snap := tuple(stack))
             lines.append(line_frames)
             line_pending = True
-            if advancing:
-                stack[-1][1] += 1
-                stack[-1][2] = 0
+            if stack and stack[-1].kind == "text":
+                top = stack[-1]
+                stack[-1] = Frame(top.file, top.line + 1, 0, "text")
                 snap = None
             start = nl + 1
             line_starts.append(pos + start)
-            if line_pending and start < len(text):
-                nxt = text.find("\n", start)
-                seg = text[start:] if nxt < 0 else text[start:nxt]
-                if seg and not seg.isspace():
-                    line_frames = snapshot()
-                    line_pending = False
+            nl = text.find("\n", start)
+        rest = text[start:]
+        if rest and not rest.isspace():
+            line_frames = snap if snap is not None else (snap := tuple(stack))
+            line_pending = False
         out.append(text)
         pos += len(text)
 
@@ -187,20 +165,20 @@ def build(marked: str, files: list[str]) -> tuple[str, SourceMap]:
         snap = None
         g = m.groups()
         if g[0] is not None:  # POINT: literal text from here on
-            entry = [int(g[0]), int(g[1]), int(g[2]), "text"]
-            if stack and stack[-1][3] == "text":
-                stack[-1] = entry
+            f = Frame(files[int(g[0])], int(g[1]), int(g[2]), "text")
+            if stack and stack[-1].kind == "text":
+                stack[-1] = f
             else:
-                stack.append(entry)
+                stack.append(f)
         elif g[3] is not None:  # BEGIN: an expression's (or include's) output follows
-            kind = "include" if g[3] == INCLUDE else "expr"
-            entry = [int(g[4]), int(g[5]), int(g[6]), kind]
-            if stack and stack[-1][3] == "text":
+            f = Frame(files[int(g[4])], int(g[5]), int(g[6]),
+                      "include" if g[3] == INCLUDE else "expr")
+            if stack and stack[-1].kind == "text":
                 stack.pop()
-            stack.append(entry)
-            open_spans.append((frame(entry), pos))
+            stack.append(f)
+            open_spans.append((f, pos))
         else:  # END
-            while stack and stack[-1][3] == "text":
+            while stack and stack[-1].kind == "text":
                 stack.pop()
             if stack:
                 stack.pop()
@@ -211,7 +189,7 @@ def build(marked: str, files: list[str]) -> tuple[str, SourceMap]:
         emit(marked[last:])
     text = "".join(out)
     if text and not text.endswith("\n"):  # a last line without a newline
-        lines.append(line_frames if not line_pending else snapshot())
+        lines.append(line_frames if not line_pending else tuple(stack))
     else:
         line_starts.pop()
     return text, smap

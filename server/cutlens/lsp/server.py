@@ -62,6 +62,11 @@ class CutlensServer(LanguageServer):
         return str(self.session.settings.get("checkOn") or
                    self.session.settings.get("check_on") or "save")
 
+    @property
+    def jinja_debounce_s(self) -> float:
+        ms = self.session.settings.get("jinjaDebounceMs")
+        return JINJA_DEBOUNCE_S if ms is None else max(float(ms), 0.0) / 1000
+
     # -- status ------------------------------------------------------------------------------
     def status(self, state: str | None = None, message: str = "") -> None:
         if state is None:
@@ -228,7 +233,8 @@ class CutlensServer(LanguageServer):
         doc.nvcc_task = self.debouncer.schedule(("nvcc", doc.path), delay,
                                                 lambda: self.nvcc_tier(doc))
 
-    def schedule_jinja(self, doc: TemplateDoc, delay: float = JINJA_DEBOUNCE_S) -> None:
+    def schedule_jinja(self, doc: TemplateDoc, delay: float | None = None) -> None:
+        delay = self.jinja_debounce_s if delay is None else delay
         self.debouncer.schedule(("jinja", doc.path), delay, lambda: self.jinja_tier(doc))
 
     # -- progress ----------------------------------------------------------------------------
