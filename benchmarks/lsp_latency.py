@@ -26,7 +26,7 @@ from lsprotocol import types as lsp
 from pygls.lsp.client import LanguageClient
 
 sys.path.insert(0, str(Path(__file__).parent))
-from render_bench import make_template  # noqa: E402
+from render_bench import make_template
 
 
 def rss_kib(pid: int) -> int:

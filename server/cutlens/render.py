@@ -22,9 +22,9 @@ from typing import Any
 
 from jinja2 import BaseLoader, StrictUndefined, TemplateNotFound, nodes
 from jinja2 import Template as JinjaTemplate
+from jinja2.exceptions import TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.lexer import Token, TokenStream
 from jinja2.parser import Parser
-from jinja2.exceptions import TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.runtime import Macro
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 from jinja2.visitor import NodeTransformer
