@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,8 @@ class Template:
     errors: list[Diagnostic] = field(default_factory=list)
     #: True when the settings could not be read at all (nothing to render against).
     broken: bool = False
-    _variant_cache: dict[str, list[Variant]] = field(default_factory=dict, repr=False)
+    _variant_cache: dict[str, tuple[list[Variant], Diagnostic | None]] = field(
+        default_factory=dict, repr=False)
 
     @property
     def has_settings(self) -> bool:
@@ -115,11 +117,15 @@ class Template:
         key = sample.name if sample else ""
         if key not in self._variant_cache:
             try:
-                self._variant_cache[key] = expand_variants(self, sample)
+                self._variant_cache[key] = (expand_variants(self, sample), None)
             except VariantError as e:
-                self.error(str(e), e.table, e.key)
-                self._variant_cache[key] = []
-        return self._variant_cache[key]
+                file, line = self.setting_line(e.table, e.key)
+                self._variant_cache[key] = ([], Diagnostic(file=file, line=line,
+                                                           message=str(e), source="cutlens"))
+        variants, error = self._variant_cache[key]
+        if error is not None and error not in self.errors:
+            self.errors.append(error)
+        return variants
 
     def pairs(self) -> list[tuple[Sample, Variant]]:
         """Every (sample, variant) to render."""
@@ -231,11 +237,44 @@ def default_kernel_name(path: Path) -> str:
     return "cutlens_" + re.sub(r"\W+", "_", stem)
 
 
+_CACHE: OrderedDict[tuple, Template] = OrderedDict()
+_CACHE_SIZE = 64
+
+
+def _settings_key(path: Path, source: str, config: ProjectConfig) -> tuple | None:
+    try:
+        text, start, _ = frontmatter.split(source)
+    except frontmatter.FrontMatterError:
+        return None
+    table, _ = config.template_table(path)
+    return (str(path), text, start, id(config), repr(table))
+
+
 def load(path: Path, config: ProjectConfig, source: str | None = None) -> Template:
-    """Load a template; problems become ``errors`` (it never raises on bad content)."""
+    """Load a template; problems become ``errors`` (it never raises on bad content).
+
+    The settings (front matter, samples, variants) of the last loads are cached by their
+    text: an edit below the front matter reuses them.
+    """
     path = path.resolve()
     if source is None:
         source = path.read_text()
+    key = _settings_key(path, source, config)
+    cached = _CACHE.get(key) if key is not None else None
+    if cached is not None:
+        _CACHE.move_to_end(key)  # type: ignore[arg-type]
+        generated = "generator" in cached.settings.get("variants", {})
+        return replace(cached, source=source, errors=list(cached.errors),
+                       _variant_cache={} if generated else cached._variant_cache)
+    t = _load(path, config, source)
+    if key is not None:
+        _CACHE[key] = t
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return replace(t, errors=list(t.errors)) if key is not None else t
+
+
+def _load(path: Path, config: ProjectConfig, source: str) -> Template:
     t = Template(path=path, source=source, config=config)
     table, prefix = config.template_table(path)
     settings: dict = dict(table or {})

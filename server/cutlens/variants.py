@@ -9,6 +9,7 @@ import itertools
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,11 @@ def _fmt(key: str, value: Any) -> str:
     if isinstance(value, str):
         return value
     return f"{key}={value}"
+
+
+@lru_cache(maxsize=256)
+def _compile_expression(source: str) -> Any:
+    return _EXPR_ENV.compile_expression(source)
 
 
 def variant_name(values: dict[str, Any], keys: list[str]) -> str:
@@ -199,7 +205,7 @@ def expand_variants(template: Template, sample: Sample | None) -> list[Variant]:
     skip_fn = None
     if skip is not None:
         try:
-            skip_fn = _EXPR_ENV.compile_expression(str(skip))
+            skip_fn = _compile_expression(str(skip))
         except TemplateError as e:
             raise VariantError(f"skip_if: {e}", key="skip_if") from None
 

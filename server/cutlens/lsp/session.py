@@ -84,19 +84,28 @@ class Session:
         #: (template path, tier) -> diagnostics (any file).
         self.tiers: dict[tuple[Path, str], list[Diagnostic]] = {}
         self.workspace_roots: list[Path] = []
+        #: Directory -> project root (find_root walks the file system: once per directory).
+        self._roots: dict[Path, Path] = {}
 
     # -- projects ----------------------------------------------------------------------------
     def project_for(self, path: Path) -> Project:
-        root = config_mod.find_root(path)
-        for wr in self.workspace_roots:  # a file inside a workspace folder without a config
-            if path.is_relative_to(wr) and root == (path if path.is_dir() else path.parent) \
-                    and not (root / "cutlens.toml").exists():
-                root = wr
+        key = path.parent if path.suffix else path
+        root = self._roots.get(key)
+        if root is None:
+            root = self._roots[key] = self._find_root(path)
         proj = self.projects.get(root)
         if proj is None:
             proj = self._make_project(root)
             self.projects[root] = proj
         return proj
+
+    def _find_root(self, path: Path) -> Path:
+        root = config_mod.find_root(path)
+        for wr in self.workspace_roots:  # a file inside a workspace folder without a config
+            if path.is_relative_to(wr) and root == (path if path.is_dir() else path.parent) \
+                    and not (root / "cutlens.toml").exists():
+                root = wr
+        return root
 
     def _make_project(self, root: Path) -> Project:
         error = None
@@ -123,6 +132,7 @@ class Session:
         for proj in self.projects.values():
             proj.compiler.cancel_all()
         self.projects.clear()
+        self._roots.clear()
 
     # -- documents ---------------------------------------------------------------------------
     def doc(self, path: Path, uri: str | None = None) -> TemplateDoc:
