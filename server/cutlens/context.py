@@ -355,7 +355,9 @@ _CUTLASS_HEADER = """
     #include "cutlass/numeric_types.h"
     #include "cutlass/util/host_tensor.h"
     #include "cutlass/util/reference/host/tensor_fill.h"
+    #if __has_include(<curand_kernel.h>)  // the device fill needs cuRAND's headers
     #include "cutlass/util/reference/device/tensor_fill.h"
+    #endif
     #include "cutlass/util/device_memory.h"
 """
 _CUDA_GLOBALS = """

@@ -128,11 +128,13 @@ class Marshalled:
     args: list[Arg] = field(default_factory=list)
     #: Optional nodes absent from this sample: not arguments, bound as None for the reference.
     absent: list[str] = field(default_factory=list)
+    #: The variant's values and the sample's vars, also visible to the reference.
+    values: dict[str, Any] = field(default_factory=dict)
 
     def by_name(self) -> dict[str, Any]:
         """Name -> tensor view (``None`` for absent inputs) or int, as the reference sees them;
         buffers also under their node's name."""
-        out: dict[str, Any] = dict.fromkeys(self.absent)
+        out: dict[str, Any] = {**self.values, **dict.fromkeys(self.absent)}
         for a in self.args:
             value = a.view if a.is_buffer else a.value
             out[a.name] = value
@@ -176,7 +178,8 @@ def marshal(signature: dict, device: str | torch.device, seed: int = 0) -> Marsh
     gen = torch.Generator(device=dev)
     gen.manual_seed(int(seed))
     m = Marshalled(kernel=kernel, library=library,
-                   absent=[str(n) for n in signature.get("absent", [])])
+                   absent=[str(n) for n in signature.get("absent", [])],
+                   values=dict(signature.get("values") or {}))
     for raw in raw_args:
         m.args.append(_marshal_arg(raw, dev, gen))
     return m

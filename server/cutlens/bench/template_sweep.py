@@ -148,4 +148,5 @@ def _signature(u: RenderedUnit, library: str) -> dict:
     absent = [n for n, node in u.sample.nodes.items() if node is None]
     sig = u.signature.to_json(u.sample.hints, absent)
     sig["library"] = library
+    sig["values"] = {**u.variant.values, **u.sample.vars}
     return sig
