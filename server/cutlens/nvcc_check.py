@@ -57,10 +57,12 @@ class UnitCompile:
     unit_template: Template | None = None
 
     def final(self) -> CompileResult | None:
-        """The most complete result: full unless it was cancelled."""
-        if self.full is not None and not self.full.cancelled:
-            return self.full
-        return self.quick
+        """The most complete result: full unless it was cancelled (a cancelled compile
+        says nothing about the code)."""
+        for res in (self.full, self.quick):
+            if res is not None and not res.cancelled:
+                return res
+        return None
 
     def diagnostics(self) -> list[Diagnostic]:
         res = self.final()
@@ -97,7 +99,10 @@ async def compile_unit(compiler: Compiler, uc: UnitCompile, options: CompileOpti
     """Run the passes of one unit concurrently; report each as it finishes."""
 
     async def one(mode: Mode) -> None:
-        res = await compiler.compile(job_for(uc.unit, mode, options))
+        job = job_for(uc.unit, mode, options)
+        res = await compiler.compile(job)
+        if res.cancelled:  # we joined a compile whose first requester went away: rerun it
+            res = await compiler.compile(job)
         if mode is Mode.QUICK:
             uc.quick = res
         else:

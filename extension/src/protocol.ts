@@ -1,0 +1,103 @@
+// The cutlens server's protocol surface beyond standard LSP (docs/PROTOCOL.md), as TypeScript
+// types. No `vscode` import: the pure modules and their unit tests use these too.
+
+/** Command ids the server executes (`workspace/executeCommand`); its code lenses carry them. */
+export const ServerCommand = {
+  check: 'cutlens.check',
+  checkWorkspace: 'cutlens.checkWorkspace',
+  benchmark: 'cutlens.benchmark',
+  showRendered: 'cutlens.showRendered',
+  selectSample: 'cutlens.selectSample',
+  selectVariant: 'cutlens.selectVariant',
+} as const;
+
+export const RenderedRequest = 'cutlens/rendered';
+export const SelectionRequest = 'cutlens/selection';
+export const ResultsRequest = 'cutlens/results';
+export const StatusNotification = 'cutlens/status';
+
+export interface RenderedParams {
+  uri: string;
+  sample?: string;
+  variant?: string | number;
+}
+
+/** One rendered line's origin: a template line (0-based) in `uri`. */
+export interface LineOrigin {
+  uri: string;
+  line: number;
+}
+
+export interface RenderedResult {
+  text: string;
+  sample: string;
+  variant: string;
+  kernelName?: string;
+  /** For each rendered line (0-based index), the template line it came from, or null. */
+  lines: (LineOrigin | null)[];
+}
+
+export interface VariantInfo {
+  index: number;
+  name: string;
+  values?: Record<string, unknown>;
+}
+
+export interface SelectionResult {
+  samples: string[];
+  variants: VariantInfo[];
+  active: { sample?: string | null; variant?: string | null };
+}
+
+export interface ResultRow {
+  sample: string;
+  variant: number;
+  variantName: string;
+  ms: number | null;
+  msMin?: number | null;
+  spreadPct?: number | null;
+  tflops?: number | null;
+  gbps?: number | null;
+  workspaceBytes?: number | null;
+  regs?: number | null;
+  smemBytes?: number | null;
+  spills?: number | null;
+  verified?: boolean | null;
+  error?: string | null;
+  best?: boolean;
+}
+
+export interface Baseline {
+  ms?: number | null;
+  tflops?: number | null;
+  gbps?: number | null;
+}
+
+export interface ResultsResult {
+  gpu?: string | null;
+  rows: ResultRow[];
+  baseline?: Record<string, Baseline>;
+}
+
+export type ServerState = 'starting' | 'ready' | 'compiling' | 'benchmarking' | 'error';
+
+export interface StatusParams {
+  state: ServerState;
+  pending?: number;
+  message?: string;
+}
+
+/** `selectSample` / `selectVariant` without a name answer the choices for a picker. */
+export interface ChoicesResult {
+  choices: (string | VariantInfo)[];
+}
+
+/** Settings sent as `initializationOptions` and in `workspace/didChangeConfiguration`. */
+export interface ServerSettings {
+  nvcc?: string;
+  arch?: string;
+  checkOn?: 'save' | 'change' | 'off';
+  jobs?: number;
+  benchmark?: { device?: string | number };
+  templateGlobs?: string[];
+}

@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { ResultRow } from '../../src/protocol';
+import { escapeHtml, formatBytes, formatMs, groupAndRank, latencyPlotSvg, resultsHtml } from '../../src/results';
+
+const row = (sample: string, variant: number, ms: number | null, extra: Partial<ResultRow> = {}): ResultRow => ({
+  sample,
+  variant,
+  variantName: `v${variant}`,
+  ms,
+  ...extra,
+});
+
+describe('groupAndRank', () => {
+  it('groups by sample in order of appearance and sorts each group fastest first', () => {
+    const groups = groupAndRank([row('big', 0, 2.0), row('small', 0, 0.5), row('big', 1, 1.0), row('small', 1, 0.25)]);
+    assert.deepEqual(groups.map((g) => g.sample), ['big', 'small']);
+    assert.deepEqual(groups[0].rows.map((r) => r.variant), [1, 0]);
+    assert.deepEqual(groups[1].rows.map((r) => r.variant), [1, 0]);
+  });
+
+  it('marks the fastest usable row best when the server marked none', () => {
+    const [g] = groupAndRank([row('s', 0, 0.3), row('s', 1, 0.1, { verified: false }), row('s', 2, 0.2)]);
+    assert.deepEqual(g.rows.map((r) => [r.variant, r.best]), [[2, true], [0, false], [1, false]]);
+  });
+
+  it("keeps the server's best flag when it set one", () => {
+    const [g] = groupAndRank([row('s', 0, 0.1), row('s', 1, 0.2, { best: true })]);
+    assert.deepEqual(g.rows.map((r) => [r.variant, r.best]), [[0, false], [1, true]]);
+  });
+
+  it('puts failed rows last, in variant order, never best', () => {
+    const [g] = groupAndRank([
+      row('s', 3, null, { error: 'static_assert failed' }),
+      row('s', 1, 0.4),
+      row('s', 0, 0.05, { error: 'illegal memory access' }),
+    ]);
+    assert.deepEqual(g.rows.map((r) => r.variant), [1, 0, 3]);
+    assert.deepEqual(g.rows.map((r) => r.best), [true, false, false]);
+  });
+
+  it('marks nothing when every row failed', () => {
+    const [g] = groupAndRank([row('s', 0, null, { error: 'x' })]);
+    assert.equal(g.rows[0].best, false);
+  });
+});
+
+describe('latencyPlotSvg', () => {
+  const [g] = groupAndRank([row('s', 0, 0.2), row('s', 1, 0.1), row('s', 2, null, { error: 'boom' })]);
+  const svg = latencyPlotSvg(g, { width: 500, labelWidth: 100, barHeight: 10 });
+
+  it('draws one bar per timed variant, scaled to the slowest', () => {
+    const bars = [...svg.matchAll(/<rect x="100" y="(\d+)" width="(\d+)" height="10" class="(bar[^"]*)"/g)];
+    assert.equal(bars.length, 2);
+    const plotW = 500 - 100 - 90;
+    assert.equal(Number(bars[0][2]), Math.round(plotW / 2), 'fastest (0.1 ms) is half as long');
+    assert.equal(Number(bars[1][2]), plotW, 'slowest spans the plot');
+    assert.equal(bars[0][3], 'bar bar-best');
+    assert.equal(bars[1][3], 'bar');
+  });
+
+  it('labels variants and values, marks the best and the failed', () => {
+    assert.match(svg, /<text[^>]*class="plot-label">v1<\/text>/);
+    assert.match(svg, /0\.1 ★/);
+    assert.match(svg, /class="plot-failed">failed</);
+    assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    assert.ok(svg.endsWith('</svg>'));
+  });
+
+  it('escapes variant names', () => {
+    const [h] = groupAndRank([{ ...row('s<1>', 0, 1), variantName: 'tile<128,"64">' }]);
+    const s = latencyPlotSvg(h);
+    assert.ok(!s.includes('tile<128'));
+    assert.match(s, /tile&lt;128,&quot;64&quot;&gt;/);
+  });
+});
+
+describe('resultsHtml', () => {
+  it('renders a sorted table with the best row, the plot and the GPU', () => {
+    const html = resultsHtml(
+      {
+        gpu: 'NVIDIA H100 80GB HBM3',
+        rows: [row('small', 0, 0.31, { tflops: 10.5, regs: 96, smemBytes: 49152, verified: true }), row('small', 1, 0.25, { verified: true })],
+        baseline: { small: { ms: 0.2, tflops: 12 } },
+      },
+      { cspSource: 'vscode-resource:', templateName: 'gemm.cu.jinja' },
+    );
+    assert.match(html, /Benchmark results — gemm\.cu\.jinja on NVIDIA H100 80GB HBM3/);
+    assert.ok(html.indexOf('<td>v1</td>') < html.indexOf('<td>v0</td>'), 'fastest row first');
+    assert.match(html, /<tr class="best-row"><td><span class="best" title="best">★<\/span><\/td><td>v1<\/td>/);
+    assert.match(html, /48\.0 KiB/);
+    assert.match(html, /Baseline: 0\.2 ms, 12\.0 TFLOP\/s/);
+    assert.match(html, /<svg /);
+    assert.match(html, /Content-Security-Policy" content="default-src 'none'/);
+    assert.ok(!/<script/i.test(html), 'no scripts in the webview');
+  });
+
+  it('shows a notice when there is nothing to show', () => {
+    assert.match(resultsHtml({ rows: [] }, { cspSource: 'x', templateName: 't' }), /No benchmark results yet/);
+    assert.match(resultsHtml(undefined, { cspSource: 'x', templateName: 't', notice: 'server <down>' }), /server &lt;down&gt;/);
+  });
+
+  it('shows error text under a failed row', () => {
+    const html = resultsHtml({ rows: [row('s', 0, null, { error: 'ptxas error: too much shared data' })] }, { cspSource: 'x', templateName: 't' });
+    assert.match(html, /class="error-row"><td><\/td><td colspan="11">ptxas error: too much shared data/);
+  });
+});
+
+describe('formatting', () => {
+  it('formats latencies, bytes and HTML', () => {
+    assert.equal(formatMs(0.24912), '0.2491');
+    assert.equal(formatMs(12.3456), '12.35');
+    assert.equal(formatMs(0.0041), '0.0041');
+    assert.equal(formatMs(123.45), '123.5');
+    assert.equal(formatMs(null), '—');
+    assert.equal(formatBytes(0), '0 B');
+    assert.equal(formatBytes(2048), '2.0 KiB');
+    assert.equal(formatBytes(3 * 1024 * 1024), '3.0 MiB');
+    assert.equal(escapeHtml(`<a href="x">'&'</a>`), '&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
+  });
+});
