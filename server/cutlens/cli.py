@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--jobs", type=int, default=None)
     b.add_argument("--no-baseline", action="store_true", help="skip the torch baseline row")
     b.add_argument("-o", "--output", type=Path, help="also write the JSON here")
+    b.add_argument("--build-only", action="store_true",
+                   help="build the selected variants (fill the build cache) without running")
 
     w = sub.add_parser("watch", help="re-check on every change, printing what changed")
     w.add_argument("paths", nargs="*", type=Path)

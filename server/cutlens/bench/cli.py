@@ -17,7 +17,7 @@ from ..results import ResultStore
 from . import report as report_mod
 from .progress import SweepProgress
 from .runner import Runner
-from .template_sweep import SweepPlan, sweep, timing_from
+from .template_sweep import SweepPlan, build_all, sweep, timing_from
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE = 0, 1, 2
 
@@ -48,10 +48,27 @@ async def _run(args: argparse.Namespace, show_progress: bool) -> list[dict]:
         return await sweep(plan, Renderer(), compiler, runner, store)
 
 
+async def _build_only(args: argparse.Namespace) -> int:
+    cfg = config_mod.load(config_mod.find_root(args.template))
+    t = load_template(args.template, cfg)
+    plan = SweepPlan(t, samples=args.sample, variants=args.variants, baseline=False)
+    built = await build_all(plan, Renderer(), default_compiler(cfg.root,
+                                                               args.jobs or cfg.jobs or None))
+    failed = 0
+    for u, res in built:
+        status = "ok" if res.ok else "FAILED"
+        failed += not res.ok
+        sys.stdout.write(f"{status:6} {res.duration_s:6.1f}s{' (cached)' if res.cached else ''}"
+                         f"  {u.sample.name} / {u.variant.name}\n")
+    return 1 if failed else EXIT_OK
+
+
 def run_bench(args: argparse.Namespace) -> int:
     if not args.template.exists():
         sys.stderr.write(f"cutlens bench: {args.template}: no such file\n")
         return EXIT_USAGE
+    if args.build_only:
+        return asyncio.run(_build_only(args))
     tty = sys.stderr.isatty() and args.format == "table"
     try:
         results = asyncio.run(_run(args, tty))

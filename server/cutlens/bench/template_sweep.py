@@ -143,6 +143,17 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
     return results
 
 
+async def build_all(plan: SweepPlan, renderer: Renderer,
+                    compiler: Compiler) -> list[tuple[RenderedUnit, CompileResult]]:
+    """Build the plan's units (in the compile pool) without running them: a CPU machine can
+    fill the build cache for a later GPU sweep."""
+    units, _ = await asyncio.to_thread(plan.units, renderer)
+    options = compile_options(plan.template)
+    results = await asyncio.gather(*(compiler.compile(job_for(u, Mode.BUILD, options))
+                                     for u in units))
+    return list(zip(units, results, strict=True))
+
+
 def _signature(u: RenderedUnit, library: str) -> dict:
     assert u.signature is not None
     absent = [n for n, node in u.sample.nodes.items() if node is None]
