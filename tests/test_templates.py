@@ -112,7 +112,10 @@ def test_gemm_sm90_grid_keeps_cutlass_rules():
                      ("pingpong", "persistent")}
     assert {tuple(v.values["cluster"]) for v in vs} == {(1, 1), (2, 1), (1, 2)}
     assert {v.values["swizzle"] for v in vs} == {1, 4, 8}
-    assert len(vs) == 34
+    forced = [v for v in vs if v.values["decomposition"] == "streamk"]
+    assert forced and all(v.values["scheduler"] == "streamk" for v in forced)
+    assert all(v.name.split()[3] == "streamk-forced" for v in forced)
+    assert len(vs) == 38
 
 
 def test_gemm_sm90_layout_tags_follow_strides():

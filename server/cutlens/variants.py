@@ -209,6 +209,14 @@ def expand_variants(template: Template, sample: Sample | None) -> list[Variant]:
         except TemplateError as e:
             raise VariantError(f"skip_if: {e}", key="skip_if") from None
 
+    name_fmt = spec.get("name")
+    name_tmpl = None
+    if isinstance(name_fmt, str):
+        try:
+            name_tmpl = _EXPR_ENV.from_string(name_fmt)
+        except TemplateError as e:
+            raise VariantError(f"name: {e}", key="name") from None
+
     out: list[Variant] = []
     seen: set[str] = set()
     for index, (values, varying, line) in enumerate(raw):
@@ -220,7 +228,16 @@ def expand_variants(template: Template, sample: Sample | None) -> list[Variant]:
             except Exception as e:
                 raise VariantError(f"skip_if {skip!r} failed for {values}: "
                                    f"{type(e).__name__}: {e}", key="skip_if") from None
-        name = str(values.pop("name")) if "name" in values else variant_name(values, varying)
+        if "name" in values:
+            name = str(values.pop("name"))
+        elif name_tmpl is not None:
+            try:
+                name = " ".join(name_tmpl.render(**values).split())
+            except Exception as e:
+                raise VariantError(f"name {name_fmt!r} failed for {values}: "
+                                   f"{type(e).__name__}: {e}", key="name") from None
+        else:
+            name = variant_name(values, varying)
         if name in seen:
             name = f"{name} #{index}"
         seen.add(name)
