@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from cutlens import config
+from cutlens.bench.template_sweep import timing_from
 from cutlens.compile import Mode
 from cutlens.nvcc_check import compile_options, default_compiler, job_for
 from cutlens.render import Renderer
@@ -39,8 +40,10 @@ def main() -> int:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(sig, f)
     here = Path(__file__).parent
+    # the loop times as many calls as the runner does (its rep_ms), so both do the same work
     proc = subprocess.run([sys.executable, str(here / "event_loop_fidelity.py"), f.name,
-                           "--runner"], capture_output=True, text=True)
+                           "--runner", "--rep-ms", str(timing_from(t).rep_ms)],
+                          capture_output=True, text=True)
     sys.stderr.write(proc.stderr)
     if proc.returncode != 0:
         return proc.returncode

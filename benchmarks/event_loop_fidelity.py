@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
+import math
 import statistics
 import sys
 from pathlib import Path
@@ -61,8 +62,10 @@ def allocate(signature: dict) -> tuple[list, list, list]:
     return values, types, keep
 
 
-def event_loop(signature: dict, iters: int, warmup: int, flush: bool) -> dict:
-    """Median and min of ``iters`` flushed, event-timed calls."""
+def event_loop(signature: dict, iters: int, warmup: int, flush: bool,
+               rep_ms: float | None = None) -> dict:
+    """Median and min of ``iters`` flushed, event-timed calls (with ``rep_ms``: as many
+    calls as fill ``rep_ms``, estimated from 5 calls, 10 to 1000 — the work a sweep does)."""
     lib = ctypes.CDLL(signature["library"])
     fn = getattr(lib, signature["kernel"])
     values, types, keep = allocate(signature)
@@ -81,6 +84,15 @@ def event_loop(signature: dict, iters: int, warmup: int, flush: bool) -> dict:
         if fn(*args) != 0:
             raise SystemExit("kernel returned non-zero")
     torch.cuda.synchronize()
+    if rep_ms is not None:
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        for _ in range(5):
+            fn(*args)
+        b.record()
+        torch.cuda.synchronize()
+        est = max(a.elapsed_time(b) / 5, 1e-6)
+        iters = max(10, min(1000, math.ceil(rep_ms / est)))
     starts = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
     ends = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
     for i in range(iters):
@@ -128,6 +140,8 @@ def main() -> None:
     ap.add_argument("--no-flush", action="store_true")
     ap.add_argument("--runner", action="store_true", help="also time through cutlens' runner")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rep-ms", type=float, default=None,
+                    help="time as many calls as fill this many ms (overrides --iters)")
     args = ap.parse_args()
     doc = json.loads(args.signature.read_text())
     sig = doc.get("signature", doc)
@@ -136,7 +150,7 @@ def main() -> None:
                  "gpu": torch.cuda.get_device_name(), "flush_l2": flush}
     loops, runs = [], []
     for _ in range(args.rounds if args.runner else 1):
-        loops.append(event_loop(sig, args.iters, args.warmup, flush))
+        loops.append(event_loop(sig, args.iters, args.warmup, flush, args.rep_ms))
         if args.runner:
             runs.append(runner_time(sig, flush))
     out["event_loop"] = {"ms": statistics.median(x["ms"] for x in loops),
