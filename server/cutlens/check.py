@@ -41,17 +41,17 @@ class JinjaCheck:
     failures: list[RenderFailure] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
+    #: The (sample, variant) pairs this check covered.
+    pairs: list[tuple[Sample, Variant]] = field(default_factory=list)
+
     @property
     def sample_names(self) -> list[str]:
-        return [s.name for s in self.template.samples] or ["default"]
+        """Samples checked ("only in some samples" is judged among these)."""
+        return list(dict.fromkeys(s.name for s, _ in self.pairs)) or ["default"]
 
     def variant_names(self) -> list[str]:
-        names: list[str] = []
-        for s in self.template.samples or [Sample("default")]:
-            for v in self.template.variants(s):
-                if v.name not in names:
-                    names.append(v.name)
-        return names
+        """Variants checked."""
+        return list(dict.fromkeys(v.name for _, v in self.pairs))
 
 
 def jinja_check(template: Template, renderer: Renderer,
@@ -60,6 +60,7 @@ def jinja_check(template: Template, renderer: Renderer,
     selection = selection or Selection()
     jc = JinjaCheck(template)
     pairs = selection.pairs(template)  # may add variant errors to template.errors
+    jc.pairs = pairs
     raw: list[Diagnostic] = list(template.errors)
     if not template.broken:
         for s, v in pairs:

@@ -96,6 +96,29 @@ def related_from_frames(frames: tuple[Frame, ...]) -> list[Related]:
 
 
 _MANGLED_RE = re.compile(r"'(_Z\w+)'")
+_ALIAS_IN_CHAIN_RE = re.compile(r"=\s*(?:<unnamed>::|[A-Za-z_][\w:]*::)?([A-Za-z_]\w*)\s*[,\]]")
+
+
+def _declarations(um: UnitMap, texts: list[str]) -> list[Related]:
+    """Where the TU declares the types an instantiation chain names (``Operator=
+    <unnamed>::GemmKernel`` -> the ``using GemmKernel = ...`` line): the configuration the
+    user chose, which the error is about."""
+    names = list(dict.fromkeys(n for t in texts for n in _ALIAS_IN_CHAIN_RE.findall(t)))[:4]
+    if not names:
+        return []
+    smap, text = um.files[um.tu]
+    out = []
+    lines = text.splitlines()
+    for name in names:
+        decl = re.compile(rf"\busing\s+{re.escape(name)}\s*=|\b(?:struct|class)\s+"
+                          rf"{re.escape(name)}\b")
+        for i, line in enumerate(lines, start=1):
+            if decl.search(line):
+                o = smap.origin(i)
+                if o is not None:
+                    out.append(Related(o.file, o.line, f"{name} is declared here"))
+                break
+    return out
 
 
 def map_message(m: CompilerMessage, um: UnitMap) -> Diagnostic:
@@ -122,6 +145,9 @@ def map_message(m: CompilerMessage, um: UnitMap) -> Diagnostic:
             frames = um.kernel_line(m.kernel)
     for hit, text in chain_frames:  # outer instantiation contexts in the template
         related.append(Related(hit[-1].file, hit[-1].line, text))
+    if m.chain:
+        related += [r for r in _declarations(um, [f.text for f in m.chain])
+                    if r not in related]
     if frames:
         primary = frames[-1]
         related = related_from_frames(frames) + related
