@@ -50,3 +50,26 @@ def line_of(text: str, needle: str) -> int:
         if needle in line:
             return i
     raise AssertionError(f"{needle!r} not found")
+
+
+def _load_fakelib():
+    """The bench tests' fake kernel library helpers (tests/fixtures/fakelib/fakelib.py)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "fakelib_helpers", Path(__file__).parent / "fixtures" / "fakelib" / "fakelib.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+fakelib = _load_fakelib()
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory) -> Path:
+    """The fake kernel library, built with the host compiler once per test module."""
+    if fakelib.compiler() is None:
+        pytest.skip("no C++ compiler")
+    return fakelib.build(tmp_path_factory.mktemp("fakelib"))

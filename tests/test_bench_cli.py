@@ -10,8 +10,9 @@ import sys
 
 import pytest
 
-from conftest import HAS_NVCC
 from cutlens.results import ResultStore
+
+from conftest import HAS_NVCC
 
 pytestmark = [pytest.mark.nvcc, pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")]
 

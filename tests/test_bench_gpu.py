@@ -7,7 +7,6 @@ Written as plain functions around ``asyncio.run`` so they need no asyncio plugin
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import shutil
@@ -16,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import fakelib
 
 torch = pytest.importorskip("torch")
 
@@ -28,10 +29,6 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("nvcc") is None, reason="no nvcc"),
 ]
 
-_spec = importlib.util.spec_from_file_location(
-    "fakelib_helpers", Path(__file__).parent / "fixtures" / "fakelib" / "fakelib.py")
-fakelib = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fakelib)
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMING = {"warmup_ms": 5, "rep_ms": 20, "min_iters": 10, "max_iters": 200, "flush_l2": True}

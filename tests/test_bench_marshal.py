@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import importlib.util
-from pathlib import Path
 
 import pytest
 
@@ -18,19 +16,6 @@ from cutlens.bench.marshal import (  # noqa: E402
     torch_dtype,
     unload,
 )
-
-_spec = importlib.util.spec_from_file_location(
-    "fakelib_helpers", Path(__file__).parent / "fixtures" / "fakelib" / "fakelib.py")
-fakelib = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fakelib)
-
-
-@pytest.fixture(scope="module")
-def lib(tmp_path_factory) -> Path:
-    if fakelib.compiler() is None:
-        pytest.skip("no C++ compiler")
-    return fakelib.build(tmp_path_factory.mktemp("fakelib"))
-
 
 SIG = {
     "kernel": "k", "library": "/nonexistent.so",

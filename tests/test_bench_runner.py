@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -13,19 +12,11 @@ import pytest
 from cutlens.bench.protocol import baseline_request, run_request
 from cutlens.bench.runner import Runner, crash_reason, visible_gpus
 
+from conftest import fakelib
+
 pytest.importorskip("torch")  # the workers import it
 
-_spec = importlib.util.spec_from_file_location(
-    "fakelib_helpers", Path(__file__).parent / "fixtures" / "fakelib" / "fakelib.py")
-fakelib = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fakelib)
 
-
-@pytest.fixture(scope="module")
-def lib(tmp_path_factory) -> Path:
-    if fakelib.compiler() is None:
-        pytest.skip("no C++ compiler")
-    return fakelib.build(tmp_path_factory.mktemp("fakelib"))
 
 
 def req(lib: Path, kernel: str = "fake_gemm", **context) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -11,24 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from conftest import fakelib
+
 torch = pytest.importorskip("torch")
 
 from cutlens.bench.protocol import baseline_request, run_request  # noqa: E402
 from cutlens.bench.worker import Worker, classify_error  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location(
-    "fakelib_helpers", Path(__file__).parent / "fixtures" / "fakelib" / "fakelib.py")
-fakelib = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fakelib)
-
 SERVER = str(Path(__file__).resolve().parents[1] / "server")
 
-
-@pytest.fixture(scope="module")
-def lib(tmp_path_factory) -> Path:
-    if fakelib.compiler() is None:
-        pytest.skip("no C++ compiler")
-    return fakelib.build(tmp_path_factory.mktemp("fakelib"))
 
 
 @pytest.fixture(scope="module")

@@ -22,19 +22,18 @@ class CppPrinter(C99CodePrinter):
             return f"({self._print(num)} / {self._print(den)})"
         return f"static_cast<int64_t>(std::floor({self._print(arg)}))"
 
-    def _print_Max(self, expr: sympy.Expr) -> str:
+    def _fold(self, fn: str, expr: sympy.Expr) -> str:
         args = [f"static_cast<int64_t>({self._print(a)})" for a in expr.args]
         out = args[0]
         for a in args[1:]:
-            out = f"std::max({out}, {a})"
+            out = f"std::{fn}({out}, {a})"
         return out
 
+    def _print_Max(self, expr: sympy.Expr) -> str:
+        return self._fold("max", expr)
+
     def _print_Min(self, expr: sympy.Expr) -> str:
-        args = [f"static_cast<int64_t>({self._print(a)})" for a in expr.args]
-        out = args[0]
-        for a in args[1:]:
-            out = f"std::min({out}, {a})"
-        return out
+        return self._fold("min", expr)
 
     def _join(self, args: tuple, sep: str, level: int) -> str:
         return sep.join(self.parenthesize(a, level) for a in args)

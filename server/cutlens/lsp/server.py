@@ -279,6 +279,14 @@ class CutlensServer(LanguageServer):
         v = t.variant(s, variant if variant is not None else doc.active_variant)
         return self.session.project_for(doc.path).renderer.render(t, s, v)
 
+    def recheck_open(self, nvcc_delay: float = 0.2) -> None:
+        """Settings or the project config changed: both tiers again for every open template."""
+        for doc in self.session.docs.values():
+            if doc.is_open:
+                self.schedule_jinja(doc, 0)
+                if self.check_on != "off":
+                    self.schedule_nvcc(doc, nvcc_delay)
+
     def on_file_changed(self, path: Path) -> None:
         """A file changed on disk (watcher) or in the editor: re-check what depends on it."""
         for dep in self.session.dependents(path):
@@ -359,11 +367,7 @@ def create_server() -> CutlensServer:
         if isinstance(settings, dict):
             ses.settings.update(settings.get("cutlens", settings))
         ses.reload_projects()
-        for doc in ses.docs.values():
-            if doc.is_open:
-                ls.schedule_jinja(doc, 0)
-                if ls.check_on != "off":
-                    ls.schedule_nvcc(doc, 0.2)
+        ls.recheck_open()
 
     @server.feature(lsp.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
     @guarded

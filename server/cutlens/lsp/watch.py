@@ -78,11 +78,7 @@ class Watcher:
         if path.name in CONFIG_NAMES and any(path.parent == r for r in ses.projects):
             log.info("project config changed: %s", path)
             ses.reload_projects()
-            for doc in ses.docs.values():
-                if doc.is_open:
-                    ls.schedule_jinja(doc, 0)
-                    if ls.check_on != "off":
-                        ls.schedule_nvcc(doc, 0.2)
+            ls.recheck_open()
             return
         if str(path) in ses.overlays:
             return  # open in the editor: its own LSP events drive it
