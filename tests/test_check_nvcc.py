@@ -7,10 +7,11 @@ import asyncio
 
 import pytest
 
-from conftest import HAS_NVCC, line_of
 from cutlens import formats
 from cutlens.check import Selection, check_paths, jinja_check
 from cutlens.nvcc_check import default_compiler, nvcc_check
+
+from conftest import HAS_NVCC, line_of
 
 pytestmark = [pytest.mark.nvcc, pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")]
 

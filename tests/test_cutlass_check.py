@@ -10,8 +10,9 @@ import sys
 
 import pytest
 
-from conftest import HAS_NVCC, REPO, line_of
 from cutlens.check import Selection, check_paths
+
+from conftest import HAS_NVCC, REPO, line_of
 
 pytestmark = [pytest.mark.nvcc, pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")]
 

@@ -3,9 +3,10 @@ happened in; one failing pair never stops the others."""
 
 from __future__ import annotations
 
-from conftest import line_of
 from cutlens import formats
 from cutlens.check import Selection, jinja_check
+
+from conftest import line_of
 
 HEAD = """\
 {#- cutlens

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 from conftest import HAS_NVCC
 
 pytestmark = [pytest.mark.nvcc, pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")]

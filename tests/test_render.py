@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import time
 
-from conftest import line_of
 from cutlens.render import RenderedUnit, Renderer, RenderFailure
+
+from conftest import line_of
 
 GEMM = """\
 {#- cutlens

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HAS_NVCC, REPO
 from cutlens import config
 from cutlens import nvcc as nv
 from cutlens.check import jinja_check
@@ -21,6 +20,8 @@ from cutlens.ir import make_node
 from cutlens.project import discover, load_template
 from cutlens.render import RenderedUnit, Renderer
 from cutlens.template import Sample, Template
+
+from conftest import HAS_NVCC, REPO
 
 TEMPLATES = REPO / "templates"
 SHIPPED = ["gemm_sm90.cu.jinja", "gemm_sm90_generated.cu.jinja", "gemm_sm80.cu.jinja",
