@@ -182,9 +182,10 @@ def main() -> None:
         "nvcc": nv.nvcc_version(nv.find_nvcc()),
         "cutlass": nv.cutlass_version(),
         "host": {"cpus": os.cpu_count(), "machine": platform.machine(),
-                 "note": "a shared 2-core development VM; other work ran at the same time, so "
-                         "seconds vary by up to ~50% between runs (load_before per run in "
-                         "the raw records)"},
+                 "note": "a shared 2-core development VM; other work (test suites, a browser) "
+                         "ran at the same time, so wall seconds vary up to 2x between runs; "
+                         "cpu_seconds (nvcc and its tools, from wait4) are steadier and, on a "
+                         "quiet machine, equal the wall time. Early runs lack cpu_seconds."},
         "common_flags": [f for f in nv.common_flags(nv.CompileOptions()) if not
                          f.startswith("-I")] + ["-I<cutlass include dirs>"],
         "cases": CASES,

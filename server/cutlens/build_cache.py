@@ -9,10 +9,13 @@ name the same translation-unit path)::
     <root>/<key[:2]>/<key>/<name>.o / .so    FULL / BUILD artifacts
 
 The key is a sha256 over: the TU name and text, the companions (names and texts), nvcc's flags
-for the unit (every mode-independent flag: arch, std, defines, include dirs, extras), the full
-``nvcc --version`` text, the host compiler's identity (path, size, mtime) and a fingerprint of
-the include directories (:func:`include_fingerprint`). Mode flags are fixed per mode, so
-``(key, mode)`` decides a result. Every file is written to a temporary name and renamed.
+for the unit (every mode-independent flag: arch, std, defines, include dirs, extras; plus each
+mode's fixed flags), the full ``nvcc --version`` text, the host compiler's identity (path,
+size, mtime) and a fingerprint of the include directories (:func:`include_fingerprint`). Mode
+flags are fixed per mode, so ``(key, mode)`` decides a result. Paths of the TU and the output
+are not in the key (the TU's path derives from it). The timeout is not either: timeouts,
+crashes and cancellations are never stored. Every file is written to a temporary name and
+renamed, so several processes can share the directory.
 """
 
 from __future__ import annotations
@@ -130,6 +133,8 @@ def unit_key(name: str, source: str, companions: Mapping[str, str],
         part("companion-name", cname)
         part("companion", companions[cname])
     part("flags", "\0".join(flags))
+    # Every mode's own flags: changing how a mode compiles invalidates stored results.
+    part("modes", repr(sorted((m.value, f) for m, f in nv.MODE_FLAGS.items())))
     part("nvcc", nv.nvcc_version_text(nvcc))
     part("host", _host_compiler_identity(flags))
     part("includes", include_fingerprint(include_dirs))

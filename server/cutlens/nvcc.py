@@ -1,15 +1,20 @@
 """Finding nvcc, the flags of each compile mode, and running nvcc as a process group.
 
-Modes (flags chosen by measurement, see ``docs/bench/nvcc_modes.json``):
+Modes (flags chosen by measurement: ``benchmarks/nvcc_modes.py``, ``docs/bench/nvcc_modes.json``):
 
-* ``QUICK`` — ``-cuda -fdevice-syntax-only``: the EDG front end for the host side (cudafe++),
-  the device front end with every template instantiated (cicc, stops before codegen), and
-  gcc's preprocessor. Finds front-end and template-instantiation errors for host and device
-  code; misses what only cicc's back end, ptxas or gcc's compile step finds.
-* ``FULL`` — ``-c`` to an object with ``-Xptxas -v -Xptxas -warn-spills``: every diagnostic
-  (host compiler, cicc, ptxas) plus per-kernel resource usage.
-* ``BUILD`` — ``-shared -O3 -Xcompiler -fPIC`` with ``-Xptxas -v``: the shared library that the
-  bench worker loads.
+* ``QUICK`` — ``-ptx -fdevice-syntax-only``: gcc's preprocessor, then cicc's EDG front end,
+  which parses the whole TU and instantiates every template (device and host), and stops
+  before code generation. About half the CPU time of ``-c`` on a CUTLASS 3.x GEMM. Misses
+  what cudafe++ (host front end: host code calling ``__device__`` functions), cicc's back end
+  (kernels calling host functions), ptxas and gcc find. Run it beside FULL: FULL's cudafe++
+  reports host-side errors (class-template ``static_assert``s included) before QUICK's cicc
+  finishes, and QUICK reports function-template errors long before FULL reaches cicc.
+* ``FULL`` — ``-c -O3`` to an object with ``-Xptxas -v -Xptxas -warn-spills``: every
+  diagnostic (cudafe++, cicc, ptxas, gcc) plus per-kernel resource usage. Host ``-O3`` costs
+  little over ``-O0`` and makes the object the one BUILD needs.
+* ``BUILD`` — the shared library: :func:`link_command` links FULL's object (``-shared``, about
+  a second) so a check followed by a benchmark compiles once; ``command(Mode.BUILD, ...)``
+  gives the one-step ``-shared -O3`` equivalent from source.
 
 One architecture is compiled with ``-gencode arch=compute_XX,code=sm_XX`` (``-arch=sm_XX``
 would run cicc twice: for the virtual and the real architecture).
@@ -65,6 +70,11 @@ class CompileOptions:
     extra_flags: tuple[str, ...] = ()
     cutlass: bool = True
     timeout_s: float = 600.0
+    #: The CUTLASS defines (with ``cutlass``); None: Inductor's, :data:`CUTLASS_DEFINES`.
+    #: ``CUTE_SM90_EXTENDED_MMA_SHAPES_ENABLED`` alone costs ~10 s of CPU per TU that
+    #: includes cute (benchmarks/nvcc_modes.py); a project not using the extended GMMA
+    #: shapes can leave it out.
+    cutlass_defines: tuple[str, ...] | None = None
 
 
 # --------------------------------------------------------------------------- finding nvcc
@@ -205,20 +215,21 @@ _PTXAS_V = ("-Xptxas", "-v", "-Xptxas", "-warn-spills")
 #: (:func:`link_command`), which holds the same code, so a check followed by a benchmark
 #: compiles once.
 MODE_FLAGS: Mapping[Mode, tuple[str, ...]] = {
-    Mode.QUICK: ("-cuda", "-fdevice-syntax-only"),
+    Mode.QUICK: ("-ptx", "-fdevice-syntax-only"),
     Mode.FULL: ("-c", "-O3", *_PTXAS_V),
     Mode.BUILD: ("-shared", "-O3", *_PTXAS_V),
 }
 
-#: Artifact suffix per mode (QUICK's output is a throwaway preprocessed host file).
-MODE_SUFFIX: Mapping[Mode, str] = {Mode.QUICK: ".cu.ii", Mode.FULL: ".o", Mode.BUILD: ".so"}
+#: Artifact suffix per mode (QUICK writes nothing useful; the pool sends it to /dev/null).
+MODE_SUFFIX: Mapping[Mode, str] = {Mode.QUICK: ".ptx", Mode.FULL: ".o", Mode.BUILD: ".so"}
 
 
 def common_flags(options: CompileOptions) -> list[str]:
     """Flags shared by every mode, without the nvcc path, source or output."""
     flags = [f"-std={options.std}", "--expt-relaxed-constexpr", *gencode(options.arch),
              "-Xcompiler=-fPIC"]
-    defines = (*CUTLASS_DEFINES, *options.defines) if options.cutlass else options.defines
+    cl_defines = CUTLASS_DEFINES if options.cutlass_defines is None else options.cutlass_defines
+    defines = (*cl_defines, *options.defines) if options.cutlass else options.defines
     flags += [f"-D{d}" for d in dict.fromkeys(defines)]
     includes = list(options.include_dirs)
     if options.cutlass:

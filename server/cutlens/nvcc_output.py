@@ -166,6 +166,9 @@ _SKIP = re.compile(
     r"|\S+: Assembler messages:)$")
 _PTXAS_ABORTED = "Ptx assembly aborted due to errors"
 
+_STARTS = (_EDG, _EDG_NOFILE, _GCC, _GCC_PROG, _GCC_CONTEXT, _GCC_INCLUDED, _GCC_REQUIRED,
+           _PTXAS_LOC, _TOOL, _SKIP)
+
 # Resource usage (ptxas -v)
 _RES_ENTRY = re.compile(
     r"^ptxas info\s*: Compiling entry function '(?P<name>[^']+)' for '(?P<arch>[^']+)'")
@@ -185,36 +188,47 @@ _RES_TIME = re.compile(r"^ptxas info\s*: Compile time = (?P<ms>[\d.]+) ms")
 
 
 @functools.lru_cache(maxsize=1)
-def _demangler() -> str | None:
-    """``cu++filt`` beside nvcc if installed, else binutils' ``c++filt`` (same Itanium ABI)."""
+def _demanglers() -> tuple[str, ...]:
+    """``cu++filt`` beside nvcc, then ``llvm-cxxfilt`` and binutils' ``c++filt`` (binutils
+    gives up on some CUTLASS 3.x kernel names that LLVM's demangler handles)."""
+    found: list[str] = []
     try:
         from cutlens.nvcc import find_nvcc, tool_near_nvcc
 
-        found = tool_near_nvcc(find_nvcc(), "cu++filt")
-        if found:
-            return found
+        cu = tool_near_nvcc(find_nvcc(), "cu++filt")
+        if cu:
+            found.append(cu)
     except (OSError, ImportError):
         pass
-    return shutil.which("cu++filt") or shutil.which("c++filt")
+    for name in ("cu++filt", "llvm-cxxfilt", "c++filt"):
+        path = shutil.which(name)
+        if path and path not in found:
+            found.append(path)
+    return tuple(found)
 
 
 _DEMANGLED: dict[str, str] = {}
 
 
 def demangle(names: Iterable[str]) -> dict[str, str]:
-    """Demangle C++ symbol names in one subprocess call; unknown or failed names map to
-    themselves."""
+    """Demangle C++ symbol names, one subprocess per demangler for all of them; a name no
+    demangler understands maps to itself."""
     names = list(names)
     todo = sorted({n for n in names if n.startswith("_Z") and n not in _DEMANGLED})
-    tool = _demangler() if todo else None
-    if todo and tool:
+    for tool in _demanglers() if todo else ():
         try:
             out = subprocess.run([tool, *todo], capture_output=True, text=True, timeout=30,
                                  check=False).stdout.splitlines()
         except (OSError, subprocess.SubprocessError):
-            out = []
-        if len(out) == len(todo):
-            _DEMANGLED.update(zip(todo, out, strict=True))
+            continue
+        if len(out) != len(todo):
+            continue
+        for name, text in zip(todo, out, strict=True):
+            if text != name:
+                _DEMANGLED[name] = text
+        todo = [n for n in todo if n not in _DEMANGLED]
+        if not todo:
+            break
     return {n: _DEMANGLED.get(n, n) for n in names}
 
 
@@ -228,6 +242,13 @@ def _frame(text: str, primary_file: str | None) -> Frame:
     return Frame(file=m["file"] or primary_file, line=int(m["line"]), text=m["text"])
 
 
+def _starts_message(line: str) -> bool:
+    """Whether ``line`` opens a new message of any tool (or is a summary line)."""
+    if line[:1].isspace():
+        return bool(_GCC_INCLUDED.match(line))
+    return any(p.match(line) for p in _STARTS)
+
+
 def _parse_edg(lines: list[str], i: int, m: re.Match[str] | None,
                nofile: re.Match[str] | None) -> tuple[CompilerMessage, int]:
     """An EDG message starting at ``lines[i]``; returns it and the index after it."""
@@ -235,7 +256,9 @@ def _parse_edg(lines: list[str], i: int, m: re.Match[str] | None,
     assert hm is not None
     body: list[str] = []
     j = i + 1
-    while j < len(lines) and lines[j][:1].isspace() and lines[j].strip():
+    # The block runs to a blank line or the next message. Its lines are indented, except
+    # where the message text itself holds a newline (CUTLASS's static_assert strings do).
+    while j < len(lines) and lines[j].strip() and not _starts_message(lines[j]):
         body.append(lines[j])
         j += 1
     file = m["file"] if m else None
