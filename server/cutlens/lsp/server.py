@@ -162,7 +162,12 @@ class CutlensServer(LanguageServer):
         """Compile every rendered unit (quick and full passes in parallel), publishing each
         pass as it lands; cancelled by a newer edit."""
         if doc.jinja is None or doc.jinja_version != doc.version:
-            await self.jinja_tier(doc)
+            pending = self.debouncer.pending(("jinja", doc.path))
+            if pending is not None and not pending.done():
+                # the scheduled Jinja tier renders this version: wait for it, don't render twice
+                await asyncio.wait({pending})  # our own cancellation still propagates
+            if doc.jinja is None or doc.jinja_version != doc.version:
+                await self.jinja_tier(doc)
         jc = doc.jinja
         if jc is None or not jc.units:
             if jc is not None:
