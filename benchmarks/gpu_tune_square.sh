@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# GPU-host run: widen gemm_sm90's grid for 4096^3 (raster order, swizzle 2/4/8, every cluster
+# of the two large cooperative tiles), sweep it, A/B the best against torch.mm in rotating
+# rounds, and re-run the runner-vs-event-loop fidelity check. OUT=<dir> bash this
+set -uo pipefail
+export PYTHONPATH="$PWD/server${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+OUT=${OUT:?set OUT}
+log() { echo "== $(date +%T) $*"; }
+T=templates/gemm_sm90_tune.cu.jinja
+python3 - <<'PY'
+import re, pathlib
+src = pathlib.Path("templates/gemm_sm90.cu.jinja").read_text()
+grid = '''tile = [[128, 256, 64], [256, 128, 64]]
+cluster = [[1, 1], [2, 1], [1, 2]]
+schedule = ["cooperative"]
+scheduler = ["persistent"]
+swizzle = [2, 4, 8]
+raster = ["along_m", "along_n"]
+decomposition = ["heuristic"]
+name = """{{ tile | join('x') }} {{ cluster | join('x') }} swizzle={{ swizzle }} {{ raster }}"""
+'''
+src = re.sub(r"(?ms)^tile = .*?^name = \"\"\".*?\"\"\"\n", lambda m: grid, src, count=1)
+pathlib.Path("templates/gemm_sm90_tune.cu.jinja").write_text(src)
+PY
+python3 -m cutlens variants $T > "$OUT/tune_variants.txt"; grep -c "along_" "$OUT/tune_variants.txt"
+log build
+python3 -m cutlens bench $T --sample square --build-only --jobs 15 > "$OUT/tune_build.txt" 2>&1
+echo "   exit $? ($(grep -c '^ok' "$OUT/tune_build.txt") ok)"
+log sweep
+python3 -m cutlens bench $T --sample square --format json -o "$OUT/tune_square.json" > /dev/null
+echo "   exit $?"
+python3 - "$OUT/tune_square.json" > "$OUT/top.txt" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+rs = sorted((r for r in d["results"] if r.get("ms") and r.get("verified")), key=lambda r: r["ms"])
+print(d["baseline"]["square"]["ms"], file=sys.stderr)
+for r in rs[:4]:
+    print(r["variant_name"])
+PY
+cat "$OUT/top.txt"
+mapfile -t TOP < "$OUT/top.txt"
+log "A/B interleaved"
+python3 benchmarks/ab_interleave.py $T square "$OUT/ab_square.json" --rounds 7 "${TOP[@]}"
+log fidelity
+python3 benchmarks/cutlass_fidelity.py $T square "${TOP[0]}" "$OUT/fidelity.json"
+log done
