@@ -16,6 +16,12 @@ flags are fixed per mode, so ``(key, mode)`` decides a result. Paths of the TU a
 are not in the key (the TU's path derives from it). The timeout is not either: timeouts,
 crashes and cancellations are never stored. Every file is written to a temporary name and
 renamed, so several processes can share the directory.
+
+Integrity: a record carries a sha256 of its own content and of its artifact (the artifact is
+renamed into place first, the record written last, so a record vouches only for a complete
+artifact). :meth:`BuildCache.load` verifies both; a truncated, corrupt or checksum-less entry
+is logged, deleted and answered as a miss, so the compile runs again. Directories are created
+``0o700``.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -31,6 +38,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from cutlens import nvcc as nv
+
+log = logging.getLogger("cutlens.cache")
 
 #: A project include dir with more files than this is fingerprinted by its top level only.
 MAX_WALK_FILES = 5000
@@ -149,9 +158,44 @@ def check_relative(name: str) -> str:
     return name
 
 
+def private_dir(path: str | os.PathLike[str]) -> Path:
+    """``mkdir -p`` creating each missing directory ``0o700`` (existing ones are left as
+    they are); the path."""
+    path = Path(path)
+    missing = []
+    for d in [path, *path.parents]:
+        if d.is_dir():
+            break
+        missing.append(d)
+    for d in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            d.mkdir(mode=0o700)
+    return path
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's content."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def record_checksum(record: Mapping) -> str:
+    """sha256 of a record's canonical JSON, without its ``checksum`` key."""
+    body = {k: v for k, v in record.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"))
+                          .encode()).hexdigest()
+
+
+class CorruptEntry(ValueError):
+    """A cache entry failed its integrity check."""
+
+
 def atomic_write(path: Path, data: str | bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -167,8 +211,11 @@ class BuildCache:
     """The on-disk store. Safe for several processes: every write is a rename."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root).expanduser().resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = private_dir(Path(root).expanduser().resolve())
+        #: Entries found corrupt and discarded (tests and logs read it).
+        self.discarded = 0
+        #: (path, inode, size, mtime_ns) -> sha256 of artifacts verified by this process.
+        self._verified: dict[tuple[str, int, int, int], str] = {}
 
     def unit_dir(self, key: str) -> Path:
         return self.root / key[:2] / key
@@ -191,12 +238,22 @@ class BuildCache:
         return self.unit_dir(key) / f"{nv.Mode(mode).value}.json"
 
     def load(self, key: str, mode: nv.Mode | str) -> dict | None:
-        """The stored record of ``(key, mode)``, or None. A record whose artifact is gone is
-        treated as missing. Paths inside it are rebased if the cache directory moved."""
+        """The stored record of ``(key, mode)``, or None. An entry that fails its integrity
+        check (unreadable or truncated record, checksum mismatch, artifact missing or not the
+        one stored) is deleted and treated as missing. Paths inside it are rebased if the
+        cache directory moved."""
         path = self.record_path(key, mode)
         try:
-            rec = json.loads(path.read_text())
-        except (OSError, ValueError):
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            log.warning("build cache: cannot read %s: %s", path, e)
+            return None
+        try:
+            rec = self._verify(data)
+        except CorruptEntry as e:
+            self._discard(key, mode, path, str(e))
             return None
         here = str(self.unit_dir(key))
         there = rec.get("unit_dir", here)
@@ -204,13 +261,67 @@ class BuildCache:
             rec = json.loads(json.dumps(rec).replace(json.dumps(there)[1:-1],
                                                      json.dumps(here)[1:-1]))
         art = rec.get("artifact")
-        if art and not os.path.isfile(art):
-            return None
+        if art:
+            problem = self._check_artifact(art, rec.get("artifact_sha256"))
+            if problem:
+                self._discard(key, mode, path, problem, art)
+                return None
         return rec
 
+    @staticmethod
+    def _verify(data: bytes) -> dict:
+        try:
+            rec = json.loads(data)
+        except ValueError as e:
+            raise CorruptEntry(f"unreadable record ({e})") from None
+        if not isinstance(rec, dict):
+            raise CorruptEntry("record is not an object")
+        want = rec.get("checksum")
+        if not want:
+            raise CorruptEntry("record has no checksum")
+        if record_checksum(rec) != want:
+            raise CorruptEntry("record checksum mismatch")
+        return rec
+
+    def _check_artifact(self, art: str, want: str | None) -> str | None:
+        """Why the artifact can't be used, or None."""
+        try:
+            st = os.stat(art)
+        except OSError:
+            return "artifact missing"
+        memo = (art, st.st_ino, st.st_size, st.st_mtime_ns)
+        got = self._verified.get(memo)
+        if got is None:
+            try:
+                got = file_sha256(art)
+            except OSError as e:
+                return f"artifact unreadable ({e})"
+        if not want or got != want:
+            return "artifact checksum mismatch"
+        self._verified[memo] = got
+        return None
+
+    def _discard(self, key: str, mode: nv.Mode | str, path: Path, why: str,
+                 artifact: str | None = None) -> None:
+        """Delete a corrupt entry (its record and artifact) so that it gets rebuilt."""
+        self.discarded += 1
+        log.warning("build cache: discarding %s/%s: %s; it will be rebuilt",
+                    key[:12], nv.Mode(mode).value, why)
+        for p in (path, artifact):
+            if p:
+                with contextlib.suppress(OSError):
+                    os.unlink(p)
+
     def store(self, key: str, mode: nv.Mode | str, record: dict) -> None:
-        """Store a finished compile's record (artifact already renamed into place)."""
+        """Store a finished compile's record (artifact already renamed into place) with the
+        checksums :meth:`load` verifies. Raises OSError (disk full...) leaving no partial
+        record behind."""
         rec = dict(record, unit_dir=str(self.unit_dir(key)), stored_at=time.time())
+        rec.pop("checksum", None)
+        art = rec.get("artifact")
+        if art:
+            rec["artifact_sha256"] = file_sha256(art)
+        rec["checksum"] = record_checksum(rec)
         atomic_write(self.record_path(key, mode), json.dumps(rec, indent=1))
 
     def artifact_path(self, key: str, name: str, mode: nv.Mode | str) -> Path:

@@ -3,8 +3,10 @@
 ``Compiler.compile(job)`` answers from the cache when it can (no nvcc), joins a running
 compile of the same ``(key, mode)`` instead of starting another, and otherwise runs nvcc in
 its own process group under a ``jobs``-wide semaphore. Cancelling the awaiting task kills the
-process group (once no other caller waits for that compile); a time limit or a crashed nvcc
-becomes an error message in the result, never an exception or a hang. BUILD links the FULL
+process group (once no other caller waits for that compile); a time limit, a crashed or killed
+nvcc, a missing nvcc or a cache that cannot be written (disk full) becomes a message in the
+result, never an exception or a hang. Results of failures that say nothing about the code
+(signals, timeouts, a full disk, out of memory) are not cached. BUILD links the FULL
 object (one compile serves a check and a benchmark). Superseding QUICK's messages by FULL's is
 the caller's business: both are delivered, under the same ``source_path``.
 """
@@ -13,7 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import logging
 import os
+import re
 import signal
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -25,6 +30,14 @@ from cutlens.nvcc import CompileOptions, Mode
 from cutlens.nvcc_output import CompilerMessage, KernelResources, parse, parse_resources
 
 __all__ = ["CompileJob", "CompileOptions", "CompileResult", "Compiler", "CompilerStats", "Mode"]
+
+log = logging.getLogger("cutlens.compile")
+
+#: nvcc output of a failure caused by the machine, not the code: never cached.
+_TRANSIENT_RE = re.compile(
+    r"No space left on device|Disk quota exceeded|Read-only file system|Cannot allocate memory"
+    r"|[Oo]ut of memory|Too many open files|Resource temporarily unavailable"
+    r"|died due to signal")
 
 
 @dataclass
@@ -70,9 +83,8 @@ class CompileResult:
 
     @classmethod
     def from_json(cls, d: dict) -> CompileResult:
-        d = dict(d)
-        d.pop("unit_dir", None)
-        d.pop("stored_at", None)
+        known = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}  # drop the cache's own keys
         d["mode"] = Mode(d["mode"])
         d["messages"] = [CompilerMessage.from_json(m) for m in d.get("messages", [])]
         d["resources"] = [KernelResources.from_json(r) for r in d.get("resources", [])]
@@ -106,9 +118,18 @@ class _Unit:
     companion_paths: dict[str, str]
 
 
-def _nvcc_message(text: str, raw: str = "") -> CompilerMessage:
-    return CompilerMessage(tool="nvcc", severity="error", file=None, line=None, column=None,
-                           message=text, code=None, chain=[], raw=raw or text, level="error")
+def _nvcc_message(text: str, raw: str = "", severity: str = "error") -> CompilerMessage:
+    return CompilerMessage(tool="nvcc", severity=severity,  # type: ignore[arg-type]
+                           file=None, line=None, column=None, message=text, code=None,
+                           chain=[], raw=raw or text, level=severity)
+
+
+def _cacheable(res: CompileResult) -> bool:
+    """A result that the code decides: a success, or nvcc's own verdict on the code."""
+    if res.ok:
+        return True
+    return (res.returncode is not None and res.returncode > 0 and not res.timed_out
+            and not res.cancelled and not _TRANSIENT_RE.search(res.output))
 
 
 class Compiler:
@@ -132,6 +153,11 @@ class Compiler:
         except nv.NvccNotFound as e:
             return self._bare_result(job, mode, _Unit("", Path(), {}), source_path="",
                                      messages=[_nvcc_message(str(e))])
+        except OSError as e:  # the TU could not be written: disk full, permissions...
+            return self._bare_result(job, mode, _Unit("", Path(), {}), source_path="",
+                                     messages=[_nvcc_message(
+                                         f"cannot write the build cache under "
+                                         f"{self.cache.root}: {_oserror(e)}")])
         ik = (unit.key, mode)
         entry = self._inflight.get(ik)
         if entry is None:
@@ -203,6 +229,23 @@ class Compiler:
         return CompileResult(**base)
 
     async def _produce(self, job: CompileJob, mode: Mode, unit: _Unit) -> CompileResult:
+        try:
+            res = await self._compile_unit(job, mode, unit)
+        except OSError as e:  # nvcc could not start, a temporary file could not be made...
+            log.warning("compile of %s failed: %s", unit.key[:12], e)
+            return self._bare_result(job, mode, unit, messages=[_nvcc_message(
+                f"nvcc could not run: {_oserror(e)}")])
+        if _cacheable(res):
+            try:
+                await asyncio.to_thread(self.cache.store, unit.key, mode, res.to_json())
+            except OSError as e:  # disk full: report the result anyway, uncached
+                log.warning("build cache: not storing %s/%s: %s", unit.key[:12], mode.value, e)
+                res.messages.append(_nvcc_message(
+                    f"result not cached: cannot write the build cache under "
+                    f"{self.cache.root}: {_oserror(e)}", severity="warning"))
+        return res
+
+    async def _compile_unit(self, job: CompileJob, mode: Mode, unit: _Unit) -> CompileResult:
         if mode is Mode.BUILD:
             full = await self.compile(replace(job, mode=Mode.FULL))
             if not full.ok or full.artifact is None:
@@ -224,9 +267,6 @@ class Compiler:
                 cmd_out = self.cache.temp_output(unit.key, final)
             cmd = nv.command(mode, job.options, unit.source_path, cmd_out)
             res = await self._run(job, mode, unit, cmd, cmd_out, final)
-        if res.ok or (res.returncode is not None and res.returncode > 0
-                      and not any("died due to signal" in m.message for m in res.messages)):
-            await asyncio.to_thread(self.cache.store, unit.key, mode, res.to_json())
         return res
 
     async def _run(self, job: CompileJob, mode: Mode, unit: _Unit, cmd: list[str],
@@ -299,6 +339,9 @@ class Compiler:
                 self.stats.timeouts += 1
                 nv.kill_group(proc.pid)
                 await proc.wait()
+            # Stragglers: the tools of an nvcc that was killed (cicc, gcc) hold the pipe open
+            # and would run to completion; after a normal exit there are none.
+            nv.kill_group(proc.pid)
             # The pipe closes once every process of the group has exited.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(reader), 10)
@@ -321,3 +364,9 @@ class Compiler:
             output=b"".join(chunks).decode("utf-8", "replace"),
             duration_s=time.monotonic() - t0, timed_out=timed_out,
             signal=-rc if rc is not None and rc < 0 and not timed_out else None)
+
+
+def _oserror(e: OSError) -> str:
+    """``No space left on device (/path)`` rather than ``[Errno 28] ...``."""
+    what = e.strerror or str(e)
+    return f"{what} ({e.filename})" if e.filename else what

@@ -100,7 +100,9 @@ def find_nvcc(configured: str | None = None) -> str:
         found = _executable(os.path.expanduser(configured))
         if found:
             return os.path.abspath(found)
-        raise NvccNotFound(f"configured nvcc {configured!r} is not an executable file")
+        raise NvccNotFound(f"configured nvcc {configured!r} is not an executable file (the "
+                           "`nvcc` key of cutlens.toml / [tool.cutlens], or the editor's "
+                           "cutlens.nvcc setting)")
     tried: list[str] = []
     candidates: list[tuple[str, str | None]] = [("$CUDACXX", os.environ.get("CUDACXX"))]
     for var in ("CUDA_HOME", "CUDA_PATH"):
@@ -130,8 +132,11 @@ def _stat_key(path: str) -> tuple[str, int, int]:
 
 @functools.lru_cache(maxsize=16)
 def _version_text(real: str, _mtime_ns: int, _size: int) -> str:
-    out = subprocess.run([real, "--version"], capture_output=True, text=True, timeout=60,
-                         check=False)
+    try:
+        out = subprocess.run([real, "--version"], capture_output=True, text=True, timeout=60,
+                             check=False, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise NvccNotFound(f"{real} does not run: {e}") from None
     if out.returncode != 0:
         raise NvccNotFound(f"{real} --version failed: {(out.stderr or out.stdout).strip()}")
     return out.stdout.strip()

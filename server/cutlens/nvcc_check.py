@@ -9,10 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import nvcc as nv
 from .check import JinjaCheck
 from .compile import CompileJob, CompileOptions, Compiler, CompileResult, Mode
 from .diagnostics import Diagnostic, merge, sort_key
 from .nvcc_map import map_result
+from .nvcc_output import CompilerMessage
 from .render import RenderedUnit
 from .template import Template
 
@@ -36,6 +38,46 @@ def compile_options(template: Template) -> CompileOptions:
         cutlass=bool(table.get("cutlass", cfg.cutlass)) and not cfg.cutlass_include_dirs,
         timeout_s=float(table.get("timeout_s", cfg.compile_timeout_s)),
     )
+
+
+def _config_key_at(template: Template, key: str) -> str:
+    """``cutlens.toml:3`` where the project config sets ``key``, else the editor settings."""
+    cfg = template.config
+    if cfg.file is not None and cfg.index is not None:
+        line = cfg.index.line_of(cfg.index_prefix.rstrip("."), key, default=0)
+        if line:
+            return f"{cfg.file.name}:{line}"
+    return "the editor settings"
+
+
+def preflight(template: Template) -> str | None:
+    """Why none of the template's units can compile, said once instead of nvcc's wall of
+    ``#include`` errors: the CUTLASS headers are missing. None when there is no such reason."""
+    cfg = template.config
+    table = template.settings.get("compile")
+    table = table if isinstance(table, dict) else {}
+    if not bool(table.get("cutlass", cfg.cutlass)):
+        return None
+    if cfg.cutlass_include_dirs:
+        dirs = cfg.cutlass_include_dirs
+        if any((Path(d) / "cutlass" / "cutlass.h").is_file() for d in dirs):
+            return None
+        return (f"CUTLASS headers not found: `cutlass_include_dirs` "
+                f"({_config_key_at(template, 'cutlass_include_dirs')}) is "
+                f"{', '.join(dirs)}, and no cutlass/cutlass.h is there")
+    if template.kind == "cutlass" and not nv.cutlass_include_dirs():
+        return ("CUTLASS headers not found: the nvidia-cutlass wheel is not installed in this "
+                "Python environment; install it, or set `cutlass_include_dirs` in cutlens.toml")
+    return None
+
+
+def _failed(unit: RenderedUnit, mode: Mode, message: str) -> CompileResult:
+    """A result for a unit that was not compiled, carrying ``message`` as its error."""
+    msg = CompilerMessage(tool="nvcc", severity="error", file=None, line=None, column=None,
+                          message=message, code=None, chain=[], raw=message, level="error")
+    return CompileResult(mode=mode, ok=False, returncode=None, messages=[msg], resources=[],
+                         output="", source_path="", companion_paths={}, artifact=None,
+                         duration_s=0.0, cached=False)
 
 
 def job_for(unit: RenderedUnit, mode: Mode, options: CompileOptions) -> CompileJob:
@@ -96,13 +138,17 @@ class NvccCheck:
 async def compile_unit(compiler: Compiler, uc: UnitCompile, options: CompileOptions,
                        modes: tuple[Mode, ...],
                        on_event: Callable[[Event], None] | None = None) -> UnitCompile:
-    """Run the passes of one unit concurrently; report each as it finishes."""
+    """Run the passes of one unit concurrently; report each as it finishes. A unit that
+    cannot compile (:func:`preflight`) gets that reason as its result, without nvcc."""
+    blocked = preflight(uc.unit_template) if uc.unit_template is not None else None
 
     async def one(mode: Mode) -> None:
-        job = job_for(uc.unit, mode, options)
-        res = await compiler.compile(job)
+        if blocked is not None:
+            res = _failed(uc.unit, mode, blocked)
+        else:
+            res = await compiler.compile(job_for(uc.unit, mode, options))
         if res.cancelled:  # we joined a compile whose first requester went away: rerun it
-            res = await compiler.compile(job)
+            res = await compiler.compile(job_for(uc.unit, mode, options))
         if mode is Mode.QUICK:
             uc.quick = res
         else:

@@ -64,6 +64,8 @@ class UnitMap:
     def clean(self, text: str) -> str:
         """Replace rendered-file paths in ``text`` with the template's name."""
         for path in self.files:
+            if not path:  # no TU was written (nvcc missing): nothing to replace
+                continue
             text = text.replace(path, self.unit.template.name)
             text = text.replace(os.path.basename(path), self.unit.template.name)
         return text

@@ -9,6 +9,12 @@ name ``torch``). ``checks`` keeps only the latest compile check per (template ha
 variant): error/warning counts and ptxas' registers, shared memory and spills, which the LSP
 lenses show until a benchmark exists.
 
+Integrity: opening runs ``PRAGMA quick_check``. A database SQLite calls corrupt ("database
+disk image is malformed", "file is not a database"), at open or later, is moved aside to
+``results.sqlite.corrupt-<time>`` (with its WAL) and a fresh one is started, with a warning;
+nothing else (a locked or unreadable database, a full disk) ever moves or drops the file.
+The directory is created ``0o700`` and the database file ``0o600``.
+
 Records are plain dicts with the keys of :data:`RUN_COLUMNS` (missing keys are NULL;
 ``variant`` is a dict, stored as JSON; ``verified`` a bool or None) — the runner's results
 plus ``template``, ``template_hash``, ``nvcc``, ``flags_hash`` and the ptxas figures. Reads
@@ -26,14 +32,19 @@ parsed back.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
+import logging
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+log = logging.getLogger("cutlens.results")
 
 DB_DIR = ".cutlens"
 DB_NAME = "results.sqlite"
@@ -81,6 +92,46 @@ CREATE TABLE IF NOT EXISTS checks (
 """
 
 
+#: SQLite result codes that mean the file itself is damaged (not busy, full or unreadable).
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class CorruptDatabase(sqlite3.DatabaseError):
+    """``PRAGMA quick_check`` found problems."""
+
+
+def is_corrupt(exc: BaseException) -> bool:
+    """True for errors saying the database file is damaged or not a database."""
+    if isinstance(exc, CorruptDatabase):
+        return True
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    msg = str(exc).lower()
+    return "malformed" in msg or "not a database" in msg
+
+
+def _healing(fn: _F) -> _F:
+    """Run a store method; if the database turns out corrupt, start a fresh one (the bad
+    file moved aside) and run the method once more."""
+
+    @functools.wraps(fn)
+    def wrapper(self: ResultStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        except sqlite3.DatabaseError as e:
+            if not is_corrupt(e):
+                raise
+            self._recover(e)
+            return fn(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def content_hash(text: str | bytes) -> str:
     """SHA-256 hex digest of a template's content."""
     data = text.encode() if isinstance(text, str) else text
@@ -97,22 +148,76 @@ class ResultStore:
     """SQLite store of benchmark runs and latest check results; safe across threads."""
 
     def __init__(self, workspace_root: str | Path, path: str | Path | None = None) -> None:
+        from .build_cache import private_dir
+
         self.path = Path(path) if path else Path(workspace_root) / DB_DIR / DB_NAME
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False,
-                                   isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # In WAL mode NORMAL keeps every committed transaction across a process kill (only
-        # a power loss can take the last ones).
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        with self._tx():
-            for stmt in _SCHEMA.split(";"):
-                if stmt.strip():
-                    self._db.execute(stmt)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        #: Where a corrupt database was moved to by this store (None: never happened).
+        self.quarantined: Path | None = None
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError as e:
+            if not is_corrupt(e):
+                raise
+            self._quarantine(e)
+            self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect, check the file's integrity and create the schema."""
+        with contextlib.suppress(FileExistsError):  # private before SQLite creates it
+            os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False,
+                             isolation_level=None)
+        try:
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA busy_timeout=30000")
+            db.execute("PRAGMA journal_mode=WAL")
+            # In WAL mode NORMAL keeps every committed transaction across a process kill
+            # (only a power loss can take the last ones).
+            db.execute("PRAGMA synchronous=NORMAL")
+            problems = [str(r[0]) for r in db.execute("PRAGMA quick_check(20)")]
+            if problems != ["ok"]:
+                raise CorruptDatabase("; ".join(problems)[:500])
+            with _Transaction(db, self._lock):
+                for stmt in _SCHEMA.split(";"):
+                    if stmt.strip():
+                        db.execute(stmt)
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _quarantine(self, exc: BaseException) -> None:
+        """Move the corrupt database (and its WAL) aside, keeping it for inspection."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        n = 0
+        while aside.exists() or aside.with_name(aside.name + "-wal").exists():
+            n += 1
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+        try:
+            os.replace(self.path, aside)
+        except FileNotFoundError:  # another process moved it first
+            pass
+        else:
+            self.quarantined = aside
+        for suffix in ("-wal", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{self.path}-shm")  # an index of the WAL, rebuilt by SQLite
+        log.warning("results store %s is corrupt (%s); moved it to %s and started a fresh "
+                    "one", self.path, exc, aside.name)
+
+    def _recover(self, exc: BaseException) -> None:
+        """The open database turned out corrupt: quarantine it and reopen a fresh one."""
+        with self._lock:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._quarantine(exc)
+            self._db = self._open()
 
     # ---- plumbing ------------------------------------------------------------------------
     def _tx(self) -> _Transaction:
@@ -129,6 +234,7 @@ class ResultStore:
         self.close()
 
     # ---- runs ----------------------------------------------------------------------------
+    @_healing
     def add(self, record: Mapping[str, Any], ts: float | None = None) -> int:
         """Store one result (committed before returning); returns its row id."""
         row = _run_row(record)
@@ -147,6 +253,7 @@ class ResultStore:
         """Store several results, each committed on its own."""
         return [self.add(r) for r in records]
 
+    @_healing
     def latest(self, template_hash: str, *, kind: str | None = "variant", gpu: str | None = None,
                nvcc: str | None = None, flags_hash: str | None = None) -> list[dict]:
         """Newest run per (kind, sample, variant_name), fastest first (failures last).
@@ -163,6 +270,7 @@ class ResultStore:
         """Newest timed reference expression per sample."""
         return {r["sample"]: r for r in self.latest(template_hash, kind="baseline", gpu=gpu)}
 
+    @_healing
     def history(self, template_hash: str | None = None, *, sample: str | None = None,
                 variant_name: str | None = None, gpu: str | None = None,
                 kind: str | None = None, template: str | None = None,
@@ -176,11 +284,13 @@ class ResultStore:
         with self._lock:
             return [_run_dict(r) for r in self._db.execute(sql, args)]
 
+    @_healing
     def count(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
 
     # ---- checks --------------------------------------------------------------------------
+    @_healing
     def set_check(self, template_hash: str, sample: str, variant_name: str, *,
                   errors: int = 0, warnings: int = 0, regs: int | None = None,
                   smem: int | None = None, spills: int | None = None,
@@ -199,6 +309,7 @@ class ResultStore:
                 [template_hash, sample, variant_name, time.time() if ts is None else ts,
                  *(values[c] for c in CHECK_COLUMNS)])
 
+    @_healing
     def check(self, template_hash: str, sample: str, variant_name: str) -> dict | None:
         with self._lock:
             row = self._db.execute(
@@ -221,6 +332,7 @@ class ResultStore:
             out.append(row)
         return out
 
+    @_healing
     def checks(self, template_hash: str) -> list[dict]:
         """Latest check of every (sample, variant) of a template."""
         with self._lock:
