@@ -11,9 +11,10 @@ lenses show until a benchmark exists.
 
 Integrity: opening runs ``PRAGMA quick_check``. A database SQLite calls corrupt ("database
 disk image is malformed", "file is not a database"), at open or later, is moved aside to
-``results.sqlite.corrupt-<time>`` (with its WAL) and a fresh one is started, with a warning;
-nothing else (a locked or unreadable database, a full disk) ever moves or drops the file.
-The directory is created ``0o700`` and the database file ``0o600``.
+``results.sqlite.corrupt-<time>`` (with its WAL) and a fresh one is started holding every
+run and check that can still be read from the old one, with a warning; nothing else (a
+locked or unreadable database, a full disk) ever moves or drops the file. The directory is
+created ``0o700`` and the database file ``0o600``.
 
 Records are plain dicts with the keys of :data:`RUN_COLUMNS` (missing keys are NULL;
 ``variant`` is a dict, stored as JSON; ``verified`` a bool or None) — the runner's results
@@ -153,15 +154,16 @@ class ResultStore:
         self.path = Path(path) if path else Path(workspace_root) / DB_DIR / DB_NAME
         private_dir(self.path.parent)
         self._lock = threading.RLock()
-        #: Where a corrupt database was moved to by this store (None: never happened).
+        #: Where a corrupt database was moved to by this store (None: never happened), and
+        #: how many of its runs were copied into the fresh one.
         self.quarantined: Path | None = None
+        self.salvaged = 0
         try:
             self._db = self._open()
         except sqlite3.DatabaseError as e:
             if not is_corrupt(e):
                 raise
-            self._quarantine(e)
-            self._db = self._open()
+            self._restart(e)
 
     def _open(self) -> sqlite3.Connection:
         """Connect, check the file's integrity and create the schema."""
@@ -189,35 +191,91 @@ class ResultStore:
             raise
         return db
 
-    def _quarantine(self, exc: BaseException) -> None:
-        """Move the corrupt database (and its WAL) aside, keeping it for inspection."""
+    def _restart(self, exc: BaseException) -> None:
+        """The database is corrupt: move it (and its WAL) aside, open a fresh one and copy
+        into it every run and check that can still be read from the old one."""
         stamp = time.strftime("%Y%m%d-%H%M%S")
         aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
         n = 0
         while aside.exists() or aside.with_name(aside.name + "-wal").exists():
             n += 1
             aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+        moved = True
         try:
             os.replace(self.path, aside)
         except FileNotFoundError:  # another process moved it first
-            pass
-        else:
-            self.quarantined = aside
-        for suffix in ("-wal", "-journal"):
+            moved = False
+        if moved:
+            for suffix in ("-wal", "-journal"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
             with contextlib.suppress(FileNotFoundError):
-                os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(f"{self.path}-shm")  # an index of the WAL, rebuilt by SQLite
+                os.unlink(f"{self.path}-shm")  # an index of the WAL, rebuilt by SQLite
+        self._db = self._open()
+        if not moved:
+            return
+        self.quarantined = aside
+        runs, checks = self._salvage(aside)
+        self.salvaged = runs
         log.warning("results store %s is corrupt (%s); moved it to %s and started a fresh "
-                    "one", self.path, exc, aside.name)
+                    "one with the %d run(s) and %d check(s) still readable",
+                    self.path, exc, aside.name, runs, checks)
+
+    def _salvage(self, old: Path, chunk: int = 256) -> tuple[int, int]:
+        """Copy the readable rows of a corrupt database into the open one (best effort:
+        ranges of ids, then single ids where a range fails)."""
+        had_wal = Path(f"{old}-wal").exists()
+        try:
+            src = sqlite3.connect(f"file:{old}?mode=ro", uri=True)
+        except sqlite3.Error:
+            return 0, 0
+        runs: list[tuple] = []
+        checks: list[tuple] = []
+        with contextlib.ExitStack() as cleanup:
+            cleanup.callback(self._tidy, old, had_wal)
+            cleanup.enter_context(contextlib.closing(src))
+            try:
+                hi = int(src.execute("SELECT MAX(id) FROM runs").fetchone()[0] or 0)
+            except (sqlite3.Error, TypeError, ValueError):
+                hi = 0
+            for lo in range(0, hi + 1, chunk):
+                try:
+                    runs += src.execute("SELECT * FROM runs WHERE id BETWEEN ? AND ?",
+                                        (lo, lo + chunk - 1)).fetchall()
+                    continue
+                except sqlite3.Error:
+                    pass
+                for i in range(lo, lo + chunk):
+                    with contextlib.suppress(sqlite3.Error):
+                        runs += src.execute("SELECT * FROM runs WHERE id = ?", (i,)).fetchall()
+            with contextlib.suppress(sqlite3.Error):
+                checks = src.execute("SELECT * FROM checks").fetchall()
+        copied = {"runs": 0, "checks": 0}
+        with self._tx():
+            for table, rows in (("runs", runs), ("checks", checks)):
+                for row in rows:  # one by one: a damaged row must not stop the others
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute(f"INSERT OR IGNORE INTO {table} VALUES "
+                                         f"({', '.join('?' * len(row))})", tuple(row))
+                        copied[table] += 1
+        return copied["runs"], copied["checks"]
+
+    @staticmethod
+    def _tidy(old: Path, had_wal: bool) -> None:
+        """Remove the WAL index (and an empty WAL) that reading ``old`` left beside it."""
+        with contextlib.suppress(OSError):
+            os.unlink(f"{old}-shm")
+        wal = Path(f"{old}-wal")
+        with contextlib.suppress(OSError):
+            if not had_wal and wal.stat().st_size == 0:
+                wal.unlink()
 
     def _recover(self, exc: BaseException) -> None:
-        """The open database turned out corrupt: quarantine it and reopen a fresh one."""
+        """The open database turned out corrupt: start over as at open."""
         with self._lock:
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
-            self._quarantine(exc)
-            self._db = self._open()
+            self._restart(exc)
 
     # ---- plumbing ------------------------------------------------------------------------
     def _tx(self) -> _Transaction:
