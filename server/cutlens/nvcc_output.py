@@ -181,7 +181,7 @@ _RES_USED = re.compile(
     r"^ptxas info\s*: Used (?P<regs>\d+) registers(?:, used (?P<bar>\d+) barriers)?(?P<rest>.*)$")
 _RES_SMEM = re.compile(r"(\d+) bytes smem")
 _RES_CMEM = re.compile(r"(\d+) bytes cmem\[\d+\]")
-_RES_TIME = re.compile(r"^ptxas info\s*: Compile time = (?P<ms>[\d.]+) ms")
+_RES_TIME = re.compile(r"^ptxas info\s*: Compile time = (?P<ms>\d+(?:\.\d+)?) ms")
 
 
 # --------------------------------------------------------------------------- demangling
@@ -214,7 +214,9 @@ def demangle(names: Iterable[str]) -> dict[str, str]:
     """Demangle C++ symbol names, one subprocess per demangler for all of them; a name no
     demangler understands maps to itself."""
     names = list(names)
-    todo = sorted({n for n in names if n.startswith("_Z") and n not in _DEMANGLED})
+    # a NUL cannot go on a command line (and no mangled name holds one)
+    todo = sorted({n for n in names if n.startswith("_Z") and "\0" not in n
+                   and n not in _DEMANGLED})
     for tool in _demanglers() if todo else ():
         try:
             out = subprocess.run([tool, *todo], capture_output=True, text=True, timeout=30,
@@ -234,12 +236,24 @@ def demangle(names: Iterable[str]) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- parsing
 
+#: Largest line or column kept (LSP positions are 32-bit); beyond it a number is unknown.
+MAX_LINE = 2**31 - 1
+
+
+def _num(text: str | None) -> int:
+    """A printed line, column or count; 0 when absent or absurd (``int()`` refuses more than
+    4300 digits, and an LSP position cannot hold more than 31 bits)."""
+    if not text or len(text) > 10:
+        return 0
+    n = int(text)
+    return n if n <= MAX_LINE else 0
+
 
 def _frame(text: str, primary_file: str | None) -> Frame:
     m = _FRAME.match(text.strip())
     if not m:
         return Frame(file=primary_file, line=0, text=text.strip())
-    return Frame(file=m["file"] or primary_file, line=int(m["line"]), text=m["text"])
+    return Frame(file=m["file"] or primary_file, line=_num(m["line"]), text=m["text"])
 
 
 def _starts_message(line: str) -> bool:
@@ -269,7 +283,7 @@ def _parse_edg(lines: list[str], i: int, m: re.Match[str] | None,
         cont, after = body[: caret - 1], body[caret + 1:]
         # EDG indents the source line and the caret line by two spaces.
         excerpt = body[caret - 1][2:]
-        column = body[caret].index("^") - 1
+        column = max(body[caret].index("^") - 1, 0)
     else:
         cont, after = body[:chain_start], body[chain_start:]
     chain: list[Frame] = []
@@ -283,7 +297,7 @@ def _parse_edg(lines: list[str], i: int, m: re.Match[str] | None,
             continue
         em = _ELIDED.match(ln)
         if em:
-            elided += int(em["n"])
+            elided += _num(em["n"])
             elided_at = len(chain)
         elif _FRAME.match(ln.strip()):
             chain.append(_frame(ln, file))
@@ -291,7 +305,8 @@ def _parse_edg(lines: list[str], i: int, m: re.Match[str] | None,
     level = hm["level"].lower()
     msg = CompilerMessage(
         tool="cicc" if caret is None and _CICC_TEXT.search(message) else "edg",
-        severity=_LEVELS[level], file=file, line=int(m["line"]) if m else None, column=column,
+        severity=_LEVELS[level], file=file, line=_num(m["line"]) or None if m else None,
+        column=column,
         message=message, code=hm["code"], chain=chain, raw="\n".join(lines[i:j]),
         elided_frames=elided, elided_at=elided_at, level=level, excerpt=excerpt)
     return msg, j
@@ -310,8 +325,8 @@ def _gcc_message(m: re.Match[str], raw: list[str], chain: list[Frame]) -> Compil
     excerpt = next((em["src"] for em in map(_GCC_SRC.match, raw) if em), None)
     return CompilerMessage(
         tool="gcc", severity=_LEVELS[level], file=file, excerpt=excerpt,
-        line=int(gd["line"]) if gd.get("line") else None,
-        column=int(gd["col"]) if gd.get("col") else None,
+        line=_num(gd.get("line")) or None,
+        column=_num(gd.get("col")) if gd.get("col") else None,
         message=text.strip(), code=code, chain=chain, raw="\n".join(raw), level=level)
 
 
@@ -391,7 +406,7 @@ def parse(output: str, demangle_names: bool = True) -> list[CompilerMessage]:
             fn = _FUNC_NAME.search(m["msg"])
             add(CompilerMessage(
                 tool=tool, severity=_LEVELS[level], file=gd.get("file"),
-                line=int(gd["line"]) if gd.get("line") else None, column=None,
+                line=_num(gd.get("line")) or None, column=None,
                 message=m["msg"].strip(), code=None, chain=[], raw=ln,
                 kernel=(fn["name"] or fn["ref"]) if fn else None, level=level))
             continue
@@ -409,8 +424,8 @@ def parse(output: str, demangle_names: bool = True) -> list[CompilerMessage]:
         if im:
             flush_other()
             gcc_ctx.append(ln)
-            gcc_chain.append(Frame(file=im["file"], line=int(im["line"]),
-                                   column=int(im["col"]) if im["col"] else None,
+            gcc_chain.append(Frame(file=im["file"], line=_num(im["line"]),
+                                   column=_num(im["col"]) if im["col"] else None,
                                    text="in file included from"))
             i += 1
             continue
@@ -424,8 +439,8 @@ def parse(output: str, demangle_names: bool = True) -> list[CompilerMessage]:
                 gcc_pending_inst = "instantiation of " + what[len("required from "):]
             else:
                 gcc_pending_inst = None
-            gcc_chain.append(Frame(file=rm["file"], line=int(rm["line"]),
-                                   column=int(rm["col"]) if rm["col"] else None, text=text))
+            gcc_chain.append(Frame(file=rm["file"], line=_num(rm["line"]),
+                                   column=_num(rm["col"]) if rm["col"] else None, text=text))
             i += 1
             continue
         m = _GCC.match(ln) or _GCC_PROG.match(ln)
@@ -496,18 +511,18 @@ def parse_resources(output: str, demangle_names: bool = True) -> list[KernelReso
         m = _RES_FRAME.match(ln)
         if m:
             if cur is not None and props_for == cur.mangled:
-                cur.stack_bytes = int(m["stack"])
-                cur.spill_stores = int(m["st"])
-                cur.spill_loads = int(m["ld"])
+                cur.stack_bytes = _num(m["stack"])
+                cur.spill_stores = _num(m["st"])
+                cur.spill_loads = _num(m["ld"])
             continue
         m = _RES_USED.match(ln)
         if m and cur is not None:
-            cur.registers = int(m["regs"])
-            cur.barriers = int(m["bar"] or 0)
+            cur.registers = _num(m["regs"])
+            cur.barriers = _num(m["bar"])
             rest = m["rest"]
             sm = _RES_SMEM.search(rest)
-            cur.smem_bytes = int(sm.group(1)) if sm else 0
-            cur.cmem_bytes = sum(int(c) for c in _RES_CMEM.findall(rest))
+            cur.smem_bytes = _num(sm.group(1)) if sm else 0
+            cur.cmem_bytes = sum(_num(c) for c in _RES_CMEM.findall(rest))
             continue
         m = _RES_TIME.match(ln)
         if m and cur is not None:
