@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import trust
 from .diagnostics import Diagnostic, merge
 from .render import RenderedUnit, Renderer, RenderFailure
 from .template import Sample, Template, Variant
@@ -56,13 +57,22 @@ class JinjaCheck:
 
 def jinja_check(template: Template, renderer: Renderer,
                 selection: Selection | None = None) -> JinjaCheck:
-    """Render every selected sample × variant; one failing pair never stops the others."""
+    """Render every selected sample × variant; one failing pair never stops the others.
+
+    In an untrusted workspace a template that needs workspace Python (a generator,
+    ``template_class``) is only compiled for syntax, and every template gets one notice
+    saying what did not run (:func:`trust.untrusted_notice`)."""
     selection = selection or Selection()
     jc = JinjaCheck(template)
     pairs = selection.pairs(template)  # may add variant errors to template.errors
     jc.pairs = pairs
     raw: list[Diagnostic] = list(template.errors)
-    if not template.broken:
+    syntax_only = not trust.exec_allowed() and bool(trust.python_uses(template))
+    if not trust.exec_allowed():
+        raw.append(trust.untrusted_notice(template))
+    if syntax_only and not template.broken:
+        raw += renderer.syntax_check(template)
+    elif not template.broken:
         for s, v in pairs:
             r = renderer.render(template, s, v)
             if isinstance(r, RenderFailure):
@@ -119,7 +129,7 @@ def check_paths(paths: list, selection: Selection | None = None, jobs: int | Non
     diags: list[Diagnostic] = [d for jc in checks for d in jc.diagnostics]
     if on_diagnostics is not None:
         on_diagnostics(diags)
-    if nvcc:
+    if nvcc and trust.exec_allowed():
         import asyncio
 
         from .nvcc_check import nvcc_check_all, quick_reporter

@@ -6,10 +6,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import __version__
+from . import __version__, trust
 from . import config as config_mod
 from .config import ConfigError
+
+if TYPE_CHECKING:
+    from .template import Template
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -75,7 +79,18 @@ def _parser() -> argparse.ArgumentParser:
                           "print the diagnostics like check, and exit like check")
     lsp.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text")
     lsp.add_argument("--log-file", type=Path)
+    for sp in (r, v, c, b, w, lsp):
+        sp.add_argument("--no-exec", action="store_true",
+                        help="untrusted: run no workspace code (generators, template_class "
+                             "helpers, nvcc, benchmarks); the Jinja tier only")
     return p
+
+
+def _untrusted_note(t: Template) -> None:
+    """``--no-exec``: say on stderr what a template could not do (workspace Python)."""
+    if not trust.exec_allowed() and trust.python_uses(t):
+        sys.stderr.write(f"{t.path.name}: --no-exec: not run: "
+                         f"{', '.join(trust.python_uses(t))} (workspace Python)\n")
 
 
 def _config_for(path: Path) -> config_mod.ProjectConfig:
@@ -90,6 +105,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     cfg = _config_for(args.template)
     t = load_template(args.template, cfg)
+    _untrusted_note(t)
     errors = [d for d in t.errors if d.severity == "error"]
     if t.broken:
         from . import formats
@@ -134,6 +150,7 @@ def cmd_variants(args: argparse.Namespace) -> int:
     from .project import load_template
 
     t = load_template(args.template, _config_for(args.template))
+    _untrusted_note(t)
     sys.stderr.write(formats.text(t.errors))
     samples = t.samples or []
     if args.format == "json":
@@ -207,6 +224,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench.cli import run_bench
 
+    if args.no_exec:
+        raise UsageError("a benchmark runs workspace code (nvcc with the project's flags, the "
+                         "compiled kernels, the [bench] reference): --no-exec refuses it")
     return run_bench(args)
 
 
@@ -220,10 +240,11 @@ def cmd_lsp(args: argparse.Namespace) -> int:
     if args.headless is not None:
         from .lsp.headless import run_headless
 
-        return run_headless(_default_paths(args.headless), fmt=args.format)
+        return run_headless(_default_paths(args.headless), fmt=args.format,
+                            no_exec=args.no_exec)
     from .lsp.server import start
 
-    start(tcp=args.tcp, port=args.port, log_file=args.log_file)
+    start(tcp=args.tcp, port=args.port, log_file=args.log_file, no_exec=args.no_exec)
     return EXIT_OK
 
 
@@ -233,6 +254,8 @@ COMMANDS = {"render": cmd_render, "variants": cmd_variants, "check": cmd_check,
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "no_exec", False):
+        trust.set_exec_allowed(False)
     try:
         return COMMANDS[args.cmd](args)
     except (UsageError, ConfigError) as e:

@@ -52,6 +52,10 @@ class ProjectConfig:
     template_class: str | None = None
     kernel_class: str | None = None
     line_directives: bool = False
+    #: nvcc flags front matter may pass although they run programs or write files
+    #: (``true``: all; a list: these, e.g. ``["-ccbin"]``). Project config only: never
+    #: taken from editor settings (see :mod:`cutlens.trust`).
+    allow_unsafe_flags: bool | list[str] = False
     #: Benchmark settings: devices, warmup_ms, rep_ms, timeout_s.
     bench: dict = field(default_factory=dict)
     #: Per-template tables (front matter for templates that cannot carry one), by path
@@ -88,6 +92,8 @@ class ProjectConfig:
 
 
 _KNOWN = {f.name for f in fields(ProjectConfig)} - {"root", "file", "index", "index_prefix"}
+#: Keys only a project config file may set (editor settings are not a trust anchor).
+PROJECT_ONLY = {"allow_unsafe_flags"}
 _PATH_LISTS = ("include_dirs", "search_path")
 
 
@@ -97,7 +103,7 @@ def apply(cfg: ProjectConfig, data: dict, where: str = "settings") -> ProjectCon
                "extraFlags": "extra_flags", "benchmark": "bench", "templates": "globs"}
     for raw_key, value in data.items():
         key = aliases.get(raw_key, raw_key)
-        if key not in _KNOWN:
+        if key not in _KNOWN or (key in PROJECT_ONLY and where == "settings"):
             continue
         if value is None:
             continue

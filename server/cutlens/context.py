@@ -16,6 +16,7 @@ import sympy
 
 from .cexpr import cexpr
 from .ir import DTYPES, Node
+from .symexpr import ExprError, to_expr
 
 EXTRA_CPP_ARGS = "size_t* workspace_size, uint8_t* workspace, cudaStream_t stream"
 #: C++ type of a size argument in the kernel signature.
@@ -188,7 +189,10 @@ class KernelContext:
 
     def rename_indexing(self, expr: sympy.Expr | int) -> sympy.Expr:
         """Replace symbols with their size-argument names (``s0`` -> ``ks0``)."""
-        expr = sympy.sympify(expr)
+        try:
+            expr = to_expr(expr)  # never sympify a template's string: it would eval it
+        except ExprError as e:
+            raise HookError(f"rename_indexing: {e}") from None
         if expr.is_number:
             return expr
         subs = {s: sympy.Symbol(self._size_arg(s), integer=True, positive=True)

@@ -6,11 +6,12 @@ expressions over size symbols with hints) and an offset. Nothing here imports to
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import sympy
+
+from . import symexpr
 
 
 class IRError(ValueError):
@@ -77,9 +78,6 @@ def dtype(name: str) -> DType:
         raise IRError(f"unknown dtype {name!r} (known: {known})") from None
 
 
-_SYMBOL_RE = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
-
-
 def symbol(name: str) -> sympy.Symbol:
     """A size symbol: a positive integer, as Inductor creates them."""
     return sympy.Symbol(name, integer=True, positive=True)
@@ -92,10 +90,9 @@ def parse_dim(value: int | str, what: str = "size") -> sympy.Expr:
     if isinstance(value, int):
         return sympy.Integer(value)
     if isinstance(value, str):
-        names = set(_SYMBOL_RE.findall(value))
         try:
-            expr = sympy.sympify(value, locals={n: symbol(n) for n in names})
-        except (sympy.SympifyError, SyntaxError, TypeError) as e:
+            expr = symexpr.parse(value, symbol)  # never sympify: it evals strings
+        except (symexpr.ExprError, TypeError, ValueError) as e:
             raise IRError(f"cannot parse {what} {value!r}: {e}") from None
         if not isinstance(expr, sympy.Expr) or not expr.is_integer:
             raise IRError(f"{what} {value!r} is not an integer expression")

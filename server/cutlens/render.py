@@ -25,13 +25,14 @@ from jinja2 import Template as JinjaTemplate
 from jinja2.exceptions import TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.lexer import Token, TokenStream
 from jinja2.parser import Parser
-from jinja2.runtime import Macro
+from jinja2.runtime import Macro, Undefined
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 from jinja2.visitor import NodeTransformer
 
 from . import sourcemap
 from .context import HookError, KernelContext, KernelSignature, TemplateContext
 from .diagnostics import Diagnostic, Related
+from .symexpr import contains_string, evaluates_strings
 from .template import Sample, Template, Variant
 from .variants import import_project_module
 
@@ -43,9 +44,20 @@ class RenderTimeout(RuntimeError):
 
 
 # -- loading ---------------------------------------------------------------------------------
+class OutsideRoots(SecurityError):
+    """An include/import/extends name that resolves outside the template roots."""
+
+    def __init__(self, name: str, roots: list[Path]) -> None:
+        where = ", ".join(map(str, dict.fromkeys(roots)))
+        super().__init__(f"{name!r} is outside the project's template roots ({where}); add "
+                         "its folder to search_path in the project config to include it")
+        self.name = name
+
+
 class OverlayLoader(BaseLoader):
     """Loads template names from ``search_path``, preferring unsaved editor text
-    (``overlays``: absolute path -> text)."""
+    (``overlays``: absolute path -> text). A name that resolves (symlinks followed) outside
+    every ``search_path`` directory is refused: templates read only inside the project."""
 
     def __init__(self, search_path: list[Path], overlays: Mapping[str, str] | None = None):
         self.search_path = [p.resolve() for p in search_path]
@@ -54,10 +66,17 @@ class OverlayLoader(BaseLoader):
     def resolve(self, name: str) -> Path | None:
         p = Path(name)
         cands = [p] if p.is_absolute() else [d / name for d in self.search_path]
+        outside = 0
         for c in cands:
-            key = str(c.resolve()) if c.exists() or str(c) in self.overlays else str(c)
+            real = c.resolve()
+            if not any(real.is_relative_to(r) for r in self.search_path):
+                outside += 1
+                continue
+            key = str(real) if c.exists() or str(c) in self.overlays else str(c)
             if key in self.overlays or c.is_file():
                 return Path(key)
+        if outside == len(cands):
+            raise OutsideRoots(name, self.search_path)
         return None
 
     def load(self, environment: Any, name: str, globals: Any = None) -> JinjaTemplate:
@@ -286,10 +305,18 @@ class RenderEnvironment(SandboxedEnvironment):
     def set_deadline(self, deadline: float | None) -> None:
         self._deadline.value = deadline
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, Undefined) and attribute.startswith("_"):
+            obj._fail_with_undefined_error()  # report the first unsafe access of a chain
+        return super().getattr(obj, attribute)
+
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         deadline = getattr(__self._deadline, "value", None)
         if deadline is not None and time.monotonic() > deadline:
             raise RenderTimeout("render took too long (time limit reached)")
+        if evaluates_strings(__obj) and contains_string((args, kwargs)):
+            raise SecurityError("sympy functions and methods take no strings in templates "
+                                "(sympy would evaluate them as Python)")
         if not isinstance(__obj, Macro):
             args = tuple(sourcemap.strip(a) if isinstance(a, str) else a for a in args)
             kwargs = {k: sourcemap.strip(v) if isinstance(v, str) else v
@@ -396,6 +423,7 @@ def _user_frame(exc: BaseException) -> tuple[str, int] | None:
     return found
 
 
+_ATTR_RE = re.compile(r"attribute '([^']+)'")
 _UNDEF_RE = re.compile(r"'([^']+)' is undefined|has no attribute '([^']+)'")
 
 
@@ -434,8 +462,11 @@ def error_diagnostics(exc: BaseException, env: RenderEnvironment, root: Path,
         token = (m.group(1) or m.group(2)) if m else None
     elif d.code == "hook":
         token = d.message.split("(", 1)[0].split(".")[-1]
-    elif isinstance(exc, TemplateNotFound):
+    elif isinstance(exc, TemplateNotFound | OutsideRoots):
         token = exc.name
+    elif isinstance(exc, SecurityError):
+        m = _ATTR_RE.search(str(exc))
+        token = m.group(1) if m else None
     return [_locate(d, _line_text(env, d.file, d.line), token)]
 
 
@@ -463,6 +494,9 @@ def _error_diagnostic(exc: BaseException, env: RenderEnvironment, root: Path,
     elif isinstance(exc, RenderTimeout):
         msg = str(exc)
         code = "timeout"
+    elif isinstance(exc, OutsideRoots):
+        msg = f"not allowed: {exc}"
+        code = "outside-roots"
     elif isinstance(exc, SecurityError):
         msg = f"not allowed in the sandbox: {exc}"
         code = "sandbox"
@@ -568,6 +602,20 @@ class Renderer:
                 samples=[sample.name], variants=[variant.name]))
         unit.duration_s = time.perf_counter() - t0
         return unit
+
+    def syntax_check(self, template: Template) -> list[Diagnostic]:
+        """Compile (don't render) the template and its companions: syntax errors only."""
+        env = self.environment(template)
+        try:
+            for p in [template.path, *template.companions.values()]:
+                env.get_template(str(p))
+        except Exception as e:
+            diags = error_diagnostics(e, env, template.path, Sample("default"),
+                                      Variant(0, "default", {}))
+            for d in diags:
+                d.samples, d.variants = [], []
+            return diags
+        return []
 
     def _render_file(self, env: RenderEnvironment, path: str,
                      ctx: dict) -> tuple[str, sourcemap.SourceMap]:

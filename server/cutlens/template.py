@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import frontmatter
+from . import frontmatter, trust
 from .config import ProjectConfig
 from .diagnostics import Diagnostic
 from .ir import IRError, Node, make_node
@@ -222,14 +222,37 @@ def _load_companions(t: Template) -> None:
     if not isinstance(c, dict):
         t.error("[companions] must map output names to template paths", "companions")
         return
+    roots = template_roots(t)
     for out_name, rel in c.items():
+        out = Path(out_name)
+        if not out_name or out.is_absolute() or ".." in out.parts:
+            t.error(f"companion output {out_name!r} must be a relative name without '..': "
+                    "companions are written into the build directory only", "companions",
+                    out_name)
+            continue
         candidates = [t.path.parent / str(rel), t.config.root / str(rel)]
         found = next((p for p in candidates if p.is_file()), None)
         if found is None:
             t.error(f"companion {out_name!r}: template {rel!r} not found", "companions",
                     out_name)
             continue
+        if not within(found.resolve(), roots):
+            t.error(f"companion {out_name!r}: template {rel!r} is outside the project's "
+                    "template roots (the project root and search_path)", "companions",
+                    out_name)
+            continue
         t.companions[out_name] = found.resolve()
+
+
+def template_roots(t: Template) -> list[Path]:
+    """Directories the template's includes, imports and companions may be read from."""
+    return [p.resolve() for p in (t.path.parent, t.config.root, *map(Path,
+                                                                    t.config.search_path))]
+
+
+def within(path: Path, roots: list[Path]) -> bool:
+    """True when the (resolved) ``path`` lies inside one of ``roots``."""
+    return any(path.is_relative_to(r) for r in roots)
 
 
 def default_kernel_name(path: Path) -> str:
@@ -299,6 +322,7 @@ def _load(path: Path, config: ProjectConfig, source: str) -> Template:
         t.error(f"kind must be one of {', '.join(KINDS)}, not {t.kind!r}", "", "kind")
         t.kind = "cutlass"
     t.kernel_name = str(settings.get("kernel_name") or default_kernel_name(path))
+    trust.check_front_matter_flags(t)
     _load_samples(t)
     _load_bench(t)
     _load_companions(t)

@@ -17,6 +17,8 @@ from jinja2 import StrictUndefined
 from jinja2.exceptions import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
+from . import trust
+
 if TYPE_CHECKING:
     from .template import Sample, Template, Variant
 
@@ -71,7 +73,9 @@ _LOADED: dict[str, tuple[str | None, int]] = {}
 
 def import_project_module(mod_name: str, template: Template) -> Any:
     """Import a project module (generator, template_class) from the template's folder or
-    the project root, re-importing it when its file or location changed."""
+    the project root, re-importing it when its file or location changed. Refused
+    (:class:`trust.Untrusted`) unless the workspace is trusted."""
+    trust.require_exec(f"workspace module {mod_name!r}")
     dirs = [str(template.path.parent), str(template.config.root)]
     top = mod_name.split(".")[0]
     spec = importlib.machinery.PathFinder.find_spec(top, dirs)
@@ -173,7 +177,9 @@ def expand_variants(template: Template, sample: Sample | None) -> list[Variant]:
 
     raw: list[tuple[dict, list[str], int]] = []  # (values, varying keys, lens line)
     grid_line = template.front.line_of("variants") if template.front.start_line else 0
-    if "generator" in spec:
+    if "generator" in spec and not trust.exec_allowed():
+        pass  # untrusted: the generator's variants are unknown (trust.untrusted_notice)
+    elif "generator" in spec:
         gspec = str(spec["generator"])
         fn = load_generator(gspec, template)
         gargs = spec.get("generator_args", {})

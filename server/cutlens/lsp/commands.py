@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import trust
 from ..project import discover
 from ..render import RenderedUnit
 from ..template import Template
@@ -179,6 +180,10 @@ def register(server: CutlensServer) -> None:
     async def cmd_benchmark(ls, *args: Any) -> dict:
         from .bench import benchmark
 
+        if not ls.session.trusted:
+            return {"error": "benchmarks run workspace code (the compiled kernels, the "
+                             "[bench] reference): not in an untrusted workspace. "
+                             + trust.HOW_TO_TRUST}
         doc = await ensure_doc(ls, args[0])
         return await benchmark(ls, doc, _arg(args, 1), _arg(args, 2))
 

@@ -38,13 +38,17 @@ def _client(published: dict[str, list[lsp.Diagnostic]]) -> LanguageClient:
     return client
 
 
-async def collect(paths: list[Path], settings: dict | None = None) -> tuple[list[Diagnostic],
-                                                                           int]:
+async def collect(paths: list[Path], settings: dict | None = None,
+                  no_exec: bool = False) -> tuple[list[Diagnostic], int]:
     """Open every template under ``paths`` in a fresh server and return what it published
-    once every tier is done, and the number of templates."""
+    once every tier is done, and the number of templates. ``no_exec``: an untrusted
+    workspace (the server is started with ``--no-exec`` too)."""
     published: dict[str, list[lsp.Diagnostic]] = {}
     client = _client(published)
-    await client.start_io(sys.executable, "-m", "cutlens", "lsp")
+    await client.start_io(sys.executable, "-m", "cutlens", "lsp",
+                          *(["--no-exec"] if no_exec else []))
+    if no_exec:
+        settings = {**(settings or {}), "trusted": False}
     roots = [config_mod.find_root(p) for p in paths]
     caps = lsp.ClientCapabilities(
         text_document=lsp.TextDocumentClientCapabilities(
@@ -72,9 +76,9 @@ async def collect(paths: list[Path], settings: dict | None = None) -> tuple[list
     return sorted(diags, key=sort_key), len(templates)
 
 
-def run_headless(paths: list[Path], fmt: str = "text") -> int:
+def run_headless(paths: list[Path], fmt: str = "text", no_exec: bool = False) -> int:
     """Run, print like ``cutlens check``, exit like it."""
-    diags, n = asyncio.run(collect(paths))
+    diags, n = asyncio.run(collect(paths, no_exec=no_exec))
     base = Path.cwd()
     sys.stdout.write(formats.render(fmt, diags, n, base))
     if fmt == "text":

@@ -39,16 +39,18 @@ from .session import Session, TemplateDoc
 log = logging.getLogger("cutlens.lsp")
 
 JINJA_DEBOUNCE_S = 0.15
+#: The only address ``--tcp`` listens on.
+LOOPBACK = "127.0.0.1"
 NVCC_CHANGE_DEBOUNCE_S = 0.8
 
 
 class CutlensServer(LanguageServer):
     """The server; ``session`` holds its state."""
 
-    def __init__(self) -> None:
+    def __init__(self, no_exec: bool = False) -> None:
         super().__init__("cutlens", __version__,
                          text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental)
-        self.session = Session()
+        self.session = Session(no_exec)
         self.debouncer = Debouncer()
         #: Renders run here, one at a time, off the event loop.
         self.render_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
@@ -160,7 +162,10 @@ class CutlensServer(LanguageServer):
     # -- the nvcc tier -----------------------------------------------------------------------
     async def nvcc_tier(self, doc: TemplateDoc) -> NvccCheck | None:
         """Compile every rendered unit (quick and full passes in parallel), publishing each
-        pass as it lands; cancelled by a newer edit."""
+        pass as it lands; cancelled by a newer edit. Never in an untrusted workspace."""
+        if not self.session.trusted:
+            self.publish(self.session.set_tier(doc.path, "nvcc", []))
+            return None
         if doc.jinja is None or doc.jinja_version != doc.version:
             pending = self.debouncer.pending(("jinja", doc.path))
             if pending is not None and not pending.done():
@@ -327,9 +332,9 @@ def guarded(fn):  # type: ignore[no-untyped-def]
     return wrapper
 
 
-def create_server() -> CutlensServer:
-    """A server with every feature registered."""
-    server = CutlensServer()
+def create_server(no_exec: bool = False) -> CutlensServer:
+    """A server with every feature registered (``no_exec``: never trusted)."""
+    server = CutlensServer(no_exec)
     ses = server.session
 
     @server.feature(lsp.INITIALIZE)
@@ -337,6 +342,7 @@ def create_server() -> CutlensServer:
         opts = params.initialization_options
         if isinstance(opts, dict):
             ses.settings.update(opts.get("cutlens", opts))
+        ses.apply_trust()
         roots = [uri_to_path(f.uri) for f in params.workspace_folders or []]
         if not roots and params.root_uri:
             roots = [uri_to_path(params.root_uri)]
@@ -371,6 +377,8 @@ def create_server() -> CutlensServer:
         settings = params.settings
         if isinstance(settings, dict):
             ses.settings.update(settings.get("cutlens", settings))
+        if ses.apply_trust():
+            log.info("workspace trust: %s", "trusted" if ses.trusted else "untrusted")
         ses.reload_projects()
         ls.recheck_open()
 
@@ -511,8 +519,10 @@ def create_server() -> CutlensServer:
     return server
 
 
-def start(tcp: bool = False, port: int = 2087, log_file: Path | None = None) -> None:
-    """Run the server on stdio (default) or TCP on 127.0.0.1."""
+def start(tcp: bool = False, port: int = 2087, log_file: Path | None = None,
+          no_exec: bool = False) -> None:
+    """Run the server on stdio (default) or TCP on 127.0.0.1 (loopback only: there is no
+    option to listen elsewhere)."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file is not None:
         handlers.append(logging.FileHandler(log_file))
@@ -520,8 +530,8 @@ def start(tcp: bool = False, port: int = 2087, log_file: Path | None = None) -> 
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pygls").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=RuntimeWarning, module="watchdog")
-    server = create_server()
+    server = create_server(no_exec)
     if tcp:
-        server.start_tcp("127.0.0.1", port)
+        server.start_tcp(LOOPBACK, port)
     else:
         server.start_io()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import config as config_mod
+from .. import trust
 from ..check import JinjaCheck
 from ..compile import Compiler
 from ..config import ConfigError, ProjectConfig
@@ -76,7 +77,9 @@ class TemplateDoc:
 class Session:
     """Everything the handlers share."""
 
-    def __init__(self) -> None:
+    def __init__(self, no_exec: bool = False) -> None:
+        #: ``cutlens lsp --no-exec``: untrusted whatever the client says.
+        self.no_exec = no_exec
         self.settings: dict = {}
         self.overlays: dict[str, str] = {}
         self.projects: dict[Path, Project] = {}
@@ -86,6 +89,19 @@ class Session:
         self.workspace_roots: list[Path] = []
         #: Directory -> project root (find_root walks the file system: once per directory).
         self._roots: dict[Path, Path] = {}
+
+    @property
+    def trusted(self) -> bool:
+        """Workspace trust: the client's ``trusted`` setting (a client that sends none is
+        trusted, like the CLI), never with ``--no-exec``."""
+        said = self.settings.get("trusted")
+        return not self.no_exec and not (said is False or str(said).lower() == "false")
+
+    def apply_trust(self) -> bool:
+        """Make the process-wide trust follow the session's; True when it changed."""
+        changed = trust.exec_allowed() != self.trusted
+        trust.set_exec_allowed(self.trusted)
+        return changed
 
     # -- projects ----------------------------------------------------------------------------
     def project_for(self, path: Path) -> Project:
