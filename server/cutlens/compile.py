@@ -337,16 +337,13 @@ class Compiler:
         reader = asyncio.create_task(drain())
         timed_out = False
         try:
-            try:
-                await asyncio.wait_for(proc.wait(), timeout_s)
-            except TimeoutError:
+            if not await _exited(proc, timeout_s):
                 timed_out = True
                 self.stats.timeouts += 1
-                nv.kill_group(proc.pid)
-                await proc.wait()
-            # Stragglers: the tools of an nvcc that was killed (cicc, gcc) hold the pipe open
-            # and would run to completion; after a normal exit there are none.
+            # On a time-out the whole group; else stragglers: the tools of an nvcc that was
+            # killed (cicc, gcc) would run on to completion, holding the pipe open.
             nv.kill_group(proc.pid)
+            await proc.wait()
             # The pipe closes once every process of the group has exited.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(reader), 10)
@@ -369,6 +366,26 @@ class Compiler:
             output=b"".join(chunks).decode("utf-8", "replace"),
             duration_s=time.monotonic() - t0, timed_out=timed_out,
             signal=-rc if rc is not None and rc < 0 and not timed_out else None)
+
+
+async def _exited(proc: asyncio.subprocess.Process, timeout_s: float) -> bool:
+    """Wait until ``proc`` itself exits (True) or ``timeout_s`` passes (False).
+
+    Not ``proc.wait()`` alone: before Python 3.12 it also waits for the pipes to close, which
+    children of a killed nvcc keep open. ``returncode`` is set as soon as the process exits.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    waiter = asyncio.ensure_future(proc.wait())
+    try:
+        while proc.returncode is None:
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            await asyncio.wait({waiter}, timeout=min(0.05, left))
+        return True
+    finally:
+        waiter.cancel()
 
 
 def _oserror(e: OSError) -> str:
