@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -254,10 +255,10 @@ COMMANDS = {"render": cmd_render, "variants": cmd_variants, "check": cmd_check,
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if getattr(args, "no_exec", False):
-        trust.set_exec_allowed(False)
+    untrusted = getattr(args, "no_exec", False)
     try:
-        return COMMANDS[args.cmd](args)
+        with trust.exec_policy(False) if untrusted else contextlib.nullcontext():
+            return COMMANDS[args.cmd](args)
     except (UsageError, ConfigError) as e:
         sys.stderr.write(f"cutlens {args.cmd}: {e}\n")
         return EXIT_USAGE
