@@ -1,28 +1,22 @@
 #!/usr/bin/env bash
 # GPU-host run: widen gemm_sm90's grid for 4096^3 (raster order, swizzle 2/4/8, every cluster
 # of the two large cooperative tiles), sweep it, A/B the best against torch.mm in rotating
-# rounds, and re-run the runner-vs-event-loop fidelity check. OUT=<dir> bash this
+# rounds, and re-run the runner-vs-event-loop fidelity check.
+#   OUT=<dir> bash this [GRID.toml]   (default benchmarks/gpu/tune_large_tiles.toml)
 set -uo pipefail
 export PYTHONPATH="$PWD/server${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 OUT=${OUT:?set OUT}
 log() { echo "== $(date +%T) $*"; }
 T=templates/gemm_sm90_tune.cu.jinja
-python3 - <<'PY'
-import re, pathlib
+python3 - "${1:-benchmarks/gpu/tune_large_tiles.toml}" <<'PY'
+import re, pathlib, sys
 src = pathlib.Path("templates/gemm_sm90.cu.jinja").read_text()
-grid = '''tile = [[128, 256, 64], [256, 128, 64]]
-cluster = [[1, 1], [2, 1], [1, 2]]
-schedule = ["cooperative"]
-scheduler = ["persistent"]
-swizzle = [2, 4, 8]
-raster = ["along_m", "along_n"]
-decomposition = ["heuristic"]
-name = """{{ tile | join('x') }} {{ cluster | join('x') }} swizzle={{ swizzle }} {{ raster }}"""
-'''
-src = re.sub(r"(?ms)^tile = .*?^name = \"\"\".*?\"\"\"\n", lambda m: grid, src, count=1)
+grid = pathlib.Path(sys.argv[1]).read_text()
+# the grid file replaces [variants] from `tile =` through skip_if; it may end in [[variant]]s
+src = re.sub(r'(?ms)^tile = .*?^skip_if = """.*?"""\n', lambda m: grid, src, count=1)
 pathlib.Path("templates/gemm_sm90_tune.cu.jinja").write_text(src)
 PY
-python3 -m cutlens variants $T > "$OUT/tune_variants.txt"; grep -c "along_" "$OUT/tune_variants.txt"
+python3 -m cutlens variants $T > "$OUT/tune_variants.txt"; grep -c "^  \\[" "$OUT/tune_variants.txt"
 log build
 python3 -m cutlens bench $T --sample square --build-only --jobs 15 > "$OUT/tune_build.txt" 2>&1
 echo "   exit $? ($(grep -c '^ok' "$OUT/tune_build.txt") ok)"
