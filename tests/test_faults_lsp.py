@@ -1,0 +1,254 @@
+"""The real language server over stdio under a flood of edits: 1,000 ``didChange`` in about a
+second. Requests are still answered quickly while it lasts, and only the last version's
+diagnostics end up published: nothing older is published after them, and every publication
+matches the version it is labelled with. Once with the Jinja tier, once with the nvcc tier
+on every change (a fake nvcc naming the version it compiled)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import pytest_lsp
+from lsprotocol import types as lsp
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+from test_compile import fake_nvcc
+
+EDITS = 1000
+FLOOD_S = 1.0
+#: A pause mid-flood: past the nvcc tier's debounce (0.8 s), within the compile (1.2 s).
+PAUSE_S = 1.3
+#: Requests while the flood lasts must be answered within this (measured: a few ms).
+LATENCY_BOUND_S = 0.2
+
+JINJA_TEMPLATE = """\
+{#- cutlens
+kind = "cuda"
+[samples.s]
+X = { dtype = "float32", size = [256] }
+Y = { dtype = "float32", size = [256] }
+[variants]
+block = [64, 128]
+-#}
+#include <cstdint>
+__global__ void k(const float* x, float* y) {
+  y[threadIdx.x] = x[threadIdx.x] * {{ v_0 }};
+}
+"""
+#: Renders cleanly; the fake nvcc reports the marker it finds, i.e. the version it compiled.
+NVCC_TEMPLATE = JINJA_TEMPLATE.replace("{{ v_0 }}", "{{ block }};\n  int marker_0 = 0")
+#: Prints ``<tu>(<line>): error: compiled marker_N`` after a pause, like a slow compile.
+FAKE_NVCC_BODY = r"""echo run >> "$(dirname "$0")/runs"
+for a; do case "$a" in *.cu) src=$a;; esac; done
+sleep 0.6
+line=$(grep -n 'marker_[0-9]*' "$src" | head -1 | cut -d: -f1)
+m=$(grep -o 'marker_[0-9]*' "$src" | head -1)
+echo "$src($line): error: compiled $m"
+exit 1
+"""
+
+
+@dataclass
+class Published:
+    version: int | None
+    messages: list[str]
+    at: float
+
+
+@dataclass
+class Log:
+    published: list[Published] = field(default_factory=list)
+    status: list[dict] = field(default_factory=list)
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(
+    server_command=[sys.executable, "-m", "cutlens", "lsp"]))
+async def client(lsp_client: LanguageClient, tmp_path: Path, request):
+    log = Log()
+    lsp_client.log = log  # type: ignore[attr-defined]
+
+    features = lsp_client.protocol.fm.features
+    default = features[lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS]
+
+    def on_publish(params: lsp.PublishDiagnosticsParams) -> None:  # every one, in order
+        default(params)
+        log.published.append(Published(params.version, [d.message for d in params.diagnostics],
+                                        time.monotonic()))
+
+    features[lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS] = on_publish
+
+    @lsp_client.feature(lsp.WORKSPACE_CODE_LENS_REFRESH)
+    def on_refresh(params) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+    @lsp_client.feature("cutlens/status")
+    def on_status(params) -> None:  # type: ignore[no-untyped-def]
+        log.status.append(params if isinstance(params, dict) else params._asdict())
+
+    check_on = getattr(request, "param", "save")
+    if check_on == "change":
+        fake = fake_nvcc(tmp_path, FAKE_NVCC_BODY)
+        (tmp_path / "cutlens.toml").write_text(f'nvcc = "{fake}"\njobs = 2\n')
+    await lsp_client.initialize_session(lsp.InitializeParams(
+        capabilities=client_capabilities("visual-studio-code"), root_uri=tmp_path.as_uri(),
+        workspace_folders=[lsp.WorkspaceFolder(tmp_path.as_uri(), "ws")],
+        initialization_options={"checkOn": check_on}))
+    lsp_client.root = tmp_path  # type: ignore[attr-defined]
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def wait_for(pred, timeout: float = 60.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not (v := pred()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+    return v
+
+
+async def flood(client: LanguageClient, uri: str, text: str, name: str,
+                pause_at: int | None = None) -> tuple[int, list[float]]:
+    """Send ``EDITS`` incremental edits renaming ``<name>_<i>`` over ``FLOOD_S`` seconds while
+    asking for document symbols and hovers (pausing ``PAUSE_S`` after edit ``pause_at``);
+    the last version and the request latencies."""
+    line_no = next(i for i, ln in enumerate(text.splitlines()) if f"{name}_0" in ln)
+    col = text.splitlines()[line_no].index(f"{name}_0") + len(name) + 1
+    latencies: list[float] = []
+    done = asyncio.Event()
+
+    async def requests() -> None:
+        tid = lsp.TextDocumentIdentifier(uri)
+        i = 0
+        while not done.is_set():
+            t0 = time.monotonic()
+            if i % 2:
+                await client.text_document_hover_async(lsp.HoverParams(
+                    tid, lsp.Position(line_no, col)))
+            else:
+                await client.text_document_document_symbol_async(
+                    lsp.DocumentSymbolParams(tid))
+            latencies.append(time.monotonic() - t0)
+            i += 1
+            await asyncio.sleep(0.02)
+
+    asker = asyncio.create_task(requests())
+    old = "0"
+    version = 1
+    batch = 10
+    t0 = time.monotonic()
+    for i in range(1, EDITS + 1):
+        new = str(i)
+        version += 1
+        client.text_document_did_change(lsp.DidChangeTextDocumentParams(
+            lsp.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            [lsp.TextDocumentContentChangePartial(
+                range=lsp.Range(lsp.Position(line_no, col), lsp.Position(line_no, col + len(old))),
+                text=new)]))
+        old = new
+        if i == pause_at:  # long enough for a compile of this version to start
+            await asyncio.sleep(PAUSE_S)
+            t0 += PAUSE_S
+        if i % batch == 0:  # paced: EDITS over FLOOD_S
+            await asyncio.sleep(max(0.0, t0 + FLOOD_S * i / EDITS - time.monotonic()))
+    flood_s = time.monotonic() - t0
+    done.set()
+    await asker
+    assert flood_s < 3 * FLOOD_S, f"the flood itself took {flood_s:.2f} s"
+    return version, latencies
+
+
+def check_publications(published: list[Published], final: int, marker: str) -> None:
+    """Every publication matches its version; after the final version's, nothing older."""
+    pat = re.compile(rf"{marker}_(\d+)")
+    for p in published:
+        if p.version is None or not p.messages:
+            continue
+        shown = {int(m) for msg in p.messages for m in pat.findall(msg)}
+        assert shown <= {p.version - 1}, (p.version, p.messages)  # version N shows N - 1
+    versions = [p.version or 0 for p in published]
+    assert versions == sorted(versions), versions  # nothing published for an older version
+    firsts = [i for i, p in enumerate(published) if p.version == final]
+    assert firsts, "the final version was never published"
+    after = published[firsts[0]:]
+    assert all(p.version == final for p in after), [p.version for p in after]
+    last = published[-1]
+    assert last.version == final
+    assert any(f"{marker}_{final - 1}" in m for m in last.messages), last.messages
+
+
+async def test_flood_of_edits_jinja_tier(client: LanguageClient):
+    root = client.root  # type: ignore[attr-defined]
+    log: Log = client.log  # type: ignore[attr-defined]
+    path = root / "t.cu.jinja"
+    path.write_text(JINJA_TEMPLATE)
+    uri = path.as_uri()
+    client.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(
+        uri=uri, language_id="cuda-jinja", version=1, text=JINJA_TEMPLATE)))
+    await wait_for(lambda: any("'v_0' is undefined" in m for p in log.published
+                               for m in p.messages), what="first diagnostics")
+    final, latencies = await flood(client, uri, JINJA_TEMPLATE, "v")
+    assert final == EDITS + 1
+    await wait_for(lambda: log.published[-1].version == final, what="final diagnostics")
+    await asyncio.sleep(1.0)  # anything stale still on its way would land now
+    check_publications(log.published, final, "v")
+    assert log.published[-1].messages == [f"'v_{EDITS}' is undefined"]
+    during = [p for p in log.published if p.version not in (1, final)]
+    assert len(during) <= EDITS // 10, "the Jinja tier was not debounced"
+    assert_responsive(latencies)
+
+
+@pytest.mark.parametrize("client", ["change"], indirect=True)
+async def test_flood_of_edits_nvcc_tier(client: LanguageClient):
+    root = client.root  # type: ignore[attr-defined]
+    log: Log = client.log  # type: ignore[attr-defined]
+    path = root / "t.cu.jinja"
+    path.write_text(NVCC_TEMPLATE)
+    uri = path.as_uri()
+    client.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(
+        uri=uri, language_id="cuda-jinja", version=1, text=NVCC_TEMPLATE)))
+    await wait_for(lambda: any("compiled marker_0" in m for p in log.published
+                               for m in p.messages), what="first nvcc diagnostics")
+    final, latencies = await flood(client, uri, NVCC_TEMPLATE, "marker", pause_at=EDITS // 2)
+    await wait_for(lambda: any(f"compiled marker_{final - 1}" in m
+                               for m in log.published[-1].messages), what="final nvcc")
+    await asyncio.sleep(1.5)  # a stale compile still running would publish now
+    check_publications(log.published, final, "marker")
+    nvcc_msgs = [m for m in log.published[-1].messages if "marker" in m]
+    assert nvcc_msgs == [f"compiled marker_{final - 1}"]
+    runs = len((root / "runs").read_text().split())
+    # open, the pause (killed when the edits resume) and the last version: 4 each at most
+    assert 9 <= runs <= 12, f"{runs} nvcc runs"
+    assert not any(f"compiled marker_{EDITS // 2}" in m for p in log.published
+                   if p.version != EDITS // 2 + 1 for m in p.messages)
+    assert nvcc_processes(root) == []
+    assert_responsive(latencies)
+    assert log.status[-1]["state"] == "ready"
+
+
+def nvcc_processes(root: Path) -> list[str]:
+    """Command lines of live processes running this test's fake nvcc."""
+    out = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmd = (proc / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if str(root / "fake-nvcc") in cmd:
+                out.append(cmd)
+    return out
+
+
+def assert_responsive(latencies: list[float]) -> None:
+    assert len(latencies) >= 10, latencies
+    assert max(latencies) <= LATENCY_BOUND_S, (
+        f"max {max(latencies) * 1000:.0f} ms, median "
+        f"{statistics.median(latencies) * 1000:.0f} ms over {len(latencies)} requests")
