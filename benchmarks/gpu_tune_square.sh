@@ -33,6 +33,9 @@ for r in rs[:4]:
 PY
 cat "$OUT/top.txt"
 mapfile -t TOP < "$OUT/top.txt"
+python3 benchmarks/cublas_kernel.py 4096 4096 4096 || true
+python3 benchmarks/cublas_kernel.py 8192 8192 8192 || true
+python3 benchmarks/cublas_kernel.py 1024 4096 4096 || true
 log "A/B interleaved"
 python3 benchmarks/ab_interleave.py $T square "$OUT/ab_square.json" --rounds 7 "${TOP[@]}"
 log fidelity
