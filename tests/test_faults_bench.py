@@ -6,8 +6,10 @@ completes, and every finished result is in the store."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -153,3 +155,28 @@ def _alive(pid: int) -> bool:
     except (FileNotFoundError, IndexError):
         return False
     return state not in ("Z", "X")
+
+
+class _FullAfter(ResultStore):
+    """A store whose disk fills up after ``n`` results."""
+
+    def __init__(self, root: Path, n: int) -> None:
+        super().__init__(root)
+        self.left = n
+
+    def add(self, record, ts=None):  # type: ignore[no-untyped-def,override]
+        if self.left <= 0:
+            raise sqlite3.OperationalError("database or disk is full")
+        self.left -= 1
+        return super().add(record, ts)
+
+
+async def test_store_failing_mid_sweep_costs_a_warning_not_the_results(lib, tmp_path, caplog):
+    requests = [req(lib, "fake_gemm", r) for r in "abc"]
+    with _FullAfter(tmp_path, 1) as store, caplog.at_level(logging.WARNING, "cutlens.bench"):
+        async with Runner(device="cpu", workers=1, timeout_s=60) as runner:
+            results = await collect(runner, requests, store=store, record=RECORD)
+        assert sorted(r["id"] for r in results) == ["a", "b", "c"]
+        assert all(r["verified"] is True for r in results)
+        assert store.count() == 1  # the one stored before the disk filled
+        assert caplog.text.count("cannot store results (database or disk is full)") == 1

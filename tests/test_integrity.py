@@ -233,3 +233,26 @@ def test_corruption_found_mid_session_keeps_the_new_result(tmp_path):
         assert store.quarantined is not None
         assert store.count() == 6  # the 5 salvaged and the one being added
         assert store.history(H, variant_name="new")[0]["ms"] == 1.0
+
+
+def test_full_disk_under_the_store_is_an_error_not_a_reset(tmp_path):
+    """SQLite on a real, full 1 MiB tmpfs: adding fails with "database or disk is full",
+    every stored run stays, nothing is moved aside, and adding works again once there is
+    room."""
+    from test_faults_compile import fill, tiny_tmpfs
+
+    with tiny_tmpfs(tmp_path / "fs") as fs:
+        with ResultStore(fs) as store:
+            store.add(run({"variant_name": "kept"}))
+            fill(fs / "filler")
+            with pytest.raises(sqlite3.OperationalError, match="full"):
+                for i in range(1000):
+                    store.add(run({"variant_name": f"v{i}", "pad": "x" * 4000}))
+            assert store.quarantined is None
+            (fs / "filler").unlink()
+            store.add(run({"variant_name": "after"}))
+            names = {r["variant_name"] for r in store.history(H)}
+            assert {"kept", "after"} <= names
+        with ResultStore(fs) as again:
+            assert again.quarantined is None and again.count() == len(names)
+        assert not list((fs / ".cutlens").glob("*corrupt*"))

@@ -7,15 +7,19 @@
 
 Each result is added to the :class:`~cutlens.results.ResultStore` the moment it arrives
 (one commit each, so an interrupted sweep keeps what finished), with ``record`` merged in
-(keys the requests' context already carries win). Torch-free.
+(keys the requests' context already carries win). A store that fails (disk full, locked)
+costs a warning, not the sweep: every result is still returned and shown. Torch-free.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from typing import Any
 
 from .runner import Runner
+
+log = logging.getLogger("cutlens.bench")
 
 
 async def collect(runner: Runner, requests: Iterable[dict] | AsyncIterable[dict], *,
@@ -26,9 +30,16 @@ async def collect(runner: Runner, requests: Iterable[dict] | AsyncIterable[dict]
     ``store.add({**record, **result})`` when a store is given, ``progress.update(result)``,
     then ``on_result(result)``. Returns all results."""
     results = []
+    unstored = 0
     async for result in runner.sweep(requests):
         if store is not None:
-            store.add({**(record or {}), **result})
+            try:
+                store.add({**(record or {}), **result})
+            except Exception as e:  # disk full, locked past the timeout, ...: keep going
+                unstored += 1
+                if unstored == 1:
+                    log.warning("results store: cannot store results (%s); they are shown "
+                                "but not kept", e)
         if progress is not None:
             progress.update(result)
         if on_result is not None:
