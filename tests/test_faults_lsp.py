@@ -252,3 +252,33 @@ def assert_responsive(latencies: list[float]) -> None:
     assert max(latencies) <= LATENCY_BOUND_S, (
         f"max {max(latencies) * 1000:.0f} ms, median "
         f"{statistics.median(latencies) * 1000:.0f} ms over {len(latencies)} requests")
+
+
+async def test_missing_nvcc_is_one_diagnostic_and_jinja_still_works(client: LanguageClient):
+    root = client.root  # type: ignore[attr-defined]
+    log: Log = client.log  # type: ignore[attr-defined]
+    (root / "cutlens.toml").write_text('nvcc = "/nonexistent/bin/nvcc"\n')
+    text = NVCC_TEMPLATE.replace("int marker_0 = 0", "int marker_0 = {{ block_size }}")
+    path = root / "t.cu.jinja"
+    path.write_text(text)
+    uri = path.as_uri()
+    client.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(
+        uri=uri, language_id="cuda-jinja", version=1, text=text)))
+    await wait_for(lambda: any("'block_size' is undefined" in m for p in log.published
+                               for m in p.messages), what="Jinja diagnostics")
+    fixed = NVCC_TEMPLATE
+    client.text_document_did_change(lsp.DidChangeTextDocumentParams(
+        lsp.VersionedTextDocumentIdentifier(uri=uri, version=2),
+        [lsp.TextDocumentContentChangeWholeDocument(text=fixed)]))
+    path.write_text(fixed)
+    client.text_document_did_save(lsp.DidSaveTextDocumentParams(lsp.TextDocumentIdentifier(uri)))
+    last = await wait_for(lambda: [p for p in log.published if p.version == 2 and any(
+        "nvcc" in m for m in p.messages)], what="nvcc diagnostic")
+    nvcc = [m for m in last[-1].messages if "nvcc" in m]
+    assert nvcc == ["configured nvcc '/nonexistent/bin/nvcc' is not an executable file (the "
+                    "`nvcc` key of cutlens.toml / [tool.cutlens], or the editor's cutlens.nvcc "
+                    "setting)"]
+    # the server is alive and answering
+    symbols = await client.text_document_document_symbol_async(
+        lsp.DocumentSymbolParams(lsp.TextDocumentIdentifier(uri)))
+    assert symbols is not None
