@@ -377,7 +377,7 @@ def create_server(no_exec: bool = False) -> CutlensServer:
         settings = params.settings
         if isinstance(settings, dict):
             ses.settings.update(settings.get("cutlens", settings))
-        if False:
+        if ses.apply_trust():
             log.info("workspace trust: %s", "trusted" if ses.trusted else "untrusted")
         ses.reload_projects()
         ls.recheck_open()
