@@ -187,6 +187,20 @@ def test_bare_nvcc_name_not_on_path(tmp_path, monkeypatch):
         nv.find_nvcc("nvcc")
 
 
+def test_unwritable_cache_is_one_error_and_jinja_still_works(tmp_path):
+    """``.cutlens`` cannot be a directory (a file is in the way, as a read-only workspace
+    also makes it): one error per template, no traceback."""
+    (tmp_path / ".cutlens").write_text("in the way\n")
+    bad_in_one = "\n  {% if block == 128 %}{{ undefined_name }}{% endif %}"
+    (tmp_path / "t.cu.jinja").write_text(template(extra=bad_in_one))
+    out = cli(tmp_path, "check", "t.cu.jinja")
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert "'undefined_name' is undefined" in out.stdout
+    cache = [ln for ln in out.stdout.splitlines() if "build cache" in ln]
+    assert cache == [f"t.cu.jinja:1:1: error: cannot write the build cache under "
+                     f"{tmp_path / '.cutlens' / 'build'}: Not a directory [s/block=64]"]
+
+
 # --------------------------------------------------------------------------- CUTLASS missing
 
 

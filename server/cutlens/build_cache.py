@@ -211,7 +211,11 @@ class BuildCache:
     """The on-disk store. Safe for several processes: every write is a rename."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = private_dir(Path(root).expanduser().resolve())
+        self.root = Path(root).expanduser().resolve()
+        try:
+            private_dir(self.root)
+        except OSError as e:  # read-only workspace...: each compile will say so
+            log.warning("build cache: cannot create %s: %s", self.root, e)
         #: Entries found corrupt and discarded (tests and logs read it).
         self.discarded = 0
         #: (path, inode, size, mtime_ns) -> sha256 of artifacts verified by this process.

@@ -157,7 +157,7 @@ class Compiler:
             return self._bare_result(job, mode, _Unit("", Path(), {}), source_path="",
                                      messages=[_nvcc_message(
                                          f"cannot write the build cache under "
-                                         f"{self.cache.root}: {_oserror(e)}")])
+                                         f"{self.cache.root}: {_oserror(e, self.cache.root)}")])
         ik = (unit.key, mode)
         entry = self._inflight.get(ik)
         if entry is None:
@@ -242,7 +242,8 @@ class Compiler:
                 log.warning("build cache: not storing %s/%s: %s", unit.key[:12], mode.value, e)
                 res.messages.append(_nvcc_message(
                     f"result not cached: cannot write the build cache under "
-                    f"{self.cache.root}: {_oserror(e)}", severity="warning"))
+                    f"{self.cache.root}: {_oserror(e, self.cache.root)}",
+                    severity="warning"))
         return res
 
     async def _compile_unit(self, job: CompileJob, mode: Mode, unit: _Unit) -> CompileResult:
@@ -388,7 +389,10 @@ async def _exited(proc: asyncio.subprocess.Process, timeout_s: float) -> bool:
         waiter.cancel()
 
 
-def _oserror(e: OSError) -> str:
-    """``No space left on device (/path)`` rather than ``[Errno 28] ...``."""
+def _oserror(e: OSError, under: Path | None = None) -> str:
+    """``No space left on device (/path)`` rather than ``[Errno 28] ...`` (the path left
+    out when it is ``under`` itself)."""
     what = e.strerror or str(e)
-    return f"{what} ({e.filename})" if e.filename else what
+    if not e.filename or (under is not None and str(e.filename) == str(under)):
+        return what
+    return f"{what} ({e.filename})"
