@@ -9,15 +9,20 @@ from dataclasses import dataclass, field
 _OPEN_RE = re.compile(r"\A\s*\{#-?\s*cutlens\b")
 _CLOSE_RE = re.compile(r"-?#\}")
 _TOML_POS_RE = re.compile(r"\(at line (\d+), column (\d+)\)")
-_TABLE_RE = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_TABLE_RE = re.compile(r"""^\s*\[\[?\s*((?:"[^"]*"|'[^']*'|[^\]"'])+?)\s*\]\]?\s*(#.*)?$""")
 _KEY_PART = r"""(?:"[^"]*"|'[^']*'|[A-Za-z0-9_-]+)"""
 _KEY_RE = re.compile(rf"^\s*({_KEY_PART}(?:\s*\.\s*{_KEY_PART})*)\s*=")
 _PART_RE = re.compile(r"""\s*("[^"]*"|'[^']*'|[^."']+)\s*(?:\.|$)""")
 
 
+def _unquote(part: str) -> str:
+    part = part.strip()
+    return part[1:-1] if len(part) >= 2 and part[0] == part[-1] and part[0] in "\"'" else part
+
+
 def split_key(key: str) -> list[str]:
     """Split a dotted TOML key, honouring quotes: ``template."a.cu.jinja"`` -> 2 parts."""
-    return [p.strip().strip("\"'") for p in _PART_RE.findall(key) if p.strip()]
+    return [_unquote(p) for p in _PART_RE.findall(key) if p.strip()]
 
 
 class FrontMatterError(ValueError):
@@ -112,8 +117,9 @@ def parse(source: str) -> FrontMatter:
         pos = _TOML_POS_RE.search(msg)
         if pos:
             line, col = int(pos.group(1)), int(pos.group(2))
-        else:  # "(at end of document)": the last line of the TOML text
-            line, col = len(text.rstrip().splitlines()) or 1, 0
+        else:  # "(at end of document)": the last line of the TOML text (as TOML counts
+            # lines: at "\n" only, not at the "\r" or "\u2028" that splitlines() splits at)
+            line, col = text.rstrip().count("\n") + 1, 0
         msg = _TOML_POS_RE.sub("", msg).replace("(at end of document)", "at the end").strip()
         raise FrontMatterError(f"front matter: {msg}", start + line - 1, col) from None
     _index_lines(text, start, fm)
