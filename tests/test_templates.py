@@ -19,7 +19,7 @@ from cutlens.check import jinja_check
 from cutlens.ir import make_node
 from cutlens.project import discover, load_template
 from cutlens.render import RenderedUnit, Renderer
-from cutlens.template import Sample, Template
+from cutlens.template import Sample, Template, Variant
 
 from conftest import HAS_NVCC, REPO
 
@@ -112,12 +112,32 @@ def test_gemm_sm90_grid_keeps_cutlass_rules():
     assert kinds == {("cooperative", "persistent"), ("cooperative", "streamk"),
                      ("pingpong", "persistent")}
     assert {tuple(v.values["cluster"]) for v in vs} == {(1, 1), (2, 1), (1, 2)}
-    assert {v.values["swizzle"] for v in vs} == {1, 4, 8}
+    assert {v.values["swizzle"] for v in vs} == {1, 2, 4, 8}
     forced = [v for v in vs if v.values["decomposition"] == "streamk"]
     assert forced and all(v.values["scheduler"] == "streamk" for v in forced)
     assert all(v.name.split()[3] == "streamk-forced" for v in forced)
-    assert len(vs) == 38
+    assert len(vs) == 43
+    tuned = [v for v in vs if v.values["epilogue_tile"] != "auto"]
+    assert len(tuned) == 5 and all(v.name.endswith(" along_m epi=128x64") for v in tuned)
+    assert len({v.name for v in vs}) == len(vs)
 
+
+def test_gemm_sm90_epilogue_keys_render():
+    t = _load("gemm_sm90.cu.jinja")
+    tuned = _render(t, "square", "256x128x64 1x2 cooperative persistent swizzle=4 along_m "
+                    "epi=128x64").text
+    assert "    Shape<_128, _64>,\n    ElementAccumulator, ElementCompute," in tuned
+    assert "raster_order = decltype(args.scheduler.raster_order)::AlongM;" in tuned
+    assert "EpilogueTileAuto" not in tuned
+    plain = _render(t, "square").text
+    assert "cutlass::epilogue::collective::EpilogueTileAuto,\n" in plain
+    assert "using EpilogueSchedule = cutlass::epilogue::TmaWarpSpecializedCooperative;" in plain
+    grid = t.settings["variants"]
+    nosmem = Renderer().render(t, t.sample("square"), Variant(
+        name="nosmem", index=0, values={**t.variant(t.sample("square"), 0).values,
+                                        "epilogue": "nosmem"}))
+    assert "using EpilogueSchedule = cutlass::epilogue::NoSmemWarpSpecialized;" in nosmem.text
+    assert grid["epilogue"] == "tma"
 
 def test_gemm_sm90_layout_tags_follow_strides():
     t = _load("gemm_sm90.cu.jinja")
