@@ -67,6 +67,22 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("-o", "--output", type=Path, help="also write the JSON here")
     b.add_argument("--build-only", action="store_true",
                    help="build the selected variants (fill the build cache) without running")
+    b.add_argument("--executor", choices=("local", "ray"), default=None,
+                   help="local (default): this machine's GPUs and cores; ray: a Ray cluster")
+    b.add_argument("--gpus", metavar="all|0,1",
+                   help="local: GPUs to run on, one worker each (default all visible); "
+                        "list one twice (0,0) to give it two workers")
+    b.add_argument("--workers-per-gpu", type=int, metavar="K",
+                   help="bench workers sharing each GPU (default 1); they run concurrently, "
+                        "so timings contend: use 1 for figures you report")
+    b.add_argument("--address", metavar="ADDR",
+                   help="ray: the cluster (ray://host:10001, host:6379 or auto; default "
+                        "$RAY_ADDRESS, else a new local cluster)")
+    b.add_argument("--workers", type=int, metavar="N",
+                   help="ray: bench workers in all (default: the cluster's GPUs x "
+                        "--workers-per-gpu)")
+    b.add_argument("--gpu-resource", metavar="NAME",
+                   help="ray: the resource a bench worker holds (default GPU)")
 
     w = sub.add_parser("watch", help="re-check on every change, printing what changed")
     w.add_argument("paths", nargs="*", type=Path)

@@ -1,6 +1,7 @@
 """``cutlens bench TEMPLATE``: sweep the variants on the GPU, print a table sorted by latency
 (best marked, the torch reference as a baseline row), JSON or CSV; compare with a baseline
-JSON; plot latency per variant."""
+JSON; plot latency per variant. ``--executor local`` (default: every local GPU, nvcc on every
+core) or ``ray`` (a Ray cluster; see :mod:`cutlens.bench.executor`)."""
 
 from __future__ import annotations
 
@@ -15,14 +16,43 @@ from ..project import load_template
 from ..render import Renderer
 from ..results import ResultStore
 from . import report as report_mod
+from .executor import Executor, ExecutorConfig, open_executor
 from .progress import SweepProgress
-from .runner import Runner
+from .runner import parse_gpus
 from .template_sweep import SweepPlan, build_all, sweep, timing_from
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE = 0, 1, 2
 
 
-async def _run(args: argparse.Namespace, show_progress: bool) -> list[dict]:
+def executor_config(args: argparse.Namespace, cfg: config_mod.ProjectConfig,
+                    timeout_s: float = 60.0) -> ExecutorConfig:
+    """The executor from the command line, else the project's ``[bench]`` table (``device``,
+    ``devices``, ``executor``, ``ray_address``, ``gpu_resource``, ``workers_per_gpu``)."""
+    bench = cfg.bench or {}
+    kind = getattr(args, "executor", None) or str(bench.get("executor", "local"))
+    spec = getattr(args, "gpus", None)
+    if kind == "ray" and spec is not None:
+        raise ValueError("--gpus is for the local executor; Ray places the workers "
+                         "(--workers, --workers-per-gpu)")
+    if kind != "ray" and getattr(args, "workers", None) is not None:
+        raise ValueError("--workers is for --executor ray; locally use --gpus and "
+                         "--workers-per-gpu")
+    devices = bench.get("devices")
+    gpus = parse_gpus(spec) if spec is not None else (
+        [str(d) for d in devices] if isinstance(devices, list) else
+        int(devices) if isinstance(devices, int) else None)
+    return ExecutorConfig(
+        kind=kind, device=str(bench.get("device", "cuda")), gpus=gpus,
+        workers_per_gpu=int(getattr(args, "workers_per_gpu", None)
+                            or bench.get("workers_per_gpu", 1)),
+        timeout_s=timeout_s, jobs=args.jobs or cfg.jobs or None,
+        address=getattr(args, "address", None) or bench.get("ray_address"),
+        gpu_resource=getattr(args, "gpu_resource", None) or str(bench.get("gpu_resource",
+                                                                          "GPU")),
+        workers=getattr(args, "workers", None))
+
+
+async def _run(args: argparse.Namespace, show_progress: bool) -> tuple[list[dict], Executor]:
     cfg = config_mod.load(config_mod.find_root(args.template))
     t = load_template(args.template, cfg)
     if t.broken:
@@ -32,28 +62,30 @@ async def _run(args: argparse.Namespace, show_progress: bool) -> list[dict]:
     plan = SweepPlan(t, samples=args.sample, variants=args.variants,
                      baseline=not args.no_baseline)
     store = ResultStore(cfg.root)
-    compiler = default_compiler(cfg.root, args.jobs or cfg.jobs or None)
-    timeout = float(bench_cfg.get("timeout_s", 60))
     timing = timing_from(t)
+    timeout = max(float(bench_cfg.get("timeout_s", 60)),
+                  5 * (timing.warmup_ms + timing.rep_ms) / 1000)
     progress = SweepProgress(console=None) if show_progress else None
-    async with Runner(device=str(bench_cfg.get("device", "cuda")),
-                      gpus=bench_cfg.get("devices"),
-                      timeout_s=max(timeout, 5 * (timing.warmup_ms + timing.rep_ms) / 1000)
-                      ) as runner:
+    async with open_executor(executor_config(args, cfg, timeout),
+                             cfg.root / ".cutlens" / "build") as ex:
         if progress is not None:
             with progress:
-                return await sweep(plan, Renderer(), compiler, runner, store,
+                return await sweep(plan, Renderer(), ex.compiler, ex.runner, store,
                                    on_result=progress.update,
-                                   on_planned=lambda n: progress.add_total(n))
-        return await sweep(plan, Renderer(), compiler, runner, store)
+                                   on_planned=lambda n: progress.add_total(n)), ex
+        return await sweep(plan, Renderer(), ex.compiler, ex.runner, store), ex
 
 
 async def _build_only(args: argparse.Namespace) -> int:
     cfg = config_mod.load(config_mod.find_root(args.template))
     t = load_template(args.template, cfg)
     plan = SweepPlan(t, samples=args.sample, variants=args.variants, baseline=False)
-    built = await build_all(plan, Renderer(), default_compiler(cfg.root,
-                                                               args.jobs or cfg.jobs or None))
+    ecfg = executor_config(args, cfg)
+    if ecfg.kind == "local":  # no bench worker needed
+        built = await build_all(plan, Renderer(), default_compiler(cfg.root, ecfg.jobs))
+    else:
+        async with open_executor(ecfg, cfg.root / ".cutlens" / "build", bench=False) as ex:
+            built = await build_all(plan, Renderer(), ex.compiler)
     failed = 0
     for u, res in built:
         status = "ok" if res.ok else "FAILED"
@@ -67,16 +99,16 @@ def run_bench(args: argparse.Namespace) -> int:
     if not args.template.exists():
         sys.stderr.write(f"cutlens bench: {args.template}: no such file\n")
         return EXIT_USAGE
-    if args.build_only:
-        return asyncio.run(_build_only(args))
     tty = sys.stderr.isatty() and args.format == "table"
     try:
-        results = asyncio.run(_run(args, tty))
+        if args.build_only:
+            return asyncio.run(_build_only(args))
+        results, ex = asyncio.run(_run(args, tty))
     except ValueError as e:
         sys.stderr.write(f"cutlens bench: {e}\n")
         return EXIT_USAGE
     nvcc = next((r.get("nvcc") for r in results if r.get("nvcc")), None)
-    rep = report_mod.make_report(results, nvcc=nvcc)
+    rep = report_mod.make_report(results, nvcc=nvcc, executor=ex.name, workers=ex.workers)
     for r in rep["results"]:
         r["template"] = args.template.name
     if args.output is not None:

@@ -12,6 +12,7 @@ The CLI collects the runner's results (variants and the per-sample torch baselin
 The report is the JSON document::
 
     {"gpu", "nvcc",
+     "executor", "workers",                         # local | ray; bench workers of the sweep
      "results": [{"template", "sample", "variant", "variant_name", "ms", "ms_min", "spread_pct",
                   "tflops", "gbps", "workspace_bytes", "verified", "error",
                   "regs", "smem", "spills"}],        # sorted by latency, failures last
@@ -78,9 +79,12 @@ def sort_key(row: Mapping[str, Any]) -> tuple:
 
 def make_report(results: Iterable[Mapping[str, Any]], *, gpu: str | None = None,
                 nvcc: str | None = None,
-                baseline: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+                baseline: Mapping[str, Mapping[str, Any]] | None = None,
+                executor: str | None = None, workers: int | None = None) -> dict[str, Any]:
     """The JSON report from runner results. Baseline results (``op`` or ``kind`` ==
-    ``baseline``) among ``results`` become ``baseline[sample]``; ``baseline`` adds more."""
+    ``baseline``) among ``results`` become ``baseline[sample]``; ``baseline`` adds more.
+    ``executor`` / ``workers``: what ran the sweep (``local`` or ``ray``, how many bench
+    workers)."""
     rows, base = [], {}
     for r in results:
         if gpu is None and r.get("gpu"):
@@ -92,7 +96,8 @@ def make_report(results: Iterable[Mapping[str, Any]], *, gpu: str | None = None,
     for sample, b in (baseline or {}).items():
         base[sample] = _baseline_entry(b)
     rows.sort(key=sort_key)
-    return {"gpu": gpu, "nvcc": nvcc, "results": rows, "baseline": base}
+    return {"gpu": gpu, "nvcc": nvcc, "executor": executor, "workers": workers,
+            "results": rows, "baseline": base}
 
 
 def _baseline_entry(b: Mapping[str, Any]) -> dict[str, Any]:
@@ -227,7 +232,10 @@ def render_table(report: Mapping[str, Any], title: str | None = None) -> Any:
     from rich.text import Text
 
     gpu = report.get("gpu") or "?"
-    table = Table(title=title or f"{gpu} · nvcc {report.get('nvcc') or '?'}", title_justify="left")
+    ran = (f" · {report['executor']}, {report.get('workers') or '?'} worker(s)"
+           if report.get("executor") else "")
+    table = Table(title=title or f"{gpu} · nvcc {report.get('nvcc') or '?'}{ran}",
+                  title_justify="left")
     table.add_column("", width=1)
     table.add_column("variant", overflow="fold")
     table.add_column("sample")

@@ -18,8 +18,11 @@ request's context keys (``template``, ``sample``, ``variant``, ``variant_name``,
 (the device name) and ``worker`` (its index); a crash adds ``log``, the worker's stderr tail.
 
 GPUs come from ``gpus`` (a count or a list of ``CUDA_VISIBLE_DEVICES`` entries), else the
-environment's ``CUDA_VISIBLE_DEVICES``, else ``nvidia-smi -L``. ``device="cpu"`` runs
-``workers`` CPU workers (tests; fake libraries computing on host memory).
+environment's ``CUDA_VISIBLE_DEVICES``, else ``nvidia-smi -L``. An entry listed twice, or
+``workers_per_gpu=K``, gives that GPU several workers (they run concurrently, so their
+timings contend; verification is unaffected). ``device="cpu"`` runs ``workers`` CPU workers
+(tests; fake libraries computing on host memory). ``slots`` replaces the worker processes
+with other objects of :class:`WorkerSlot`'s interface (the Ray executor's actors).
 """
 
 from __future__ import annotations
@@ -62,6 +65,17 @@ def visible_gpus(env: dict[str, str] | None = None) -> list[str]:
     except (OSError, subprocess.SubprocessError):
         return []
     return _GPU_LINE.findall(out)
+
+
+def parse_gpus(spec: str | None) -> list[str] | None:
+    """``--gpus``: ``all`` (or empty) -> None (every visible GPU); ``0,1`` -> ``["0", "1"]``
+    (an entry listed twice gets two workers)."""
+    if spec is None or spec.strip().lower() in ("", "all"):
+        return None
+    ids = [e.strip() for e in spec.split(",")]
+    if not all(ids):
+        raise ValueError(f"--gpus {spec!r}: expected 'all' or a comma-separated list of GPUs")
+    return ids
 
 
 def crash_reason(returncode: int | None) -> str:
@@ -279,16 +293,25 @@ class Runner:
     def __init__(self, *, device: str = "cuda", gpus: int | Sequence[str] | None = None,
                  workers: int | None = None, timeout_s: float = 60.0,
                  start_timeout_s: float = 300.0, python: str | None = None,
-                 env: dict[str, str] | None = None, restart_eagerly: bool = True) -> None:
+                 env: dict[str, str] | None = None, restart_eagerly: bool = True,
+                 workers_per_gpu: int = 1, slots: Sequence[Any] | None = None) -> None:
         """``device``: ``cuda`` or ``cpu``. ``gpus``: how many GPUs (or which
         ``CUDA_VISIBLE_DEVICES`` entries) to use; default all visible. ``workers``: CPU
-        workers for ``device="cpu"`` (default 1). ``timeout_s``: per-request limit (a request's
-        own ``timeout_s`` key overrides it). ``python``: the interpreter that has torch.
+        workers for ``device="cpu"`` (default 1). ``workers_per_gpu``: workers started for
+        each GPU (or CPU worker). ``timeout_s``: per-request limit (a request's own
+        ``timeout_s`` key overrides it). ``python``: the interpreter that has torch.
         ``restart_eagerly``: after a worker dies, start its replacement right away (in the
-        background) rather than at the next request."""
+        background) rather than at the next request. ``slots``: ready-made slots instead."""
         self.device = device
         self.timeout_s = timeout_s
         self.restart_eagerly = restart_eagerly
+        self._idle: asyncio.Queue[Any] | None = None
+        self._closed = False
+        if slots is not None:
+            self.slots: list[Any] = list(slots)
+            return
+        if workers_per_gpu < 1:
+            raise ValueError("workers_per_gpu must be at least 1")
         if device == "cpu":
             ids: list[str | None] = [None] * max(1, workers or 1)
         else:
@@ -299,12 +322,16 @@ class Runner:
                 ids = [str(g) for g in gpus]
             else:
                 ids = list(found) or [None]  # no GPU found: one worker, which will say why
+        ids = [v for v in ids for _ in range(workers_per_gpu)]
         self.slots = [WorkerSlot(i, v, device=device, python=python or sys.executable, env=env,
                                  start_timeout_s=start_timeout_s) for i, v in enumerate(ids)]
-        self._idle: asyncio.Queue[WorkerSlot] | None = None
-        self._closed = False
 
-    def _queue(self) -> asyncio.Queue[WorkerSlot]:
+    @property
+    def workers(self) -> int:
+        """How many workers (slots) serve this runner's requests."""
+        return len(self.slots)
+
+    def _queue(self) -> asyncio.Queue[Any]:
         if self._idle is None:
             self._idle = asyncio.Queue()
             for slot in self.slots:
