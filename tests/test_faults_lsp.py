@@ -139,6 +139,9 @@ async def flood(client: LanguageClient, uri: str, text: str, name: str,
             i += 1
             await asyncio.sleep(0.02)
 
+    tid = lsp.TextDocumentIdentifier(uri)  # warm: first calls import and render
+    await client.text_document_hover_async(lsp.HoverParams(tid, lsp.Position(line_no, col)))
+    await client.text_document_document_symbol_async(lsp.DocumentSymbolParams(tid))
     asker = asyncio.create_task(requests())
     old = "0"
     version = 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -19,7 +20,10 @@ def path_to_uri(path: str | Path) -> str:
     return Path(path).resolve().as_uri()
 
 
+@functools.lru_cache(maxsize=4096)
 def uri_to_path(uri: str) -> Path:
+    """The resolved path of a ``file:`` URI (memoised: every edit resolves its document's
+    URI, and ``resolve`` walks the path's components)."""
     parsed = urlparse(uri)
     if parsed.scheme not in ("file", ""):
         raise ValueError(f"not a file URI: {uri}")

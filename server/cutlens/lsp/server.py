@@ -537,4 +537,56 @@ def start(tcp: bool = False, port: int = 2087, log_file: Path | None = None,
     if tcp:
         server.start_tcp(LOOPBACK, port)
     else:
-        server.start_io()
+        start_stdio(server)
+
+
+class _PipeReader:
+    """stdin read by the event loop itself (pygls's reader hands every line to a thread:
+    four round trips per message, which under a flood of edits on a busy machine leave
+    requests queued behind the edits). EOF reads as ``b""``, as pygls expects."""
+
+    def __init__(self, stream: asyncio.StreamReader) -> None:
+        self.stream = stream
+
+    async def readline(self) -> bytes:
+        return await self.stream.readline()
+
+    async def readexactly(self, n: int) -> bytes:
+        try:
+            return await self.stream.readexactly(n)
+        except asyncio.IncompleteReadError:
+            return b""
+
+
+def start_stdio(server: CutlensServer) -> None:
+    """pygls's stdio loop, reading stdin without threads where it is a pipe or socket (a
+    file or terminal falls back to pygls's reader)."""
+    import threading
+
+    from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
+
+    stop = threading.Event()
+    server._stop_event = stop
+    server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stream = asyncio.StreamReader(limit=1 << 20)
+        reader: Any
+        try:
+            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stream),
+                                         sys.stdin.buffer)
+            reader = _PipeReader(stream)
+        except (ValueError, OSError):  # not a pipe or socket
+            reader = StdinAsyncReader(sys.stdin.buffer, server.thread_pool)
+        await run_async(stop_event=stop, reader=reader, protocol=server.protocol, logger=log,
+                        error_handler=server.report_server_error)
+
+    try:
+        asyncio.run(main())
+    except BrokenPipeError:
+        log.error("connection to the client lost; shutting down")
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        server.shutdown()
