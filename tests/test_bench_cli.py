@@ -111,3 +111,23 @@ def test_compare_exits_1_on_regression(workspace):
                  str(root / "p.png"))
     assert same.returncode == 0, same.stdout + same.stderr
     assert (root / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_two_local_workers_give_the_same_verified_results(workspace):
+    root, first = workspace
+    assert (first["executor"], first["workers"]) == ("local", 1)
+    before = len(ResultStore(root).history())
+    out = bench(root, "--gpus", "0,0", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    rep = json.loads(out.stdout)
+    assert (rep["executor"], rep["workers"]) == ("local", 2)
+
+    def outcome(r):
+        return r["sample"], r["variant_name"], r["verified"], r["error"]
+
+    assert sorted(map(outcome, rep["results"])) == sorted(map(outcome, first["results"]))
+    assert set(rep["baseline"]) == set(first["baseline"])
+    n = len(rep["results"]) + len(rep["baseline"])
+    history = ResultStore(root).history()  # newest first
+    assert len(history) - before == n
+    assert {r["raw"]["worker"] for r in history[:n]} == {0, 1}  # both workers took work

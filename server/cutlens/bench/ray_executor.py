@@ -30,6 +30,7 @@ import logging
 import os
 import socket
 import tempfile
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -146,7 +147,7 @@ class BenchActor:
         gpus = None if device == "cpu" else 1  # Ray set CUDA_VISIBLE_DEVICES to our GPU
         self.runner = Runner(device=device, gpus=gpus, timeout_s=timeout_s,
                              start_timeout_s=start_timeout_s)
-        self.busy: list[str] = []
+        self.busy: dict[str, float] = {}  # request id -> when it started (monotonic)
 
     async def start(self) -> str | None:
         """Start the worker process; why it failed, or None."""
@@ -160,17 +161,20 @@ class BenchActor:
             if not path.is_file() or path.stat().st_size != len(lib):
                 atomic_write(path, lib)
             req["signature"] = {**req["signature"], "library": str(path)}
-        self.busy.append(str(req.get("id")))
+        self.busy[str(req.get("id"))] = time.monotonic()
         try:
             resp = await self.runner.run(req)
         finally:
-            self.busy.remove(str(req.get("id")))
+            self.busy.pop(str(req.get("id")), None)
         return {**resp, "host": socket.gethostname(), "ray_pid": os.getpid()}
 
     def state(self) -> dict:
-        """This actor's process and the requests it is serving."""
+        """This actor's process, its worker's, and the requests it is serving (id -> seconds
+        since each started)."""
         slot = self.runner.slots[0]
-        return {"pid": os.getpid(), "host": socket.gethostname(), "busy": list(self.busy),
+        now = time.monotonic()
+        return {"pid": os.getpid(), "host": socket.gethostname(),
+                "busy": {k: now - t for k, t in self.busy.items()},
                 "worker_pid": slot.proc.pid if slot.alive else None}
 
     async def close(self) -> None:
