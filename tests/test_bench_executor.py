@@ -109,3 +109,11 @@ def test_ray_is_not_imported_by_the_cli_or_the_server():
             "cutlens.lsp.server; assert 'ray' not in sys.modules, 'ray imported'")
     env = {"PYTHONPATH": str(Path(__file__).parents[1] / "server")}
     assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
+
+
+async def test_ray_executor_without_ray_is_a_usage_error(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    monkeypatch.delitem(sys.modules, "cutlens.bench.ray_executor", raising=False)
+    with pytest.raises(ValueError, match=r"pip install 'cutlens\[ray\]'"):
+        async with open_executor(ExecutorConfig(kind="ray"), tmp_path):
+            pass

@@ -3,6 +3,9 @@
 - :mod:`.protocol` — request builders and the result fields (torch-free).
 - :mod:`.runner` — :class:`Runner`: one worker process per GPU, time limits, restarts
   (torch-free; the server and the CLI use it).
+- :mod:`.executor` — where a sweep runs: the local pool, or a Ray cluster through
+  :mod:`.ray_executor` (compile tasks, one GPU actor per bench worker; the only module that
+  imports ``ray``).
 - :mod:`.worker` — ``python -m cutlens.bench.worker``: the only code that imports torch;
   with :mod:`.marshal` (signature -> tensors and ctypes arguments), :mod:`.verify`
   (reference and tolerances) and :mod:`.timing` (the do_bench-style loop).

@@ -86,8 +86,11 @@ async def open_executor(cfg: ExecutorConfig, build_dir: Path,
     """The executor of ``cfg``; its workers stop on exit. ``build_dir``: the local build
     cache. ``bench=False`` (build only) starts no bench worker."""
     if cfg.kind == "ray":
-        from .ray_executor import open_ray
-
+        try:
+            from .ray_executor import open_ray
+        except ImportError as e:
+            raise ValueError(f"--executor ray needs Ray ({e}): pip install 'cutlens[ray]'"
+                             ) from None
         async with open_ray(cfg, bench=bench) as ex:
             yield ex
         return
