@@ -157,25 +157,75 @@ class MarkSource(NodeTransformer):
                 out.append(self._data_ref(child))
             elif self.markers:
                 data(sourcemap.begin(self.fid, ln, self._expr_col(ln)), ln)
-                out.append(child)
+                out.append(self._value(child, printed=True))
                 data(sourcemap.END, ln)
             else:
-                out.append(child)
+                out.append(self._value(child, printed=False))
         node.nodes = out
+        return node
+
+    def _value(self, node: nodes.Node, printed: bool) -> Any:
+        """``node`` with every call whose result is used as a value (filtered, compared,
+        assigned, passed on) wrapped in ``cutlens_strip``: a macro's output carries markers,
+        which must not reach ``| trim``, ``| length``, ``==``... Only a call printed as is
+        (alone, in a ``~`` or an ``if``-``else`` branch) keeps them, and its lines' origins."""
+        if isinstance(node, nodes.Concat):
+            node.nodes = [self._value(n, printed) for n in node.nodes]
+            return node
+        if isinstance(node, nodes.CondExpr):
+            node.test = self._value(node.test, False)
+            node.expr1 = self._value(node.expr1, printed)
+            if node.expr2 is not None:
+                node.expr2 = self._value(node.expr2, printed)
+            return node
+        for name, old in node.iter_fields():
+            if isinstance(old, nodes.Node):
+                setattr(node, name, self._value(old, False))
+            elif isinstance(old, list):
+                setattr(node, name, [self._value(n, False) if isinstance(n, nodes.Node) else n
+                                     for n in old])
+        if isinstance(node, nodes.Call) and not printed:
+            return nodes.Call(nodes.Name(STRIP_NAME, "load", lineno=node.lineno), [node], [],
+                              None, None, lineno=node.lineno)
         return node
 
     def generic_visit(self, node: nodes.Node, *args: Any, **kwargs: Any) -> nodes.Node:
         if isinstance(node, nodes.Expr):  # expressions hold no output: nothing to mark
-            return node
+            return self._value(node, printed=False)
         return super().generic_visit(node, *args, **kwargs)
 
-    def visit_AssignBlock(self, node: nodes.AssignBlock) -> nodes.AssignBlock:
-        # Captured text is a value (compared, passed to hooks): keep it free of markers.
-        self.markers = False
+    def _unmarked(self, node: nodes.AssignBlock | nodes.FilterBlock) -> nodes.Node:
+        # Captured text is a value (compared, passed to hooks): keep it free of markers,
+        # also those of the macros and includes it prints (the first filter strips them).
+        strip = nodes.Filter(None, STRIP_NAME, [], [], None, None, lineno=node.lineno)
+        inner = node.filter
+        while inner is not None and isinstance(inner.node, nodes.Filter):
+            inner = inner.node
+        if inner is None:
+            node.filter = strip
+        else:
+            inner.node = strip
+        markers, self.markers = self.markers, False
         try:
             return self.generic_visit(node)
         finally:
-            self.markers = True
+            self.markers = markers
+
+    def visit_AssignBlock(self, node: nodes.AssignBlock) -> nodes.Node:
+        return self._unmarked(node)
+
+    def visit_FilterBlock(self, node: nodes.FilterBlock) -> nodes.Node | list[nodes.Node]:
+        """``{% filter %}`` text is a value too; what it prints maps to the ``{% filter %}``."""
+        marked = self.markers
+        node = self._unmarked(node)  # type: ignore[assignment]
+        if not marked:
+            return node
+        ln = node.lineno
+        col = max(self.lines[ln - 1].find("{%"), 0) if 0 < ln <= len(self.lines) else 0
+        return [nodes.Output([nodes.TemplateData(sourcemap.begin(self.fid, ln, col))],
+                             lineno=ln),
+                node,
+                nodes.Output([nodes.TemplateData(sourcemap.END)], lineno=ln)]
 
     def visit_Include(self, node: nodes.Include) -> list[nodes.Node]:
         ln = node.lineno
@@ -193,10 +243,20 @@ class MarkSource(NodeTransformer):
 
     visit_For = _tick
     visit_Macro = _tick
-    visit_CallBlock = _tick
+
+    def visit_CallBlock(self, node: nodes.CallBlock) -> nodes.Node:
+        call, node.call = node.call, None  # type: ignore[assignment]
+        self._tick(node)
+        node.call = self._value(call, printed=True)  # the macro call itself stays a call
+        return node
 
 
 DATA_NAME = "cutlens_data"
+STRIP_NAME = "cutlens_strip"
+
+
+def _strip_value(value: Any) -> Any:
+    return sourcemap.strip(value) if isinstance(value, str) else value
 
 
 class MarkedTemplate(JinjaTemplate):
@@ -247,6 +307,7 @@ class RenderEnvironment(SandboxedEnvironment):
         self._stash = threading.local()
         self._compiled: dict[str, _Compiled] = {}
         self.globals["cutlens_tick"] = lambda: None
+        self.globals[STRIP_NAME] = self.filters[STRIP_NAME] = _strip_value
         self.fast_reloads = 0
 
     def take_data(self) -> list[str]:
