@@ -98,6 +98,9 @@ async def test_real_nvcc_killed_mid_compile(tmp_path):
     assert r.errors[-1].tool == "nvcc"
     assert r.errors[-1].message == "nvcc was killed by signal 9 (SIGKILL)"
     assert c.stats.crashes == 1 and c.running_pids() == []
+    deadline = time.monotonic() + 0.5  # SIGKILLed tools take a moment to go
+    while session_members(nvcc_pid) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
     assert session_members(nvcc_pid) == [], "a tool of the killed nvcc is still running"
     assert records(tmp_path / "cache") == [] and leftovers(tmp_path / "cache") == []
     # the next compile runs nvcc again and works
