@@ -446,7 +446,7 @@ try {
       await page.keyboard.press('Control+W');
     };
     await editSettings({ 'cutlens.checkOn': 'change' });
-    await waitLog(/settings → server: \{"checkOn":"change"\}[\s\S]*Sending notification 'workspace\/didChangeConfiguration'/, 'didChangeConfiguration');
+    await waitLog(/settings → server: \{"checkOn":"change","trusted":true\}[\s\S]*Sending notification 'workspace\/didChangeConfiguration'/, 'didChangeConfiguration');
     // Same interpreter, spelled differently: the setting changed, so the server restarts.
     await editSettings({ 'cutlens.checkOn': 'change', 'cutlens.python': `${dirname(absPython)}/./${basename(absPython)}` });
     await waitLog(/restarting the server: cutlens\.python changed[\s\S]*server started/, 'restart');

@@ -39,6 +39,8 @@ export function activate(context: vscode.ExtensionContext): void {
         server.sendSettings();
       }
     }),
+    // Trust granted: the server may now run generators, nvcc and benchmarks.
+    vscode.workspace.onDidGrantWorkspaceTrust(() => void server.trustGranted()),
     // Start the server once a template is open (activation may come from onStartupFinished).
     vscode.workspace.onDidOpenTextDocument((d) => {
       if (d.languageId === TEMPLATE_LANGUAGE) void server.ensureStarted(true);

@@ -24,6 +24,12 @@ export interface InterpreterInputs {
    * undefined when the extension is absent or has none.
    */
   pythonExtension?: () => Promise<string[] | undefined>;
+  /**
+   * Workspace trust (default true). Untrusted, no interpreter inside the workspace runs (the
+   * Python extension's pick is usually the workspace's own `.venv`): a setting that resolves
+   * into the workspace folder is skipped, and the Python extension is not asked.
+   */
+  trusted?: boolean;
 }
 
 export const DEFAULT_PYTHON = 'python3';
@@ -42,12 +48,21 @@ export function expandPath(value: string, workspaceFolder?: string, home?: strin
   return v;
 }
 
+/** True when `command` is a path inside `folder` (a workspace's own program). */
+export function insideFolder(command: string, folder?: string): boolean {
+  if (!folder || !path.isAbsolute(command)) return false;
+  const rel = path.relative(path.resolve(folder), path.resolve(command));
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
 export async function resolveInterpreter(inputs: InterpreterInputs): Promise<Interpreter> {
+  const trusted = inputs.trusted ?? true;
   const setting = inputs.setting?.trim();
   if (setting) {
-    return { command: expandPath(setting, inputs.workspaceFolder, inputs.home), args: [], source: 'setting' };
+    const command = expandPath(setting, inputs.workspaceFolder, inputs.home);
+    if (trusted || !insideFolder(command, inputs.workspaceFolder)) return { command, args: [], source: 'setting' };
   }
-  if (inputs.pythonExtension) {
+  if (inputs.pythonExtension && trusted) {
     let argv: string[] | undefined;
     try {
       argv = await inputs.pythonExtension();
@@ -58,6 +73,11 @@ export async function resolveInterpreter(inputs: InterpreterInputs): Promise<Int
     if (clean.length > 0) return { command: clean[0], args: clean.slice(1), source: 'python-extension' };
   }
   return { command: DEFAULT_PYTHON, args: [], source: 'default' };
+}
+
+/** True when two interpreters run the same argv. */
+export function sameInterpreter(a: Interpreter, b: Interpreter): boolean {
+  return a.command === b.command && a.args.length === b.args.length && a.args.every((x, i) => x === b.args[i]);
 }
 
 export function describeInterpreter(i: Interpreter): string {

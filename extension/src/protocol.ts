@@ -100,4 +100,6 @@ export interface ServerSettings {
   jobs?: number;
   benchmark?: { device?: string | number };
   templateGlobs?: string[];
+  /** Workspace trust (VS Code's `workspace.isTrusted`): false runs no workspace code. */
+  trusted?: boolean;
 }

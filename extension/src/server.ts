@@ -17,10 +17,10 @@ import {
   type ServerOptions,
   State,
 } from 'vscode-languageclient/node';
-import { describeInterpreter, type Interpreter, resolveInterpreter } from './interpreter';
+import { describeInterpreter, type Interpreter, resolveInterpreter, sameInterpreter } from './interpreter';
 import { StatusNotification, type StatusParams } from './protocol';
 import { pythonExtensionInterpreter } from './pythonExtension';
-import { buildServerSettings } from './settings';
+import { buildServerSettings, settingValue, withTrust } from './settings';
 import type { StatusBar } from './statusBar';
 
 export const DOCUMENT_SELECTOR = [
@@ -35,14 +35,18 @@ export type CommandInterceptor = (
   send: (command: string, args: unknown[]) => Promise<unknown>,
 ) => Promise<unknown>;
 
-/** The settings as the server takes them; only values the user set. */
+/**
+ * The settings as the server takes them: only values the user set, plus the workspace's trust
+ * (untrusted: the server runs no workspace code, and workspace values of `cutlens.nvcc` are
+ * ignored).
+ */
 export function currentServerSettings(scope?: vscode.ConfigurationScope) {
   const cfg = vscode.workspace.getConfiguration('cutlens', scope);
-  return buildServerSettings((key) => {
-    const i = cfg.inspect(key);
-    if (!i) return undefined;
-    return i.workspaceFolderValue ?? i.workspaceValue ?? i.globalValue;
-  });
+  const trusted = vscode.workspace.isTrusted;
+  return withTrust(
+    buildServerSettings((key) => settingValue(key, cfg.inspect(key), trusted)),
+    trusted,
+  );
 }
 
 function firstFolder(): string | undefined {
@@ -59,6 +63,8 @@ export class ServerManager implements vscode.Disposable {
   /** Set when the last start failed (keeps the status bar on "error" when the client stops). */
   private failed = false;
   private readonly didStart = new vscode.EventEmitter<LanguageClient>();
+  /** The interpreter of the running (or starting) server. */
+  private py: Interpreter | undefined;
   /** Fires each time a (new) client is running. */
   readonly onDidStart = this.didStart.event;
 
@@ -141,14 +147,28 @@ export class ServerManager implements vscode.Disposable {
     void c.sendNotification(DidChangeConfigurationNotification.type, { settings: { cutlens } });
   }
 
+  /**
+   * The user trusted the workspace: tell the server (didChangeConfiguration, `trusted: true`),
+   * or restart it when the interpreter changes with trust (a workspace `.venv`).
+   */
+  async trustGranted(): Promise<void> {
+    if (!this.client) return; // not started: the next start sends the trust
+    const py = await this.interpreter();
+    if (this.running && this.py && sameInterpreter(py, this.py)) this.sendSettings();
+    else await this.restart('the workspace was trusted');
+  }
+
   private log(msg: string): void {
     this.output.appendLine(`[client ${new Date().toISOString().slice(11, 23)}] ${msg}`);
   }
 
   private async interpreter(): Promise<Interpreter> {
     const folder = vscode.workspace.workspaceFolders?.[0];
+    const trusted = vscode.workspace.isTrusted;
+    const setting = settingValue('python', vscode.workspace.getConfiguration('cutlens', folder).inspect('python'), trusted);
     return resolveInterpreter({
-      setting: vscode.workspace.getConfiguration('cutlens', folder).get<string>('python'),
+      setting: typeof setting === 'string' ? setting : undefined,
+      trusted,
       workspaceFolder: folder?.uri.fsPath,
       home: os.homedir(),
       pythonExtension: () => pythonExtensionInterpreter(folder?.uri),
@@ -159,7 +179,8 @@ export class ServerManager implements vscode.Disposable {
     this.failed = false;
     this.status.fromClient('starting');
     const py = await this.interpreter();
-    this.log(`python: ${describeInterpreter(py)}`);
+    this.py = py;
+    this.log(`python: ${describeInterpreter(py)}${vscode.workspace.isTrusted ? '' : ' (untrusted workspace)'}`);
     if (path.isAbsolute(py.command) && !fs.existsSync(py.command)) {
       this.fail(`The Python interpreter ${py.command} does not exist.`);
       return undefined;

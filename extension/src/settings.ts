@@ -35,3 +35,28 @@ export function buildServerSettings(lookup: SettingLookup): ServerSettings {
 
 /** Settings whose change needs a new server process rather than didChangeConfiguration. */
 export const RESTART_SETTINGS = ['cutlens.python'] as const;
+
+/**
+ * Settings that name programs the extension or the server runs; in an untrusted workspace only
+ * their user-level values count (also declared as `restrictedConfigurations` in package.json).
+ */
+export const RESTRICTED_SETTINGS = ['python', 'nvcc'] as const;
+
+/** The values of one setting by scope (what `WorkspaceConfiguration.inspect` returns). */
+export interface SettingScopes {
+  globalValue?: unknown;
+  workspaceValue?: unknown;
+  workspaceFolderValue?: unknown;
+}
+
+/** A setting's effective value; a restricted one ignores workspace values when untrusted. */
+export function settingValue(key: string, scopes: SettingScopes | undefined, trusted: boolean): unknown {
+  if (!scopes) return undefined;
+  if (!trusted && (RESTRICTED_SETTINGS as readonly string[]).includes(key)) return scopes.globalValue;
+  return scopes.workspaceFolderValue ?? scopes.workspaceValue ?? scopes.globalValue;
+}
+
+/** The settings with the workspace's trust, which the server needs on every update. */
+export function withTrust(settings: ServerSettings, trusted: boolean): ServerSettings {
+  return { ...settings, trusted };
+}

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEFAULT_PYTHON, describeInterpreter, expandPath, resolveInterpreter } from '../../src/interpreter';
+import {
+  DEFAULT_PYTHON,
+  describeInterpreter,
+  expandPath,
+  insideFolder,
+  resolveInterpreter,
+  sameInterpreter,
+} from '../../src/interpreter';
 
 describe('resolveInterpreter', () => {
   it('prefers the cutlens.python setting over the Python extension', async () => {
@@ -56,5 +63,38 @@ describe('expandPath / describeInterpreter', () => {
   it('says where the interpreter came from', () => {
     assert.equal(describeInterpreter({ command: '/p', args: [], source: 'setting' }), '/p (cutlens.python)');
     assert.equal(describeInterpreter({ command: 'python3', args: [], source: 'default' }), 'python3 (default)');
+  });
+});
+
+describe('an untrusted workspace', () => {
+  const base = { workspaceFolder: '/ws', home: '/home/u', trusted: false };
+
+  it('never runs an interpreter inside the workspace nor asks the Python extension', async () => {
+    let asked = false;
+    const ext = async () => {
+      asked = true;
+      return ['/ws/.venv/bin/python'];
+    };
+    for (const setting of ['${workspaceFolder}/.venv/bin/python', '.venv/bin/python', '/ws/bin/python']) {
+      const i = await resolveInterpreter({ ...base, setting, pythonExtension: ext });
+      assert.deepEqual(i, { command: DEFAULT_PYTHON, args: [], source: 'default' }, setting);
+    }
+    assert.equal(asked, false);
+  });
+
+  it('keeps an interpreter outside the workspace', async () => {
+    const i = await resolveInterpreter({ ...base, setting: '~/envs/c/bin/python' });
+    assert.deepEqual(i, { command: '/home/u/envs/c/bin/python', args: [], source: 'setting' });
+    assert.equal((await resolveInterpreter({ ...base, setting: '/ws2/bin/python' })).command, '/ws2/bin/python');
+  });
+
+  it('tells a workspace path from a neighbour and compares interpreters', () => {
+    assert.ok(insideFolder('/ws/.venv/bin/python', '/ws'));
+    assert.ok(insideFolder('/ws/../ws/x', '/ws'));
+    assert.ok(!insideFolder('/ws2/python', '/ws'));
+    assert.ok(!insideFolder('python3', '/ws'));
+    const a = { command: 'conda', args: ['run', '-n', 'k'], source: 'setting' as const };
+    assert.ok(sameInterpreter(a, { ...a, source: 'python-extension' }));
+    assert.ok(!sameInterpreter(a, { ...a, args: ['run', '-n', 'j'] }));
   });
 });

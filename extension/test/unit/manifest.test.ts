@@ -31,6 +31,15 @@ describe('package.json', () => {
     assert.deepEqual(pkg.contributes.configuration.properties['cutlens.checkOn'].enum, ['save', 'change', 'off']);
   });
 
+  it('runs limited in untrusted workspaces, restricting the settings that name programs', () => {
+    const u = pkg.capabilities.untrustedWorkspaces;
+    assert.equal(u.supported, 'limited');
+    assert.ok(u.description.includes('untrusted'));
+    assert.deepEqual(u.restrictedConfigurations, ['cutlens.python', 'cutlens.nvcc']);
+    const props = Object.keys(pkg.contributes.configuration.properties);
+    for (const k of u.restrictedConfigurations) assert.ok(props.includes(k), k);
+  });
+
   it("never contributes a server command id (vscode-languageclient registers those)", () => {
     const ids: string[] = pkg.contributes.commands.map((c: { command: string }) => c.command);
     for (const serverId of Object.values(ServerCommand)) assert.ok(!ids.includes(serverId), serverId);

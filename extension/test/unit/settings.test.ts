@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { buildServerSettings } from '../../src/settings';
+import { buildServerSettings, RESTRICTED_SETTINGS, settingValue, withTrust } from '../../src/settings';
 
 const from = (o: Record<string, unknown>) => buildServerSettings((k) => o[k]);
 
@@ -36,5 +36,23 @@ describe('buildServerSettings', () => {
     assert.deepEqual(from({ 'benchmark.device': 'cuda:1' }), { benchmark: { device: 'cuda:1' } });
     assert.deepEqual(from({ checkOn: 'sometimes', jobs: 0, 'benchmark.device': -1 }), {});
     assert.deepEqual(from({ jobs: 2.5 }), {});
+  });
+});
+
+describe('workspace trust', () => {
+  const scopes = { globalValue: '/usr/local/cuda/bin/nvcc', workspaceValue: './evil-nvcc' };
+
+  it('sends the trust state with the settings (initializationOptions and didChangeConfiguration)', () => {
+    assert.deepEqual(withTrust(from({ arch: 'sm_80' }), false), { arch: 'sm_80', trusted: false });
+    assert.deepEqual(withTrust({}, true), { trusted: true });
+  });
+
+  it('ignores workspace values of the settings that name programs when untrusted', () => {
+    assert.deepEqual([...RESTRICTED_SETTINGS], ['python', 'nvcc']);
+    assert.equal(settingValue('nvcc', scopes, false), '/usr/local/cuda/bin/nvcc');
+    assert.equal(settingValue('python', { workspaceFolderValue: '.venv/bin/python' }, false), undefined);
+    assert.equal(settingValue('nvcc', scopes, true), './evil-nvcc');
+    assert.equal(settingValue('arch', { workspaceValue: 'sm_80', globalValue: 'sm_90a' }, false), 'sm_80');
+    assert.equal(settingValue('arch', undefined, true), undefined);
   });
 });
