@@ -106,6 +106,24 @@ async def test_corrupt_artifact_is_discarded_and_rebuilt(tmp_path, damage):
     assert (await Compiler(tmp_path / "cache").compile(full_job(nvcc))).cached
 
 
+async def test_discard_spares_a_record_another_process_just_wrote(tmp_path, monkeypatch):
+    nvcc = fake_nvcc(tmp_path)
+    first = await Compiler(tmp_path / "cache").compile(full_job(nvcc))
+    c = Compiler(tmp_path / "cache")
+    path = c.cache.record_path(first.key, Mode.FULL)
+    good = path.read_text()
+    path.write_text("{ truncated")
+    verify = build_cache.BuildCache._verify
+
+    def racing(data: bytes) -> dict:  # another process stores a sound record meanwhile
+        build_cache.atomic_write(path, good)
+        return verify(data)
+
+    monkeypatch.setattr(build_cache.BuildCache, "_verify", staticmethod(racing))
+    assert c.cache.load(first.key, Mode.FULL) is None and c.cache.discarded == 1
+    assert path.read_text() == good  # not deleted: it is not the record found corrupt
+
+
 async def test_build_links_only_a_verified_object(tmp_path):
     """A damaged object is not linked into a library: BUILD recompiles it first."""
     nvcc = fake_nvcc(tmp_path)

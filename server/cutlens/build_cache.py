@@ -20,8 +20,8 @@ renamed, so several processes can share the directory.
 Integrity: a record carries a sha256 of its own content and of its artifact (the artifact is
 renamed into place first, the record written last, so a record vouches only for a complete
 artifact). :meth:`BuildCache.load` verifies both; a truncated, corrupt or checksum-less entry
-is logged, deleted and answered as a miss, so the compile runs again. Directories are created
-``0o700``.
+is logged, its record deleted and answered as a miss, so the compile runs again.
+Directories are created ``0o700``.
 """
 
 from __future__ import annotations
@@ -248,7 +248,9 @@ class BuildCache:
         cache directory moved."""
         path = self.record_path(key, mode)
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as f:
+                seen = os.fstat(f.fileno())
+                data = f.read()
         except FileNotFoundError:
             return None
         except OSError as e:
@@ -257,7 +259,7 @@ class BuildCache:
         try:
             rec = self._verify(data)
         except CorruptEntry as e:
-            self._discard(key, mode, path, str(e))
+            self._discard(key, mode, path, seen, str(e))
             return None
         here = str(self.unit_dir(key))
         there = rec.get("unit_dir", here)
@@ -268,7 +270,7 @@ class BuildCache:
         if art:
             problem = self._check_artifact(art, rec.get("artifact_sha256"))
             if problem:
-                self._discard(key, mode, path, problem, art)
+                self._discard(key, mode, path, seen, problem)
                 return None
         return rec
 
@@ -305,16 +307,19 @@ class BuildCache:
         self._verified[memo] = got
         return None
 
-    def _discard(self, key: str, mode: nv.Mode | str, path: Path, why: str,
-                 artifact: str | None = None) -> None:
-        """Delete a corrupt entry (its record and artifact) so that it gets rebuilt."""
+    def _discard(self, key: str, mode: nv.Mode | str, path: Path, seen: os.stat_result,
+                 why: str) -> None:
+        """Delete a corrupt entry's record so that it gets rebuilt, unless another process
+        replaced it since it was read. (The artifact is left: without a record vouching for
+        it, it is never used, and the rebuild replaces it.)"""
         self.discarded += 1
         log.warning("build cache: discarding %s/%s: %s; it will be rebuilt",
                     key[:12], nv.Mode(mode).value, why)
-        for p in (path, artifact):
-            if p:
-                with contextlib.suppress(OSError):
-                    os.unlink(p)
+        with contextlib.suppress(OSError):
+            now = os.stat(path)
+            if (now.st_ino, now.st_mtime_ns, now.st_size) == (
+                    seen.st_ino, seen.st_mtime_ns, seen.st_size):
+                os.unlink(path)
 
     def store(self, key: str, mode: nv.Mode | str, record: dict) -> None:
         """Store a finished compile's record (artifact already renamed into place) with the
