@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import config as config_mod
 from .config import ProjectConfig
-from .template import Template, load
+from .template import Template, load, template_roots, within
 
 _REF_RE = re.compile(r"""\{%-?\s*(?:include|import|extends|from)\s+["']([^"']+)["']""")
 
@@ -84,6 +84,7 @@ def dependencies(template: Template) -> set[Path]:
     against the search path), companions. For re-checks on change."""
     search = [template.path.parent, template.config.root,
               *map(Path, template.config.search_path)]
+    roots = template_roots(template)
     seen: set[Path] = set()
     todo = [template.source, *[p.read_text() for p in template.companions.values()
                                if p.is_file()]]
@@ -93,7 +94,7 @@ def dependencies(template: Template) -> set[Path]:
         for name in referenced_names(src):
             for d in search:
                 cand = (d / name).resolve()
-                if cand.is_file() and cand not in seen:
+                if cand.is_file() and cand not in seen and within(cand, roots):
                     seen.add(cand)
                     with contextlib.suppress(OSError):
                         todo.append(cand.read_text())

@@ -146,6 +146,9 @@ class Template:
 
     def variant(self, sample: Sample, which: str | int | None) -> Variant:
         vs = self.variants(sample)
+        if not vs and not trust.exec_allowed() and trust.python_uses(self):
+            raise KeyError(f"the workspace is not trusted: {', '.join(trust.python_uses(self))} "
+                           "was not run, so the variants are unknown")
         if not vs:
             raise KeyError("this template has no variants for sample " + sample.name)
         if which is None:
