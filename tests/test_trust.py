@@ -178,6 +178,7 @@ PAYLOAD = "__import__('os').system('touch {marker}')"
     ("X.get_size()[0].subs('M', \"PAYLOAD\")", None),
     ("X.get_size()[0].func(\"PAYLOAD\")", None),
     ("kernel.rename_indexing(\"PAYLOAD\")", "rename_indexing"),
+    ("X.concrete({'M': \"PAYLOAD\"})", None),
 ])
 def test_sandbox_escapes_are_diagnostics_and_never_run(project: Project, expr: str,
                                                        token: str | None):
@@ -193,6 +194,20 @@ def test_sandbox_escapes_are_diagnostics_and_never_run(project: Project, expr: s
     if token is not None:
         line = text.splitlines()[7]
         assert line[d.column - 1:d.end_column - 1] == token, d
+    assert not marker.exists()
+
+
+def test_skip_if_cannot_hand_sympy_a_string(project: Project):
+    marker = project.root / "ESCAPED"
+    payload = PAYLOAD.format(marker=marker)
+    text = SANDBOX_TEMPLATE.replace("{{ EXPR }}", "").replace(
+        "hints = { M = 4 }", f"hints = {{ M = 4 }}\n[variants]\nb = [1]\n"
+        f"skip_if = \'\'\'X.get_size()[0].subs(\"M\", \"{payload}\") == 1\'\'\'")
+    project.write("t.cu.jinja", text)
+    t = project.load("t.cu.jinja")
+    assert t.variants(t.sample(None)) == []
+    [d] = t.errors
+    assert d.line == line_of(text, "skip_if") and "sympy" in d.message
     assert not marker.exists()
 
 

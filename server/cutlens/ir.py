@@ -180,7 +180,10 @@ class Node:
 
     def concrete(self, hints: dict[str, int]) -> dict:
         """Sizes, strides and offset with every symbol replaced by its hint."""
-        subs = {symbol(k): v for k, v in hints.items()}
+        bad = [k for k, v in hints.items() if isinstance(v, bool) or not isinstance(v, int)]
+        if bad:  # never hand sympy a string: subs() would eval it
+            raise IRError(f"{self.name}: hint {bad[0]!r} is not an integer")
+        subs = {symbol(str(k)): sympy.Integer(v) for k, v in hints.items()}
 
         def ev(e: sympy.Expr) -> int:
             v = sympy.sympify(e).subs(subs)

@@ -26,13 +26,13 @@ from jinja2.exceptions import TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.lexer import Token, TokenStream
 from jinja2.parser import Parser
 from jinja2.runtime import Macro, Undefined
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.sandbox import SecurityError
 from jinja2.visitor import NodeTransformer
 
 from . import sourcemap
 from .context import HookError, KernelContext, KernelSignature, TemplateContext
 from .diagnostics import Diagnostic, Related
-from .symexpr import contains_string, evaluates_strings
+from .symexpr import SympySafeSandbox
 from .template import Sample, Template, Variant
 from .variants import import_project_module
 
@@ -289,7 +289,7 @@ def _signature(tokens: list[Token]) -> tuple:
                  for t in tokens)
 
 
-class RenderEnvironment(SandboxedEnvironment):
+class RenderEnvironment(SympySafeSandbox):
     """Sandboxed, ``StrictUndefined``, source-marking, time-limited Jinja environment.
 
     An edit that changes only literal text (a keystroke in C++ code) re-lexes the template
@@ -375,9 +375,6 @@ class RenderEnvironment(SandboxedEnvironment):
         deadline = getattr(__self._deadline, "value", None)
         if deadline is not None and time.monotonic() > deadline:
             raise RenderTimeout("render took too long (time limit reached)")
-        if evaluates_strings(__obj) and contains_string((args, kwargs)):
-            raise SecurityError("sympy functions and methods take no strings in templates "
-                                "(sympy would evaluate them as Python)")
         if not isinstance(__obj, Macro):
             args = tuple(sourcemap.strip(a) if isinstance(a, str) else a for a in args)
             kwargs = {k: sourcemap.strip(v) if isinstance(v, str) else v

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import sympy
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 MAX_LENGTH = 256
 MAX_INT = 2**63
@@ -133,3 +134,14 @@ def contains_string(values: Any, depth: int = 0) -> bool:
     if isinstance(values, list | tuple | set | frozenset):
         return any(contains_string(v, depth + 1) for v in values)
     return False
+
+
+class SympySafeSandbox(SandboxedEnvironment):
+    """Jinja's sandbox, refusing string arguments to sympy callables (which would ``eval``
+    them): ``{{ M.subs("M", "__import__('os')...") }}``."""
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        if evaluates_strings(__obj) and contains_string((args, kwargs)):
+            raise SecurityError("sympy functions and methods take no strings in templates "
+                                "(sympy would evaluate them as Python)")
+        return super().call(__context, __obj, *args, **kwargs)

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import StrictUndefined
 from jinja2.exceptions import TemplateError
-from jinja2.sandbox import SandboxedEnvironment
 
 from . import trust
+from .symexpr import SympySafeSandbox
 
 if TYPE_CHECKING:
     from .template import Sample, Template, Variant
 
 RESERVED = {"skip_if", "generator", "generator_args", "name"}
-_EXPR_ENV = SandboxedEnvironment(undefined=StrictUndefined)
+_EXPR_ENV = SympySafeSandbox(undefined=StrictUndefined)
 
 
 class VariantError(ValueError):
