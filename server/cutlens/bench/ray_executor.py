@@ -46,8 +46,6 @@ from .executor import Executor, ExecutorConfig
 from .protocol import error_result
 from .runner import Runner
 
-log = logging.getLogger("cutlens.bench")
-
 #: How a library held in Ray's object store is named in a signature.
 ARTIFACT_PREFIX = "ray-object:"
 #: Retries of a compile task, restarts of an actor and retries of its requests.
@@ -64,13 +62,12 @@ def node_dir(*parts: str) -> Path:
 
 
 def compile_on_node(job: CompileJob, cache_dir: str | None) -> tuple[dict, bytes]:
-    """The compile task: build ``job`` here; (result as JSON plus ``sha256`` and ``host``,
-    the library's bytes or ``b""``)."""
+    """The compile task: build ``job`` here; (the result as JSON and the library's
+    ``sha256``, the library's bytes or ``b""``)."""
     res = Compiler(cache_dir or node_dir("build"), jobs=1).compile_sync(job)
     data = Path(res.artifact).read_bytes() if res.ok and res.artifact else b""
-    meta = {"result": res.to_json(), "sha256": hashlib.sha256(data).hexdigest() if data else "",
-            "host": socket.gethostname()}
-    return meta, data
+    return {"result": res.to_json(),
+            "sha256": hashlib.sha256(data).hexdigest() if data else ""}, data
 
 
 class Artifacts:
