@@ -131,3 +131,17 @@ def test_two_local_workers_give_the_same_verified_results(workspace):
     history = ResultStore(root).history()  # newest first
     assert len(history) - before == n
     assert {r["raw"]["worker"] for r in history[:n]} == {0, 1}  # both workers took work
+
+
+@pytest.mark.parametrize("build_only", [False, True])
+def test_missing_nvcc_is_one_usage_error(tmp_path, build_only):
+    (tmp_path / "cutlens.toml").write_text('nvcc = "/nonexistent/bin/nvcc"\n'
+                                           '[bench]\ndevice = "cpu"\n')
+    (tmp_path / "v.cu.jinja").write_text(TEMPLATE)
+    r = bench(tmp_path, "--format", "json", *(["--build-only"] if build_only else []))
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("/nonexistent/bin/nvcc") == 1
+    assert r.stderr.startswith("cutlens bench: configured nvcc") and "Traceback" not in r.stderr
+    assert r.stdout == ""
+    assert not (tmp_path / ".cutlens" / "results.sqlite").exists() or \
+        ResultStore(tmp_path).history() == []

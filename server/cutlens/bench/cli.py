@@ -11,10 +11,12 @@ import sys
 from pathlib import Path
 
 from .. import config as config_mod
-from ..nvcc_check import default_compiler
+from ..nvcc import NvccNotFound, find_nvcc, nvcc_version
+from ..nvcc_check import compile_options, default_compiler
 from ..project import load_template
 from ..render import Renderer
 from ..results import ResultStore
+from ..template import Template
 from . import report as report_mod
 from .executor import Executor, ExecutorConfig, open_executor
 from .progress import SweepProgress
@@ -22,6 +24,17 @@ from .runner import parse_gpus
 from .template_sweep import SweepPlan, build_all, sweep, timing_from
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE = 0, 1, 2
+
+
+def require_nvcc(template: Template, kind: str) -> None:
+    """A local sweep compiles here: a missing or broken nvcc is one usage error up front,
+    not the same long message on every variant (Ray nodes bring their own nvcc)."""
+    if kind != "local":
+        return
+    try:
+        nvcc_version(find_nvcc(compile_options(template).nvcc))
+    except NvccNotFound as e:
+        raise ValueError(str(e)) from None
 
 
 def executor_config(args: argparse.Namespace, cfg: config_mod.ProjectConfig,
@@ -66,7 +79,9 @@ async def _run(args: argparse.Namespace, show_progress: bool) -> tuple[list[dict
     timeout = max(float(bench_cfg.get("timeout_s", 60)),
                   5 * (timing.warmup_ms + timing.rep_ms) / 1000)
     progress = SweepProgress(console=None) if show_progress else None
-    async with open_executor(executor_config(args, cfg, timeout),
+    ecfg = executor_config(args, cfg, timeout)
+    require_nvcc(t, ecfg.kind)
+    async with open_executor(ecfg,
                              cfg.root / ".cutlens" / "build") as ex:
         if progress is not None:
             with progress:
@@ -81,6 +96,7 @@ async def _build_only(args: argparse.Namespace) -> int:
     t = load_template(args.template, cfg)
     plan = SweepPlan(t, samples=args.sample, variants=args.variants, baseline=False)
     ecfg = executor_config(args, cfg)
+    require_nvcc(t, ecfg.kind)
     if ecfg.kind == "local":  # no bench worker needed
         built = await build_all(plan, Renderer(), default_compiler(cfg.root, ecfg.jobs))
     else:
