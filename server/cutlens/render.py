@@ -253,6 +253,7 @@ class MarkSource(NodeTransformer):
 
 DATA_NAME = "cutlens_data"
 STRIP_NAME = "cutlens_strip"
+_RESERVED_RE = re.compile(f"[{sourcemap.POINT}-{sourcemap.INCLUDE}]")
 
 
 def _strip_value(value: Any) -> Any:
@@ -319,6 +320,12 @@ class RenderEnvironment(SympySafeSandbox):
                     uptodate: Callable[[], bool], globals: Any) -> JinjaTemplate:
         """Compile ``source`` — or, when only literal text changed since the last compile of
         ``filename``, reuse that compile with the new literal strings."""
+        reserved = _RESERVED_RE.search(source)
+        if reserved:  # they would be read as markers: wrong text, or a crash
+            raise TemplateSyntaxError(
+                f"character U+{ord(reserved.group()):04X} is reserved (cutlens's source-map "
+                "markers are made of U+E000-U+E005)",
+                source.count("\n", 0, reserved.start()) + 1, name, filename)
         tokens = list(self._tokenize(source, name, filename))
         sig = _signature(tokens)
         entry = self._compiled.get(filename)

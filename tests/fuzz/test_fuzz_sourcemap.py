@@ -4,8 +4,15 @@ to a real template line, and a line of plain text maps to the line where that te
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
 from hypothesis import given
+
+from cutlens import config
+from cutlens.render import Renderer, RenderFailure
+from cutlens.template import load
 
 from fuzz_common import budget
 from fuzz_sourcemap import ROOT, case_of, check_case, template_cases
@@ -45,3 +52,23 @@ def test_printed_macro_output_keeps_its_own_lines():
     case = case_of({ROOT: f"{MACRO}\n{{{{ m(1) }}}}\n{{{{ 'a' ~ m(1) }}}}\n"
                           "{{ m(0) if 1 else 2 }}\n"})
     check_case(case)  # T1 and T2 are not weak here: their lines must map to the macro
+
+
+@pytest.mark.parametrize("files", [
+    {ROOT: "[T1] a\n[T2] b \ue0009,1,1\ue001\n"},  # found: IndexError from sourcemap.build
+    {ROOT: "[T1] a \ue004 b\n"},  # a stray END marker vanished from the output
+    {ROOT: '[T1]\n{% include "p1.jinja" %}\n', "p1.jinja": "[T2]\n\n[T3] \ue005\n"},
+])
+def test_regression_marker_characters_in_a_template_are_refused_on_their_line(files):
+    case = case_of(files)
+    check_case(case)  # reserved_refusal() checks the diagnostic's file and line
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d).resolve()
+        (root / "cutlens.toml").write_text("")
+        for name, text in files.items():
+            (root / name).write_text(text)
+        t = load(root / ROOT, config.load(root))
+        s = t.sample(None)
+        r = Renderer().render(t, s, t.variant(s, None))
+        assert isinstance(r, RenderFailure)
+        assert [d.code for d in r.diagnostics] == ["syntax"]
