@@ -285,3 +285,42 @@ async def test_missing_nvcc_is_one_diagnostic_and_jinja_still_works(client: Lang
     symbols = await client.text_document_document_symbol_async(
         lsp.DocumentSymbolParams(lsp.TextDocumentIdentifier(uri)))
     assert symbols is not None
+
+
+PARENT = """\
+{#- cutlens
+kind = "cuda"
+[samples.s]
+X = { dtype = "float32", size = [256] }
+-#}
+#include <cstdint>
+{% include "part.cuh.jinja" %}
+"""
+
+
+@pytest.mark.parametrize("client", ["change"], indirect=True)
+async def test_edit_in_included_file_recompiles_parent(client: LanguageClient):
+    """check_on = change: an edit in an included file drops the including template's compile
+    diagnostics (they describe the old text) and compiles it again."""
+    root = client.root  # type: ignore[attr-defined]
+    (root / "t.cu.jinja").write_text(PARENT)
+    part = root / "part.cuh.jinja"
+    part.write_text("int marker_0 = 0;\n")
+    for p, text in ((root / "t.cu.jinja", PARENT), (part, "int marker_0 = 0;\n")):
+        client.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(
+            uri=p.as_uri(), language_id="cuda-jinja", version=1, text=text)))
+    shown = client.diagnostics  # uri -> the last published diagnostics
+    await wait_for(lambda: any("compiled marker_0" in d.message
+                               for d in shown.get(part.as_uri(), [])),
+                   what="the first compile's diagnostic on the included file")
+    client.text_document_did_change(lsp.DidChangeTextDocumentParams(
+        lsp.VersionedTextDocumentIdentifier(uri=part.as_uri(), version=2),
+        [lsp.TextDocumentContentChangePartial(
+            range=lsp.Range(lsp.Position(0, 11), lsp.Position(0, 12)), text="7")]))
+    await wait_for(lambda: not any("marker_0" in d.message
+                                   for d in shown.get(part.as_uri(), [])),
+                   timeout=5, what="the old compile's diagnostic dropped")
+    await wait_for(lambda: any("compiled marker_7" in d.message
+                               for d in shown.get(part.as_uri(), [])),
+                   what="the recompile's diagnostic")
+    assert nvcc_processes(root) == []

@@ -424,6 +424,9 @@ def create_server(no_exec: bool = False) -> CutlensServer:
         for dep in ses.dependents(path):
             if dep.is_open:
                 ls.debouncer.cancel(("nvcc", dep.path))
+                if ls.check_on == "change":  # its compile read the old text of this file
+                    ls.publish(ses.set_tier(dep.path, "nvcc", []))
+                    ls.schedule_nvcc(dep, NVCC_CHANGE_DEBOUNCE_S)
                 ls.schedule_jinja(dep)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
