@@ -47,7 +47,7 @@ values = st.recursive(
     scalars,
     lambda inner: st.one_of(st.lists(inner, max_size=4),
                             st.dictionaries(keys, inner, max_size=3)),
-    max_leaves=8)
+    max_leaves=6)
 
 
 def _key(k: str) -> str:
@@ -99,14 +99,14 @@ class Doc:
     variant_lines: list[int] = field(default_factory=list)
 
 
-_tables = st.dictionaries(keys, st.dictionaries(keys, values, max_size=4), max_size=4)
+_tables = st.dictionaries(keys, st.dictionaries(keys, values, max_size=3), max_size=3)
 
 
 @st.composite
 def toml_docs(draw: st.DrawFn) -> Doc:
     """A TOML document of root keys, ``[tables]`` (some with dotted names) and ``[[variant]]``
     tables, laid out with blank lines, comments and odd spacing."""
-    root = draw(st.dictionaries(keys, values, max_size=4))
+    root = draw(st.dictionaries(keys, values, max_size=3))
     tables = {k: v for k, v in draw(_tables).items() if k not in root}
     variant_list = [] if "variant" in root or "variant" in tables else draw(
         st.lists(st.dictionaries(_bare_key, scalars, max_size=3), max_size=3))

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from cutlens import nvcc_output
 from cutlens.nvcc_output import parse, parse_resources
 
-from fuzz_common import budget
+from fuzz_common import budget, count
 from fuzz_nvcc import (
     KNOWN_COUNTS,
     arbitrary_text,
@@ -103,6 +103,7 @@ _names = st.one_of(
 def test_demangling_hostile_kernel_names(names: list[str]):
     """Kernel names go to c++filt on its command line: whatever nvcc prints, parse() keeps
     going, and a name no demangler understands stays as it was."""
+    count("nvcc_output_demangle")
     text = "\n".join(f"ptxas error   : Entry function '{n}' uses too much shared data"
                      for n in names)
     msgs = parse(text)  # with demangling (a subprocess per batch)
