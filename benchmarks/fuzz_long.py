@@ -233,6 +233,11 @@ def _child(name: str, scale: float, work: Path, atheris_runs: int) -> Result:
     return Result(**json.loads(line))
 
 
+def _command(argv: list[str] | None) -> str:
+    args = argv if argv is not None else sys.argv[1:]
+    return "benchmarks/fuzz_long.py " + " ".join(args)
+
+
 def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -255,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="runs per atheris harness (default: the table's)")
     ap.add_argument("--no-atheris", action="store_true")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "fuzzing.json")
+    ap.add_argument("--update", action="store_true",
+                    help="replace only the targets run in --out's existing report")
     args = ap.parse_args(argv)
 
     names = [t.name for t in TARGETS]
@@ -281,20 +288,26 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r.crashes} crash(es)", flush=True)
             for f in r.failures:
                 print("   " + f[:1500].replace("\n", "\n   "), flush=True)
+    runs = [{"command": _command(argv), "targets": [r.name for r in results],
+             "wall_seconds": round(time.perf_counter() - t0, 1)}]
+    if args.update and args.out.exists():
+        old = json.loads(args.out.read_text())
+        ran = {r.name for r in results}
+        results += [Result(**t) for t in old["targets"] if t["name"] not in ran]
+        runs = old.get("runs", []) + runs
     parser_targets = {t.name for t in TARGETS if t.parser} | set(ATHERIS)
     totals = {
         "parser_inputs": sum(r.inputs for r in results if r.name in parser_targets),
         "lsp_edit_sequences": sum(r.inputs for r in results if r.name.startswith("lsp.")),
         "crashes": sum(r.crashes for r in results),
-        "wall_seconds": round(time.perf_counter() - t0, 1),
+        "seconds": round(sum(r.seconds for r in results), 1),
     }
     report = {
         "generated": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "command": "benchmarks/fuzz_long.py " + " ".join(argv if argv is not None
-                                                         else sys.argv[1:]),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), **_versions()},
         "scale": args.scale,
         "totals": totals,
+        "runs": runs,
         "targets": [asdict(r) for r in sorted(results, key=lambda r: r.name)],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -125,15 +125,21 @@ def build(marked: str, files: list[str]) -> tuple[str, SourceMap]:
     pos = 0  # offset in the clean text
     line_pending = True  # the current rendered line has no non-blank char yet
     line_frames: tuple[Frame, ...] = ()
+    #: Frames where the current line's first (blank) text came from: the origin of a last
+    #: line without a newline that stays blank (the stack may be empty by the end).
+    blank_frames: tuple[Frame, ...] | None = None
     line_starts.append(0)
 
     def emit(text: str) -> None:
-        nonlocal pos, line_pending, line_frames, snap
+        nonlocal pos, line_pending, line_frames, snap, blank_frames
         nl = text.find("\n")
         if nl < 0:
-            if line_pending and text and not text.isspace():
-                line_frames = snap if snap is not None else (snap := tuple(stack))
-                line_pending = False
+            if line_pending and text:
+                if not text.isspace():
+                    line_frames = snap if snap is not None else (snap := tuple(stack))
+                    line_pending = False
+                elif blank_frames is None:
+                    blank_frames = snap if snap is not None else (snap := tuple(stack))
             out.append(text)
             pos += len(text)
             return
@@ -142,7 +148,7 @@ def build(marked: str, files: list[str]) -> tuple[str, SourceMap]:
             if line_pending:  # a blank line, or one whose first non-blank char is here
                 line_frames = snap if snap is not None else (snap := tuple(stack))
             lines.append(line_frames)
-            line_pending = True
+            line_pending, blank_frames = True, None
             if stack and stack[-1].kind == "text":
                 top = stack[-1]
                 stack[-1] = Frame(top.file, top.line + 1, 0, "text")
@@ -154,6 +160,8 @@ def build(marked: str, files: list[str]) -> tuple[str, SourceMap]:
         if rest and not rest.isspace():
             line_frames = snap if snap is not None else (snap := tuple(stack))
             line_pending = False
+        elif rest:
+            blank_frames = snap if snap is not None else (snap := tuple(stack))
         out.append(text)
         pos += len(text)
 
@@ -189,7 +197,10 @@ def build(marked: str, files: list[str]) -> tuple[str, SourceMap]:
         emit(marked[last:])
     text = "".join(out)
     if text and not text.endswith("\n"):  # a last line without a newline
-        lines.append(line_frames if not line_pending else tuple(stack))
+        if not line_pending:
+            lines.append(line_frames)
+        else:
+            lines.append(blank_frames if blank_frames is not None else tuple(stack))
     else:
         line_starts.pop()
     return text, smap

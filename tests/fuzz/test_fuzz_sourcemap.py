@@ -72,3 +72,12 @@ def test_regression_marker_characters_in_a_template_are_refused_on_their_line(fi
         r = Renderer().render(t, s, t.variant(s, None))
         assert isinstance(r, RenderFailure)
         assert [d.code for d in r.diagnostics] == ["syntax"]
+
+
+@pytest.mark.parametrize("source", [
+    '{% filter center(9) %}\n{{"[E1]"}}\n{% endfilter %}',  # found by the long run
+    '[T1]\n{{ "[E2]\\n " }}',  # the same with an expression: a blank last line, no newline
+    "[T1]\n  ",
+])
+def test_regression_a_blank_last_line_without_newline_has_an_origin(source: str):
+    check_case(case_of({ROOT: source}, weak={"E1"}))
