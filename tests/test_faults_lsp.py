@@ -187,14 +187,18 @@ def check_publications(published: list[Published], final: int, marker: str) -> N
     assert any(f"{marker}_{final - 1}" in m for m in last.messages), last.messages
 
 
-async def test_flood_of_edits_jinja_tier(client: LanguageClient):
-    root = client.root  # type: ignore[attr-defined]
-    log: Log = client.log  # type: ignore[attr-defined]
-    path = root / "t.cu.jinja"
-    path.write_text(JINJA_TEMPLATE)
-    uri = path.as_uri()
+def open_template(client: LanguageClient, text: str, name: str = "t.cu.jinja") -> Path:
+    """Write ``name`` under the workspace with ``text`` and open it in the editor."""
+    path = client.root / name  # type: ignore[attr-defined]
+    path.write_text(text)
     client.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(
-        uri=uri, language_id="cuda-jinja", version=1, text=JINJA_TEMPLATE)))
+        uri=path.as_uri(), language_id="cuda-jinja", version=1, text=text)))
+    return path
+
+
+async def test_flood_of_edits_jinja_tier(client: LanguageClient):
+    log: Log = client.log  # type: ignore[attr-defined]
+    uri = open_template(client, JINJA_TEMPLATE).as_uri()
     await wait_for(lambda: any("'v_0' is undefined" in m for p in log.published
                                for m in p.messages), what="first diagnostics")
     final, latencies = await flood(client, uri, JINJA_TEMPLATE, "v")
@@ -212,11 +216,7 @@ async def test_flood_of_edits_jinja_tier(client: LanguageClient):
 async def test_flood_of_edits_nvcc_tier(client: LanguageClient):
     root = client.root  # type: ignore[attr-defined]
     log: Log = client.log  # type: ignore[attr-defined]
-    path = root / "t.cu.jinja"
-    path.write_text(NVCC_TEMPLATE)
-    uri = path.as_uri()
-    client.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(
-        uri=uri, language_id="cuda-jinja", version=1, text=NVCC_TEMPLATE)))
+    uri = open_template(client, NVCC_TEMPLATE).as_uri()
     await wait_for(lambda: any("compiled marker_0" in m for p in log.published
                                for m in p.messages), what="first nvcc diagnostics")
     final, latencies = await flood(client, uri, NVCC_TEMPLATE, "marker", pause_at=EDITS // 2)
@@ -303,12 +303,8 @@ async def test_edit_in_included_file_recompiles_parent(client: LanguageClient):
     """check_on = change: an edit in an included file drops the including template's compile
     diagnostics (they describe the old text) and compiles it again."""
     root = client.root  # type: ignore[attr-defined]
-    (root / "t.cu.jinja").write_text(PARENT)
-    part = root / "part.cuh.jinja"
-    part.write_text("int marker_0 = 0;\n")
-    for p, text in ((root / "t.cu.jinja", PARENT), (part, "int marker_0 = 0;\n")):
-        client.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(
-            uri=p.as_uri(), language_id="cuda-jinja", version=1, text=text)))
+    open_template(client, PARENT)
+    part = open_template(client, "int marker_0 = 0;\n", "part.cuh.jinja")
     shown = client.diagnostics  # uri -> the last published diagnostics
     await wait_for(lambda: any("compiled marker_0" in d.message
                                for d in shown.get(part.as_uri(), [])),
