@@ -92,6 +92,8 @@ def dependencies(template: Template) -> set[Path]:
     while todo:
         src = todo.pop()
         for name in referenced_names(src):
+            if "\0" in name:  # no file has such a name (and resolve() raises ValueError)
+                continue
             for d in search:
                 cand = (d / name).resolve()
                 if cand.is_file() and cand not in seen and within(cand, roots):

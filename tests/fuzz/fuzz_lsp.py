@@ -195,9 +195,10 @@ def expected_diagnostics(root: Path, settings: dict, path: Path, text: str,
 
 
 async def run_sequence(data: st.DataObject, root: Path, max_ops: int = 12,
-                       target: str = "lsp_sequences") -> Outcome:
-    """Open a template, apply random operations, settle, and check the properties (counted
-    once checked: hypothesis may stop a sequence midway when it runs out of choices)."""
+                       target: str = "lsp_sequences", seed: str | None = None) -> Outcome:
+    """Open a template (``seed``, else one of :data:`SEEDS`), apply random operations,
+    settle, and check the properties (counted once checked: hypothesis may stop a sequence
+    midway when it runs out of choices)."""
     (root / "cutlens.toml").write_text("jobs = 1\n")
     (root / "macros.cuh.jinja").write_text(MACROS)
     path = (root / "t.cu.jinja").resolve()
@@ -215,7 +216,7 @@ async def run_sequence(data: st.DataObject, root: Path, max_ops: int = 12,
             initialization_options={"checkOn": "off",
                                     "jinjaDebounceMs": draw(st.sampled_from([0, 0, 2]))}))
         version = 1
-        text = draw(st.sampled_from(SEEDS))
+        text = seed if seed is not None else draw(st.sampled_from(SEEDS))
         client.notify(lsp.TEXT_DOCUMENT_DID_OPEN, lsp.DidOpenTextDocumentParams(
             text_document=lsp.TextDocumentItem(uri=uri, language_id="cuda-jinja",
                                                version=version, text=text)))

@@ -8,11 +8,11 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fuzz_common import budget
-from fuzz_lsp import StdioServer, new_root, run_sequence, run_stdio_sequence
+from fuzz_lsp import TEMPLATE, StdioServer, new_root, run_sequence, run_stdio_sequence
 
 pytestmark = pytest.mark.fuzz
 
@@ -38,3 +38,16 @@ def test_random_edit_sequences_over_stdio(stdio_server: StdioServer, data: st.Da
     """The real ``cutlens lsp`` process: random edits and requests, then the diagnostics
     of the final text at its version (and no ERROR in the server's log)."""
     stdio_server.loop.run_until_complete(run_stdio_sequence(stdio_server, data))
+
+
+NUL_INCLUDE = TEMPLATE.replace('{% import "macros.cuh.jinja"', '{% import "macros\x00.cuh.jinja"')
+
+
+@given(st.data())
+@settings(max_examples=3, deadline=None)
+def test_regression_nul_in_an_include_name(data: st.DataObject):
+    """Found by the long run: a NUL typed into an include's name made the Jinja tier's task
+    fail (``Path.resolve()`` raised ValueError while listing dependencies), so the template's
+    diagnostics were never published again."""
+    with new_root() as d:
+        asyncio.run(run_sequence(data, Path(d).resolve(), max_ops=2, seed=NUL_INCLUDE))
