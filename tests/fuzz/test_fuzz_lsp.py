@@ -5,6 +5,7 @@ sequences), and a shorter one over stdio against the real ``cutlens lsp`` proces
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,12 +21,13 @@ pytestmark = pytest.mark.fuzz
 @given(st.data())
 @budget(40, divisor=10)
 def test_random_edit_sequences_in_process(data: st.DataObject):
+    """A fresh server per sequence; see :func:`fuzz_lsp.run_sequence` for the properties."""
     with new_root() as d:
         asyncio.run(run_sequence(data, Path(d).resolve()))
 
 
 @pytest.fixture(scope="module")
-def stdio_server(tmp_path_factory):
+def stdio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StdioServer]:
     srv = StdioServer(tmp_path_factory.mktemp("lsp-stdio").resolve())
     yield srv
     srv.close()
@@ -47,7 +49,7 @@ NUL_INCLUDE = TEMPLATE.replace('{% import "macros.cuh.jinja"', '{% import "macro
 @settings(max_examples=3, deadline=None)
 def test_regression_nul_in_an_include_name(data: st.DataObject):
     """Found by the long run: a NUL typed into an include's name made the Jinja tier's task
-    fail (``Path.resolve()`` raised ValueError while listing dependencies), so the template's
-    diagnostics were never published again."""
+    fail (``Path.resolve()`` raised ValueError while listing dependencies), so no diagnostics
+    were published for that text."""
     with new_root() as d:
         asyncio.run(run_sequence(data, Path(d).resolve(), max_ops=2, seed=NUL_INCLUDE))
