@@ -213,7 +213,7 @@ def run_atheris(name: str, runs: int, work: Path) -> Result:
         res.crashes = max(len(crashes), 1)
         tb = log[log.find("=== Uncaught Python exception"):][:4000] if "Uncaught" in log else \
             log[-4000:]
-        res.failures = [tb] + [f"{c.name}: {c.read_bytes()[:300]!r}" for c in crashes[:5]]
+        res.failures = [tb] + [f"{c.name}: {c.read_bytes()[:4096]!r}" for c in crashes[:5]]
     return res
 
 
