@@ -62,7 +62,7 @@ class FrontMatter:
 
 def _index_lines(toml_text: str, first_line: int, fm: FrontMatter) -> None:
     table = ""
-    for i, text in enumerate(toml_text.splitlines()):
+    for i, text in enumerate(toml_text.split("\n")):  # TOML ends lines at \n only
         line = first_line + i
         m = _TABLE_RE.match(text)
         if m and not _KEY_RE.match(text):
