@@ -28,10 +28,13 @@ from fuzz_common import count
 # --------------------------------------------------------------------------- TOML documents
 
 _bare_key = st.from_regex(r"[A-Za-z0-9_-]{1,8}", fullmatch=True)
-# Quoted keys: anything on one line but quotes, backslashes, control characters and the
-# comment's end ``#}`` (which ends the front matter wherever it appears).
-_quoted_chars = st.characters(codec="utf-8", exclude_categories=("Cc", "Cs"),
-                              exclude_characters='"\\\u2028\u2029\x85')
+# TOML strings hold anything but quotes, backslashes and the control characters below (tab
+# and U+0080-U+009F are fine, and so are U+2028/U+2029, which splitlines() would split at).
+_TOML_CONTROLS = "".join(map(chr, [*range(0x09), *range(0x0A, 0x20), 0x7F]))
+# Quoted keys: such characters, on one line, and never the comment's end ``#}`` (which ends
+# the front matter wherever it appears).
+_quoted_chars = st.characters(codec="utf-8", exclude_categories=("Cs",),
+                              exclude_characters='"\\' + _TOML_CONTROLS)
 _quoted_key = st.text(_quoted_chars, min_size=1, max_size=8).filter(lambda s: "#}" not in s)
 keys = st.one_of(_bare_key, _quoted_key)
 
@@ -59,7 +62,7 @@ def _str(s: str) -> str:
     for c in s:
         if c in '"\\':
             out.append("\\" + c)
-        elif ord(c) < 0x20 or ord(c) == 0x7F or c in "\u2028\u2029\x85":
+        elif c in _TOML_CONTROLS:
             out.append(f"\\u{ord(c):04x}")
         else:
             out.append(c)
