@@ -71,12 +71,12 @@ def workspace(bad: bool) -> Path:
 
 def plain_nvcc(d: Path) -> dict:
     """Render the first sample x variant and compile it with the full pass's command."""
-    from cutlens import config
-    from cutlens.compile import Mode
-    from cutlens.nvcc import command
-    from cutlens.nvcc_check import compile_options
-    from cutlens.render import Renderer
-    from cutlens.template import load
+    from cutlens.check.nvcc_tier import compile_options
+    from cutlens.config import model as config
+    from cutlens.nvcc.pool import Mode
+    from cutlens.nvcc.toolchain import command
+    from cutlens.render.renderer import Renderer
+    from cutlens.template.model import load
 
     path = d / "gemm_sm90.cu.jinja"
     t = load(path, config.load(d))

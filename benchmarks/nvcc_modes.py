@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "server"))
 
-from cutlens import nvcc as nv  # noqa: E402
+from cutlens.nvcc import toolchain as nv  # noqa: E402
 
 TU = ROOT / "benchmarks" / "gemm_sm90.cu"
 OUT_JSON = ROOT / "docs" / "bench" / "nvcc_modes.json"
@@ -105,7 +105,7 @@ def run_one(work: Path, cand: str, case: str | None, rep: int, fresh: bool) -> d
 
 def caught(rec: dict) -> dict:
     """Summarize what a run reported: did it fail, and its first error."""
-    from cutlens import nvcc_output
+    from cutlens.nvcc import output as nvcc_output
 
     msgs = nvcc_output.parse(rec["output"])
     errors = [m for m in msgs if m.severity == "error"]
@@ -147,7 +147,7 @@ def main() -> None:
                 continue
             runs.append(run_one(args.work, cand, case, 0, args.fresh))
 
-    from cutlens import nvcc_output
+    from cutlens.nvcc import output as nvcc_output
 
     modes: dict[str, dict] = {}
     for cand in CANDIDATES:

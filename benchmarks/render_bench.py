@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from cutlens import config
-from cutlens.render import Renderer
-from cutlens.template import load
+from cutlens.config import model as config
+from cutlens.render.renderer import Renderer
+from cutlens.template.model import load
 
 HEAD = """{#- cutlens
 [samples.square]

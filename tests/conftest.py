@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from cutlens import config
-from cutlens.render import Renderer
-from cutlens.template import Template, load
+from cutlens.config import model as config
+from cutlens.render.renderer import Renderer
+from cutlens.template.model import Template, load
 
 REPO = Path(__file__).resolve().parent.parent
 HAS_NVCC = shutil.which("nvcc") is not None or Path("/usr/local/cuda/bin/nvcc").exists()

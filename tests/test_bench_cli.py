@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from cutlens.results import ResultStore
+from cutlens.results.store import ResultStore
 
 from conftest import HAS_NVCC
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from cutlens.bench.cli import executor_config
 from cutlens.bench.executor import ExecutorConfig, local_runner, open_executor
 from cutlens.bench.protocol import run_request
 from cutlens.bench.report import make_report, render_table
 from cutlens.bench.runner import Runner, parse_gpus
-from cutlens.config import ProjectConfig
+from cutlens.cli.bench import executor_config
+from cutlens.config.model import ProjectConfig
 
 from conftest import fakelib
 
@@ -105,7 +105,7 @@ async def test_local_pool_spreads_a_sweep_over_two_workers(lib, tmp_path):
 def test_ray_is_not_imported_by_the_cli_or_the_server():
     import subprocess
 
-    code = ("import sys, cutlens.cli, cutlens.bench.cli, cutlens.bench.executor, "
+    code = ("import sys, cutlens.cli, cutlens.cli.bench, cutlens.bench.executor, "
             "cutlens.lsp.server; assert 'ray' not in sys.modules, 'ray imported'")
     env = {"PYTHONPATH": str(Path(__file__).parents[1] / "server")}
     assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0

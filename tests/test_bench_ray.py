@@ -23,12 +23,12 @@ from pathlib import Path
 
 import pytest
 
-from cutlens import config as config_mod
 from cutlens.bench.executor import ExecutorConfig, open_executor
 from cutlens.bench.protocol import run_request
-from cutlens.project import load_template
-from cutlens.render import Renderer
-from cutlens.results import ResultStore
+from cutlens.config import model as config_mod
+from cutlens.render.renderer import Renderer
+from cutlens.results.store import ResultStore
+from cutlens.template.discovery import load_template
 
 from conftest import HAS_NVCC, fakelib
 

@@ -129,7 +129,7 @@ async def test_worker_that_cannot_start(tmp_path):
 
 async def test_no_torch_import_in_runner_process():
     code = ("import sys, cutlens.bench, cutlens.bench.runner, cutlens.bench.report, "
-            "cutlens.bench.progress, cutlens.results; "
+            "cutlens.bench.progress, cutlens.results.store; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", code, env={"PYTHONPATH": str(Path(__file__).parents[1] / "server")})
@@ -152,7 +152,7 @@ async def test_start_prewarms_and_eager_restart(lib):
 async def test_collect_stores_each_result(lib, tmp_path):
     from cutlens.bench.progress import SweepProgress
     from cutlens.bench.sweep import collect
-    from cutlens.results import ResultStore
+    from cutlens.results.store import ResultStore
 
     seen = []
     with ResultStore(tmp_path) as store, SweepProgress(total=3) as progress:

@@ -7,9 +7,9 @@ import asyncio
 
 import pytest
 
-from cutlens import formats
-from cutlens.check import Selection, check_paths, jinja_check
-from cutlens.nvcc_check import default_compiler, nvcc_check
+from cutlens.check import formats
+from cutlens.check.jinja_tier import Selection, check_paths, jinja_check
+from cutlens.check.nvcc_tier import default_compiler, nvcc_check
 
 from conftest import HAS_NVCC, line_of
 

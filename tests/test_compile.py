@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from cutlens import build_cache
-from cutlens import nvcc as nv
-from cutlens.compile import CompileJob, Compiler, CompileResult
-from cutlens.nvcc import CompileOptions, Mode
+from cutlens.nvcc import cache as build_cache
+from cutlens.nvcc import toolchain as nv
+from cutlens.nvcc.pool import CompileJob, Compiler, CompileResult
+from cutlens.nvcc.toolchain import CompileOptions, Mode
 
 try:
     NVCC: str | None = nv.find_nvcc()

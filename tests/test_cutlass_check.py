@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from cutlens.check import Selection, check_paths
+from cutlens.check.jinja_tier import Selection, check_paths
 
 from conftest import HAS_NVCC, REPO, line_of
 

@@ -3,8 +3,8 @@ happened in; one failing pair never stops the others."""
 
 from __future__ import annotations
 
-from cutlens import formats
-from cutlens.check import Selection, jinja_check
+from cutlens.check import formats
+from cutlens.check.jinja_tier import Selection, jinja_check
 
 from conftest import line_of
 
@@ -122,7 +122,7 @@ def test_include_not_found(project):
 
 
 def test_exception_in_project_helper_points_at_python_too(project):
-    project.write("helpers.py", "from cutlens.context import TemplateContext\n"
+    project.write("helpers.py", "from cutlens.render.hooks import TemplateContext\n"
                                 "class T(TemplateContext):\n"
                                 "    def boom(self):\n"
                                 "        raise ValueError('bad tile')\n")

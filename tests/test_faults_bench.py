@@ -20,7 +20,7 @@ from cutlens.bench.protocol import run_request
 from cutlens.bench.report import status_text
 from cutlens.bench.runner import Runner
 from cutlens.bench.sweep import collect
-from cutlens.results import ResultStore
+from cutlens.results.store import ResultStore
 
 from conftest import fakelib
 

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from cutlens import nvcc as nv
-from cutlens.check import jinja_check
-from cutlens.compile import CompileJob, Compiler
-from cutlens.nvcc import CompileOptions, Mode
-from cutlens.nvcc_check import nvcc_check
+from cutlens.check.jinja_tier import jinja_check
+from cutlens.check.nvcc_tier import nvcc_check
+from cutlens.nvcc import toolchain as nv
+from cutlens.nvcc.pool import CompileJob, Compiler
+from cutlens.nvcc.toolchain import CompileOptions, Mode
 from test_compile import alive, fake_nvcc, session_members
 
 from conftest import HAS_NVCC

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import sympy
 
-from cutlens.cexpr import cexpr
-from cutlens.context import HookError, KernelContext, TemplateContext
-from cutlens.ir import make_node, symbol
+from cutlens.render.cexpr import cexpr
+from cutlens.render.hooks import HookError, KernelContext, TemplateContext
+from cutlens.template.ir import make_node, symbol
 
 
 def node(name, dtype="float16", size=(128, 64), stride=None, offset=0):

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from cutlens import build_cache
-from cutlens.compile import CompileJob, Compiler
-from cutlens.nvcc import CompileOptions, Mode
-from cutlens.results import ResultStore, content_hash, is_corrupt
+from cutlens.nvcc import cache as build_cache
+from cutlens.nvcc.pool import CompileJob, Compiler
+from cutlens.nvcc.toolchain import CompileOptions, Mode
+from cutlens.results.store import ResultStore, content_hash, is_corrupt
 
 H = content_hash("{# t #}")
 SRC = "__global__ void k(float* x) { x[0] = 1; }\n"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cutlens import nvcc_output
-from cutlens.nvcc_output import CompilerMessage, Frame, KernelResources, parse, parse_resources
+from cutlens.nvcc import output as nvcc_output
+from cutlens.nvcc.output import CompilerMessage, Frame, KernelResources, parse, parse_resources
 
 FIX = Path(__file__).parent / "fixtures" / "nvcc"
 MANIFEST = json.loads((FIX / "manifest.json").read_text())

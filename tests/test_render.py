@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from cutlens.render import RenderedUnit, Renderer, RenderFailure
+from cutlens.render.renderer import RenderedUnit, Renderer, RenderFailure
 
 from conftest import line_of
 
@@ -208,7 +208,7 @@ int hd = HEAD_DIM;
 
 def test_template_class_brings_project_helpers(project):
     project.write("helpers.py", """
-from cutlens.context import TemplateContext
+from cutlens.render.hooks import TemplateContext
 
 class GemmTemplate(TemplateContext):
     def render_gemm_arguments(self, x):

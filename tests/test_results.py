@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cutlens.results import ResultStore, content_hash, flags_hash
+from cutlens.results.store import ResultStore, content_hash, flags_hash
 
 SERVER = str(Path(__file__).resolve().parents[1] / "server")
 H = content_hash("{# template #}")
@@ -101,7 +101,7 @@ def test_hashes():
 
 WRITER = textwrap.dedent("""
     import sys, time
-    from cutlens.results import ResultStore
+    from cutlens.results.store import ResultStore
     store = ResultStore(sys.argv[1])
     i = 0
     while True:

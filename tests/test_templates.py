@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from cutlens import config
-from cutlens import nvcc as nv
-from cutlens.check import jinja_check
-from cutlens.ir import make_node
-from cutlens.project import discover, load_template
-from cutlens.render import RenderedUnit, Renderer
-from cutlens.template import Sample, Template, Variant
+from cutlens.check.jinja_tier import jinja_check
+from cutlens.config import model as config
+from cutlens.nvcc import toolchain as nv
+from cutlens.render.renderer import RenderedUnit, Renderer
+from cutlens.template.discovery import discover, load_template
+from cutlens.template.ir import make_node
+from cutlens.template.model import Sample, Template, Variant
 
 from conftest import HAS_NVCC, REPO
 

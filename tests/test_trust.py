@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from cutlens import config, trust
-from cutlens.check import jinja_check
-from cutlens.compile import CompileJob, CompileOptions, Compiler, Mode
-from cutlens.nvcc_check import compile_options
-from cutlens.render import Renderer, RenderFailure
-from cutlens.symexpr import ExprError, parse
+from cutlens import trust
+from cutlens.check.jinja_tier import jinja_check
+from cutlens.check.nvcc_tier import compile_options
+from cutlens.config import model as config
+from cutlens.nvcc.pool import CompileJob, CompileOptions, Compiler, Mode
+from cutlens.render.renderer import Renderer, RenderFailure
+from cutlens.template.symexpr import ExprError, parse
 
 from conftest import REPO, Project, line_of
 
@@ -133,7 +134,7 @@ def test_bench_and_watch_and_headless_take_no_exec(workspace: Project):
 def test_template_class_is_not_imported_untrusted(workspace: Project):
     workspace.write("helpers.py", "from pathlib import Path\n"
                     "Path(__file__).with_name('HELPERS_RAN').write_text('ran')\n"
-                    "from cutlens.context import TemplateContext\n"
+                    "from cutlens.render.hooks import TemplateContext\n"
                     "class T(TemplateContext):\n    pass\n")
     workspace.write("tc.cu.jinja", '{#- cutlens\nkind = "cuda"\ntemplate_class = '
                     '"helpers:T"\n-#}\nint x = {{ 1 + }};\n')

@@ -1,5 +1,5 @@
 """``python -m cutlens``: the CLI (``python -m cutlens lsp`` starts the language server)."""
 
-from .cli import main
+from cutlens.cli.main import main
 
 raise SystemExit(main())

@@ -23,10 +23,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .diagnostics import Diagnostic
+from cutlens.diagnostics import Diagnostic
 
 if TYPE_CHECKING:
-    from .template import Template
+    from cutlens.template.model import Template
 
 HOW_TO_TRUST = ("To trust it: VS Code: \"Workspaces: Manage Workspace Trust\"; other editors: "
                 "initializationOptions {\"trusted\": true}; CLI: run without --no-exec.")

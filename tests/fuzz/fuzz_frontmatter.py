@@ -1,4 +1,4 @@
-"""Fuzz target: the front-matter parser (``cutlens.frontmatter``) and template loading.
+"""Fuzz target: the front-matter parser (``cutlens.template.frontmatter``) and template loading.
 
 Inputs are arbitrary text (with and without a ``{#- cutlens`` opening), TOML documents that
 hypothesis generates and serializes itself (so the expected data and the line of every
@@ -18,10 +18,10 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from cutlens import config as config_mod
-from cutlens import frontmatter
-from cutlens.frontmatter import FrontMatter, FrontMatterError
-from cutlens.template import load
+from cutlens.config import model as config_mod
+from cutlens.template import frontmatter
+from cutlens.template.frontmatter import FrontMatter, FrontMatterError
+from cutlens.template.model import load
 
 from fuzz_common import count
 

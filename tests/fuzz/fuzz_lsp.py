@@ -24,12 +24,12 @@ from lsprotocol import types as lsp
 from pygls.protocol import default_converter
 from pygls.workspace import TextDocument
 
-from cutlens import config as config_mod
-from cutlens.check import jinja_check
+from cutlens.check.jinja_tier import jinja_check
+from cutlens.config import model as config_mod
 from cutlens.lsp.convert import path_to_uri, to_lsp
 from cutlens.lsp.server import CutlensServer, create_server
-from cutlens.render import Renderer
-from cutlens.template import load
+from cutlens.render.renderer import Renderer
+from cutlens.template.model import load
 
 from fuzz_common import count
 

@@ -1,4 +1,4 @@
-"""Fuzz target: the nvcc output parser (``cutlens.nvcc_output``).
+"""Fuzz target: the nvcc output parser (``cutlens.nvcc.output``).
 
 Inputs are arbitrary text, lines from a grammar of everything nvcc's tools print (with odd
 line numbers, names and levels), and mutations of the captured nvcc 13.0 outputs in
@@ -15,7 +15,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from cutlens.nvcc_output import CompilerMessage, Frame, parse, parse_resources
+from cutlens.nvcc.output import CompilerMessage, Frame, parse, parse_resources
 
 from fuzz_common import FIXTURES, count
 

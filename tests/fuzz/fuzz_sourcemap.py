@@ -1,4 +1,4 @@
-"""Fuzz target: the source map (``cutlens.sourcemap`` with the renderer's markers).
+"""Fuzz target: the source map (``cutlens.render.sourcemap`` with the renderer's markers).
 
 Templates come from a grammar: lines of plain text, ``{{ expressions }}`` (some printing
 newlines), ``{% if %}``/``{% else %}``, ``{% for %}``, ``{% macro %}`` definitions and calls
@@ -18,9 +18,9 @@ from pathlib import Path
 from hypothesis import strategies as st
 from jinja2 import DictLoader, Environment, StrictUndefined
 
-from cutlens import config as config_mod
-from cutlens.render import RenderedUnit, Renderer, RenderFailure
-from cutlens.template import load
+from cutlens.config import model as config_mod
+from cutlens.render.renderer import RenderedUnit, Renderer, RenderFailure
+from cutlens.template.model import load
 
 from fuzz_common import count
 

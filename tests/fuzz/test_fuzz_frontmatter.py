@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from cutlens import frontmatter
+from cutlens.template import frontmatter
 
 from fuzz_common import budget
 from fuzz_frontmatter import (

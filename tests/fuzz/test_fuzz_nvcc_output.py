@@ -7,8 +7,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from cutlens import nvcc_output
-from cutlens.nvcc_output import parse, parse_resources
+from cutlens.nvcc import output as nvcc_output
+from cutlens.nvcc.output import parse, parse_resources
 
 from fuzz_common import budget, count
 from fuzz_nvcc import (

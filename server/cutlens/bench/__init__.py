@@ -23,7 +23,7 @@ one event loop.
 Results are stored by :mod:`cutlens.results`.
 """
 
-from .protocol import TimingConfig, baseline_request, run_request
-from .runner import Runner, visible_gpus
+from cutlens.bench.protocol import TimingConfig, baseline_request, run_request
+from cutlens.bench.runner import Runner, visible_gpus
 
 __all__ = ["Runner", "TimingConfig", "baseline_request", "run_request", "visible_gpus"]

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..compile import Compiler
-from .runner import Runner
+from cutlens.bench.runner import Runner
+from cutlens.nvcc.pool import Compiler
 
 EXECUTORS = ("local", "ray")
 
@@ -87,7 +87,7 @@ async def open_executor(cfg: ExecutorConfig, build_dir: Path,
     cache. ``bench=False`` (build only) starts no bench worker."""
     if cfg.kind == "ray":
         try:
-            from .ray_executor import open_ray
+            from cutlens.bench.ray_executor import open_ray
         except ImportError as e:
             raise ValueError(f"--executor ray needs Ray ({e}): pip install 'cutlens[ray]'"
                              ) from None

@@ -39,12 +39,12 @@ from typing import Any
 import ray
 from ray.exceptions import RayError
 
-from ..build_cache import atomic_write
-from ..compile import CompileJob, Compiler, CompileResult
-from ..nvcc_output import CompilerMessage
-from .executor import Executor, ExecutorConfig
-from .protocol import error_result
-from .runner import Runner
+from cutlens.bench.executor import Executor, ExecutorConfig
+from cutlens.bench.protocol import error_result
+from cutlens.bench.runner import Runner
+from cutlens.nvcc.cache import atomic_write
+from cutlens.nvcc.output import CompilerMessage
+from cutlens.nvcc.pool import CompileJob, Compiler, CompileResult
 
 #: How a library held in Ray's object store is named in a signature.
 ARTIFACT_PREFIX = "ray-object:"

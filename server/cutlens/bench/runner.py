@@ -41,7 +41,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .protocol import context_of, error_result, next_id
+from cutlens.bench.protocol import context_of, error_result, next_id
 
 log = logging.getLogger("cutlens.bench")
 

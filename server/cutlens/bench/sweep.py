@@ -17,7 +17,7 @@ import logging
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from typing import Any
 
-from .runner import Runner
+from cutlens.bench.runner import Runner
 
 log = logging.getLogger("cutlens.bench")
 

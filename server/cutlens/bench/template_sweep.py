@@ -12,16 +12,16 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..check import Selection, jinja_check
-from ..compile import Compiler, CompileResult, Mode
-from ..nvcc import find_nvcc, nvcc_version
-from ..nvcc_check import compile_options, job_for
-from ..nvcc_map import map_result
-from ..render import RenderedUnit, Renderer, RenderFailure
-from ..results import ResultStore, flags_hash
-from ..template import Template
-from .protocol import TimingConfig, baseline_request, error_result, run_request
-from .runner import Runner
+from cutlens.bench.protocol import TimingConfig, baseline_request, error_result, run_request
+from cutlens.bench.runner import Runner
+from cutlens.check.jinja_tier import Selection, jinja_check
+from cutlens.check.nvcc_tier import compile_options, job_for
+from cutlens.nvcc.mapping import map_result
+from cutlens.nvcc.pool import Compiler, CompileResult, Mode
+from cutlens.nvcc.toolchain import find_nvcc, nvcc_version
+from cutlens.render.renderer import RenderedUnit, Renderer, RenderFailure
+from cutlens.results.store import ResultStore, flags_hash
+from cutlens.template.model import Template
 
 
 @dataclass

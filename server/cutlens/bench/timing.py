@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .protocol import TimingConfig
+from cutlens.bench.protocol import TimingConfig
 
 #: Calls used to estimate the per-call time before choosing the iteration counts.
 ESTIMATE_CALLS = 5

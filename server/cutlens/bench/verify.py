@@ -24,7 +24,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .marshal import Marshalled, fill_poison
+from cutlens.bench.marshal import Marshalled, fill_poison
 
 #: dtype -> (atol, rtol). fp32's rtol admits TF32 tensor-core accumulation (unit roundoff
 #: 2^-11); half types allow for both the kernel's and the reference's output rounding.

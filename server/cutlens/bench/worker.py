@@ -27,10 +27,16 @@ from typing import IO, Any
 
 import torch
 
-from .marshal import Marshalled, SignatureError, load_kernel, marshal, unload
-from .protocol import TimingConfig, error_result
-from .timing import Clock, CpuClock, CudaClock, Timing, bench
-from .verify import ReferenceFailed, compare, compile_reference, namespace, run_reference
+from cutlens.bench.marshal import Marshalled, SignatureError, load_kernel, marshal, unload
+from cutlens.bench.protocol import TimingConfig, error_result
+from cutlens.bench.timing import Clock, CpuClock, CudaClock, Timing, bench
+from cutlens.bench.verify import (
+    ReferenceFailed,
+    compare,
+    compile_reference,
+    namespace,
+    run_reference,
+)
 
 #: Bytes zeroed before each timed call to evict L2 (H100: 50 MB; H200: 60 MB).
 CUDA_FLUSH_BYTES = 256 << 20

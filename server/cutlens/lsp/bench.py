@@ -7,12 +7,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ..bench.runner import Runner
-from ..bench.template_sweep import SweepPlan, sweep
+from cutlens.bench.runner import Runner
+from cutlens.bench.template_sweep import SweepPlan, sweep
 
 if TYPE_CHECKING:
-    from .server import CutlensServer
-    from .session import Project, TemplateDoc
+    from cutlens.lsp.server import CutlensServer
+    from cutlens.lsp.session import Project, TemplateDoc
 
 log = logging.getLogger("cutlens.lsp")
 _RUNNERS: dict[int, Runner] = {}

@@ -7,15 +7,15 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import trust
-from ..project import discover
-from ..render import RenderedUnit
-from ..template import Template
-from .convert import path_to_uri, uri_to_path
+from cutlens import trust
+from cutlens.lsp.convert import path_to_uri, uri_to_path
+from cutlens.render.renderer import RenderedUnit
+from cutlens.template.discovery import discover
+from cutlens.template.model import Template
 
 if TYPE_CHECKING:
-    from .server import CutlensServer
-    from .session import TemplateDoc
+    from cutlens.lsp.server import CutlensServer
+    from cutlens.lsp.session import TemplateDoc
 
 log = logging.getLogger("cutlens.lsp")
 
@@ -178,7 +178,7 @@ def register(server: CutlensServer) -> None:
 
     @server.command("cutlens.benchmark")
     async def cmd_benchmark(ls, *args: Any) -> dict:
-        from .bench import benchmark
+        from cutlens.lsp.bench import benchmark
 
         if not ls.session.trusted:
             return {"error": "benchmarks run workspace code (the compiled kernels, the "

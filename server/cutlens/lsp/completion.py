@@ -9,9 +9,9 @@ from functools import cache
 
 from lsprotocol import types as lsp
 
-from ..context import KernelContext, TemplateContext
-from ..template import Template
-from . import jinja_text
+from cutlens.lsp import jinja_text
+from cutlens.render.hooks import KernelContext, TemplateContext
+from cutlens.template.model import Template
 
 _HIDDEN = {"rename_indexing"}
 
@@ -57,7 +57,7 @@ def context_class(template: Template | None, which: str) -> type:
     if not spec:
         return base
     try:
-        from ..variants import import_project_module
+        from cutlens.template.variants import import_project_module
 
         mod_name, _, cls_name = str(spec).partition(":")
         cls = getattr(import_project_module(mod_name, template), cls_name)

@@ -11,11 +11,11 @@ from pathlib import Path
 from lsprotocol import types as lsp
 from pygls.lsp.client import LanguageClient
 
-from .. import config as config_mod
-from .. import formats
-from ..diagnostics import Diagnostic, sort_key
-from ..project import discover
-from .convert import from_lsp
+from cutlens.check import formats
+from cutlens.config import model as config_mod
+from cutlens.diagnostics import Diagnostic, sort_key
+from cutlens.lsp.convert import from_lsp
+from cutlens.template.discovery import discover
 
 EXIT_OK, EXIT_ERRORS = 0, 1
 

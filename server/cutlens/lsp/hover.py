@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from lsprotocol import types as lsp
 
-from ..render import RenderedUnit
-from ..template import Template
-from . import jinja_text
-from .completion import context_class, hook_doc
+from cutlens.lsp import jinja_text
+from cutlens.lsp.completion import context_class, hook_doc
+from cutlens.render.renderer import RenderedUnit
+from cutlens.template.model import Template
 
 MAX_SHOWN = 6
 MAX_CHARS = 1500

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from lsprotocol import types as lsp
 
-from ..template import Sample, Template, Variant
+from cutlens.template.model import Sample, Template, Variant
 
 
 def fmt_bytes(n: int | None) -> str:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from lsprotocol import types as lsp
 
-from ..template import Template
-from . import jinja_text
-from .convert import path_to_uri
+from cutlens.lsp import jinja_text
+from cutlens.lsp.convert import path_to_uri
+from cutlens.template.model import Template
 
 
 def _search_path(template: Template | None, path: Path) -> list[Path]:

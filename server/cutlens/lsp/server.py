@@ -22,19 +22,19 @@ from typing import Any
 from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 
-from .. import __version__
-from ..check import JinjaCheck, jinja_check
-from ..nvcc_check import NvccCheck, UnitCompile, compile_options, compile_unit, modes_for
-from ..project import dependencies, discover
-from ..render import RenderedUnit, RenderFailure
-from ..template import Template, load
-from . import completion as completion_mod
-from . import hover as hover_mod
-from . import lenses as lenses_mod
-from . import navigation
-from .convert import path_to_uri, to_lsp, uri_to_path
-from .debounce import Debouncer
-from .session import Session, TemplateDoc
+from cutlens import __version__
+from cutlens.check.jinja_tier import JinjaCheck, jinja_check
+from cutlens.check.nvcc_tier import NvccCheck, UnitCompile, compile_options, compile_unit, modes_for
+from cutlens.lsp import completion as completion_mod
+from cutlens.lsp import hover as hover_mod
+from cutlens.lsp import lenses as lenses_mod
+from cutlens.lsp import navigation
+from cutlens.lsp.convert import path_to_uri, to_lsp, uri_to_path
+from cutlens.lsp.debounce import Debouncer
+from cutlens.lsp.session import Session, TemplateDoc
+from cutlens.render.renderer import RenderedUnit, RenderFailure
+from cutlens.template.discovery import dependencies, discover
+from cutlens.template.model import Template, load
 
 log = logging.getLogger("cutlens.lsp")
 
@@ -350,7 +350,7 @@ def create_server(no_exec: bool = False) -> CutlensServer:
 
     @server.feature(lsp.INITIALIZED)
     def initialized(ls: CutlensServer, params: lsp.InitializedParams) -> None:
-        from .watch import start_watcher
+        from cutlens.lsp.watch import start_watcher
 
         try:
             ls.watcher = start_watcher(ls, asyncio.get_running_loop())
@@ -360,7 +360,7 @@ def create_server(no_exec: bool = False) -> CutlensServer:
 
     @server.feature(lsp.SHUTDOWN)
     async def shutdown(ls: CutlensServer, params: Any = None) -> None:
-        from .bench import close_runners
+        from cutlens.lsp.bench import close_runners
 
         await close_runners()
         ls.debouncer.cancel_all()
@@ -519,7 +519,7 @@ def create_server(no_exec: bool = False) -> CutlensServer:
                                            ses.text_of(path) or "")
 
     # -- commands and custom requests --------------------------------------------------------
-    from .commands import register
+    from cutlens.lsp.commands import register
 
     register(server)
     return server

@@ -8,18 +8,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import config as config_mod
-from .. import trust
-from ..check import JinjaCheck
-from ..compile import Compiler
-from ..config import ConfigError, ProjectConfig
-from ..diagnostics import Diagnostic
-from ..nvcc_check import NvccCheck
-from ..project import dependencies, is_template
-from ..render import Renderer
-from ..results import ResultStore
-from ..template import Template, load
-from ..variants import generator_module_file
+from cutlens import trust
+from cutlens.check.jinja_tier import JinjaCheck
+from cutlens.check.nvcc_tier import NvccCheck
+from cutlens.config import model as config_mod
+from cutlens.config.model import ConfigError, ProjectConfig
+from cutlens.diagnostics import Diagnostic
+from cutlens.nvcc.pool import Compiler
+from cutlens.render.renderer import Renderer
+from cutlens.results.store import ResultStore
+from cutlens.template.discovery import dependencies, is_template
+from cutlens.template.model import Template, load
+from cutlens.template.variants import generator_module_file
 
 if TYPE_CHECKING:
     import asyncio
@@ -154,7 +154,7 @@ class Session:
     def doc(self, path: Path, uri: str | None = None) -> TemplateDoc:
         d = self.docs.get(path)
         if d is None:
-            from .convert import path_to_uri
+            from cutlens.lsp.convert import path_to_uri
 
             d = self.docs[path] = TemplateDoc(path, uri or path_to_uri(path))
         return d

@@ -12,7 +12,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 if TYPE_CHECKING:
-    from .server import CutlensServer
+    from cutlens.lsp.server import CutlensServer
 
 log = logging.getLogger("cutlens.lsp")
 IGNORED_PARTS = {".git", ".cutlens", "node_modules", ".venv", "__pycache__", ".e2e"}

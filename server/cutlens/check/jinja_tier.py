@@ -7,10 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import trust
-from .diagnostics import Diagnostic, merge
-from .render import RenderedUnit, Renderer, RenderFailure
-from .template import Sample, Template, Variant
+from cutlens import trust
+from cutlens.diagnostics import Diagnostic, merge
+from cutlens.render.renderer import RenderedUnit, Renderer, RenderFailure
+from cutlens.template.model import Sample, Template, Variant
 
 
 @dataclass
@@ -112,8 +112,8 @@ def check_paths(paths: list, selection: Selection | None = None, jobs: int | Non
     ``on_diagnostics`` sees early results as they come: the Jinja tier, then each
     template's quick nvcc pass; the report holds the final set (full pass superseding).
     """
-    from . import config as config_mod
-    from .project import discover, load_template
+    from cutlens.config import model as config_mod
+    from cutlens.template.discovery import discover, load_template
 
     report = CheckReport()
     renderer = renderer or Renderer()
@@ -132,7 +132,7 @@ def check_paths(paths: list, selection: Selection | None = None, jobs: int | Non
     if nvcc and trust.exec_allowed():
         import asyncio
 
-        from .nvcc_check import nvcc_check_all, quick_reporter
+        from cutlens.check.nvcc_tier import nvcc_check_all, quick_reporter
 
         on_event = quick_reporter(checks, on_diagnostics) if on_diagnostics else None
         diags = asyncio.run(nvcc_check_all(checks, jobs=jobs, mode=mode, progress=progress,

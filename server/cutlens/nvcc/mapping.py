@@ -12,13 +12,13 @@ import os
 import re
 from typing import TYPE_CHECKING
 
-from .diagnostics import Diagnostic, Related
-from .render import RenderedUnit
-from .sourcemap import Frame, SourceMap
+from cutlens.diagnostics import Diagnostic, Related
+from cutlens.render.renderer import RenderedUnit
+from cutlens.render.sourcemap import Frame, SourceMap
 
 if TYPE_CHECKING:
-    from .compile import CompileResult
-    from .nvcc_output import CompilerMessage
+    from cutlens.nvcc.output import CompilerMessage
+    from cutlens.nvcc.pool import CompileResult
 
 _SOURCE_OF_TOOL = {"ptxas": "ptxas", "nvlink": "nvlink"}
 

@@ -8,8 +8,8 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-from . import __version__
-from .diagnostics import Diagnostic
+from cutlens import __version__
+from cutlens.diagnostics import Diagnostic
 
 FORMATS = ("text", "json", "sarif", "github")
 

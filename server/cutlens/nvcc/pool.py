@@ -24,10 +24,11 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from cutlens import build_cache, trust
-from cutlens import nvcc as nv
-from cutlens.nvcc import CompileOptions, Mode
-from cutlens.nvcc_output import CompilerMessage, KernelResources, parse, parse_resources
+from cutlens import trust
+from cutlens.nvcc import cache as build_cache
+from cutlens.nvcc import toolchain as nv
+from cutlens.nvcc.output import CompilerMessage, KernelResources, parse, parse_resources
+from cutlens.nvcc.toolchain import CompileOptions, Mode
 
 __all__ = ["CompileJob", "CompileOptions", "CompileResult", "Compiler", "CompilerStats", "Mode"]
 

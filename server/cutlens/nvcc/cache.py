@@ -37,7 +37,7 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from cutlens import nvcc as nv
+from cutlens.nvcc import toolchain as nv
 
 log = logging.getLogger("cutlens.cache")
 

@@ -8,9 +8,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import config as config_mod
-from .config import ProjectConfig
-from .template import Template, load, template_roots, within
+from cutlens.config import model as config_mod
+from cutlens.config.model import ProjectConfig
+from cutlens.template.model import Template, load, template_roots, within
 
 _REF_RE = re.compile(r"""\{%-?\s*(?:include|import|extends|from)\s+["']([^"']+)["']""")
 

@@ -149,7 +149,7 @@ class ResultStore:
     """SQLite store of benchmark runs and latest check results; safe across threads."""
 
     def __init__(self, workspace_root: str | Path, path: str | Path | None = None) -> None:
-        from .build_cache import private_dir
+        from cutlens.nvcc.cache import private_dir
 
         self.path = Path(path) if path else Path(workspace_root) / DB_DIR / DB_NAME
         private_dir(self.path.parent)

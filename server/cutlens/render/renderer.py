@@ -29,14 +29,14 @@ from jinja2.runtime import Macro, Undefined
 from jinja2.sandbox import SecurityError
 from jinja2.visitor import NodeTransformer
 
-from . import sourcemap
-from .context import HookError, KernelContext, KernelSignature, TemplateContext
-from .diagnostics import Diagnostic, Related
-from .symexpr import SympySafeSandbox
-from .template import Sample, Template, Variant
-from .variants import import_project_module
+from cutlens.diagnostics import Diagnostic, Related
+from cutlens.render import sourcemap
+from cutlens.render.hooks import HookError, KernelContext, KernelSignature, TemplateContext
+from cutlens.template.model import Sample, Template, Variant
+from cutlens.template.symexpr import SympySafeSandbox
+from cutlens.template.variants import import_project_module
 
-_THIS_DIR = str(Path(__file__).parent)
+_THIS_DIR = str(Path(__file__).parents[1])  # the cutlens package
 
 
 class RenderTimeout(RuntimeError):
@@ -619,12 +619,12 @@ class Renderer:
             tcls = _import_class(str(spec), template)
             if not issubclass(tcls, TemplateContext):
                 raise TypeError(f"template_class {spec} must subclass "
-                                "cutlens.context.TemplateContext")
+                                "cutlens.render.hooks.TemplateContext")
         if kspec:
             kcls = _import_class(str(kspec), template)
             if not issubclass(kcls, KernelContext):
                 raise TypeError(f"kernel_class {kspec} must subclass "
-                                "cutlens.context.KernelContext")
+                                "cutlens.render.hooks.KernelContext")
         return tcls, kcls
 
     def render(self, template: Template, sample: Sample, variant: Variant,

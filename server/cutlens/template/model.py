@@ -9,11 +9,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import frontmatter, trust
-from .config import ProjectConfig
-from .diagnostics import Diagnostic
-from .ir import IRError, Node, make_node
-from .variants import VariantError, expand_variants
+from cutlens import trust
+from cutlens.config.model import ProjectConfig
+from cutlens.diagnostics import Diagnostic
+from cutlens.template import frontmatter
+from cutlens.template.ir import IRError, Node, make_node
+from cutlens.template.variants import VariantError, expand_variants
 
 TEMPLATE_KEYS = {"samples", "variants", "variant", "bench", "companions", "template_class",
                  "kernel_class", "kind", "kernel_name", "compile"}

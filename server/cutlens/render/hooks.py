@@ -14,9 +14,9 @@ from typing import Any
 
 import sympy
 
-from .cexpr import cexpr
-from .ir import DTYPES, Node
-from .symexpr import ExprError, to_expr
+from cutlens.render.cexpr import cexpr
+from cutlens.template.ir import DTYPES, Node
+from cutlens.template.symexpr import ExprError, to_expr
 
 EXTRA_CPP_ARGS = "size_t* workspace_size, uint8_t* workspace, cudaStream_t stream"
 #: C++ type of a size argument in the kernel signature.

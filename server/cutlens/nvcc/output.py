@@ -193,7 +193,7 @@ def _demanglers() -> tuple[str, ...]:
     gives up on some CUTLASS 3.x kernel names that LLVM's demangler handles)."""
     found: list[str] = []
     try:
-        from cutlens.nvcc import find_nvcc, tool_near_nvcc
+        from cutlens.nvcc.toolchain import find_nvcc, tool_near_nvcc
 
         cu = tool_near_nvcc(find_nvcc(), "cu++filt")
         if cu:

@@ -10,18 +10,18 @@ import asyncio
 import sys
 from pathlib import Path
 
-from .. import config as config_mod
-from ..nvcc import NvccNotFound, find_nvcc, nvcc_version
-from ..nvcc_check import compile_options, default_compiler
-from ..project import load_template
-from ..render import Renderer
-from ..results import ResultStore
-from ..template import Template
-from . import report as report_mod
-from .executor import Executor, ExecutorConfig, open_executor
-from .progress import SweepProgress
-from .runner import parse_gpus
-from .template_sweep import SweepPlan, build_all, sweep, timing_from
+from cutlens.bench import report as report_mod
+from cutlens.bench.executor import Executor, ExecutorConfig, open_executor
+from cutlens.bench.progress import SweepProgress
+from cutlens.bench.runner import parse_gpus
+from cutlens.bench.template_sweep import SweepPlan, build_all, sweep, timing_from
+from cutlens.check.nvcc_tier import compile_options, default_compiler
+from cutlens.config import model as config_mod
+from cutlens.nvcc.toolchain import NvccNotFound, find_nvcc, nvcc_version
+from cutlens.render.renderer import Renderer
+from cutlens.results.store import ResultStore
+from cutlens.template.discovery import load_template
+from cutlens.template.model import Template
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE = 0, 1, 2
 

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import StrictUndefined
 from jinja2.exceptions import TemplateError
 
-from . import trust
-from .symexpr import SympySafeSandbox
+from cutlens import trust
+from cutlens.template.symexpr import SympySafeSandbox
 
 if TYPE_CHECKING:
-    from .template import Sample, Template, Variant
+    from cutlens.template.model import Sample, Template, Variant
 
 RESERVED = {"skip_if", "generator", "generator_args", "name"}
 _EXPR_ENV = SympySafeSandbox(undefined=StrictUndefined)
@@ -160,7 +160,7 @@ def _run_generator(fn: Any, spec: str, sample: Sample | None, args: dict) -> lis
 
 def expand_variants(template: Template, sample: Sample | None) -> list[Variant]:
     """Every variant of ``template`` for ``sample``, ``skip_if`` applied."""
-    from .template import Variant
+    from cutlens.template.model import Variant
 
     spec = template.settings.get("variants", {})
     if not isinstance(spec, dict):

@@ -9,14 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import nvcc as nv
-from .check import JinjaCheck
-from .compile import CompileJob, CompileOptions, Compiler, CompileResult, Mode
-from .diagnostics import Diagnostic, merge, sort_key
-from .nvcc_map import map_result
-from .nvcc_output import CompilerMessage
-from .render import RenderedUnit
-from .template import Template
+from cutlens.check.jinja_tier import JinjaCheck
+from cutlens.diagnostics import Diagnostic, merge, sort_key
+from cutlens.nvcc import toolchain as nv
+from cutlens.nvcc.mapping import map_result
+from cutlens.nvcc.output import CompilerMessage
+from cutlens.nvcc.pool import CompileJob, CompileOptions, Compiler, CompileResult, Mode
+from cutlens.render.renderer import RenderedUnit
+from cutlens.template.model import Template
 
 
 def compile_options(template: Template) -> CompileOptions:

@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__, trust
-from . import config as config_mod
-from .config import ConfigError
+from cutlens import __version__, trust
+from cutlens.config import model as config_mod
+from cutlens.config.model import ConfigError
 
 if TYPE_CHECKING:
-    from .template import Template
+    from cutlens.template.model import Template
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -117,15 +117,15 @@ def _config_for(path: Path) -> config_mod.ProjectConfig:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from .project import load_template
-    from .render import Renderer, RenderFailure
+    from cutlens.render.renderer import Renderer, RenderFailure
+    from cutlens.template.discovery import load_template
 
     cfg = _config_for(args.template)
     t = load_template(args.template, cfg)
     _untrusted_note(t)
     errors = [d for d in t.errors if d.severity == "error"]
     if t.broken:
-        from . import formats
+        from cutlens.check import formats
         sys.stderr.write(formats.text(errors))
         return EXIT_ERRORS
     try:
@@ -141,7 +141,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     for s, v in pairs:
         r = renderer.render(t, s, v)
         if isinstance(r, RenderFailure):
-            from . import formats
+            from cutlens.check import formats
             sys.stderr.write(formats.text(r.diagnostics))
             status = EXIT_ERRORS
             continue
@@ -163,8 +163,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_variants(args: argparse.Namespace) -> int:
-    from . import formats
-    from .project import load_template
+    from cutlens.check import formats
+    from cutlens.template.discovery import load_template
 
     t = load_template(args.template, _config_for(args.template))
     _untrusted_note(t)
@@ -206,8 +206,8 @@ def _default_paths(paths: list[Path]) -> list[Path]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from . import formats
-    from .check import Selection, check_paths
+    from cutlens.check import formats
+    from cutlens.check.jinja_tier import Selection, check_paths
 
     paths = _default_paths(args.paths)
     for p in paths:
@@ -239,7 +239,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench.cli import run_bench
+    from cutlens.cli.bench import run_bench
 
     if args.no_exec:
         raise UsageError("a benchmark runs workspace code (nvcc with the project's flags, the "
@@ -248,18 +248,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from .watch import run_watch
+    from cutlens.cli.watch import run_watch
 
     return run_watch(_default_paths(args.paths), nvcc=not args.no_nvcc)
 
 
 def cmd_lsp(args: argparse.Namespace) -> int:
     if args.headless is not None:
-        from .lsp.headless import run_headless
+        from cutlens.lsp.headless import run_headless
 
         return run_headless(_default_paths(args.headless), fmt=args.format,
                             no_exec=args.no_exec)
-    from .lsp.server import start
+    from cutlens.lsp.server import start
 
     start(tcp=args.tcp, port=args.port, log_file=args.log_file, no_exec=args.no_exec)
     return EXIT_OK

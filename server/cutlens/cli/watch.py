@@ -12,11 +12,11 @@ from typing import TextIO
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from . import config as config_mod
-from . import formats
-from .check import Selection, check_paths
-from .diagnostics import Diagnostic
-from .render import Renderer
+from cutlens.check import formats
+from cutlens.check.jinja_tier import Selection, check_paths
+from cutlens.config import model as config_mod
+from cutlens.diagnostics import Diagnostic
+from cutlens.render.renderer import Renderer
 
 IGNORED_PARTS = {".git", ".cutlens", "node_modules", ".venv", "__pycache__"}
 

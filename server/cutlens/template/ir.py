@@ -11,7 +11,7 @@ from functools import cached_property
 
 import sympy
 
-from . import symexpr
+from cutlens.template import symexpr
 
 
 class IRError(ValueError):

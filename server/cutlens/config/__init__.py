@@ -1,0 +1,1 @@
+"""The project config: ``cutlens.toml`` or ``[tool.cutlens]``, plus the editor's settings."""

@@ -1,0 +1,1 @@
+"""The results store: benchmark runs and compile checks, in SQLite under ``.cutlens/``."""
