@@ -42,7 +42,8 @@ CHECK = """
 import json, sys, time
 t0 = float(sys.argv[2])
 from pathlib import Path
-from cutlens.check import Selection, check_paths
+from cutlens.check.run import check_paths
+from cutlens.template.selection import Selection
 marks = []
 def seen(diags):
     marks.append(time.time() - t0)
@@ -71,12 +72,12 @@ def workspace(bad: bool) -> Path:
 
 def plain_nvcc(d: Path) -> dict:
     """Render the first sample x variant and compile it with the full pass's command."""
+    from cutlens import config as config
     from cutlens.check.nvcc_tier import compile_options
-    from cutlens.config import model as config
     from cutlens.nvcc.pool import Mode
     from cutlens.nvcc.toolchain import command
     from cutlens.render.renderer import Renderer
-    from cutlens.template.model import load
+    from cutlens.template.loader import load
 
     path = d / "gemm_sm90.cu.jinja"
     t = load(path, config.load(d))

@@ -15,12 +15,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from cutlens import config as config
 from cutlens.bench.template_sweep import timing_from
 from cutlens.check.nvcc_tier import compile_options, default_compiler, job_for
-from cutlens.config import model as config
 from cutlens.nvcc.pool import Mode
 from cutlens.render.renderer import Renderer
-from cutlens.template.model import load
+from cutlens.template.loader import load
 
 
 def main() -> int:

@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from cutlens.config import model as config
+from cutlens import config as config
 from cutlens.render.renderer import Renderer
-from cutlens.template.model import load
+from cutlens.template.loader import load
 
 HEAD = """{#- cutlens
 [samples.square]

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from cutlens.config import model as config
+from cutlens import config as config
 from cutlens.render.renderer import Renderer
-from cutlens.template.model import Template, load
+from cutlens.template.loader import load
+from cutlens.template.model import Template
 
 REPO = Path(__file__).resolve().parent.parent
 HAS_NVCC = shutil.which("nvcc") is not None or Path("/usr/local/cuda/bin/nvcc").exists()

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from cutlens.bench.executor import ExecutorConfig, local_runner, open_executor
+from cutlens.bench.executor import ExecutorConfig, local_runner
+from cutlens.bench.launch import open_executor
 from cutlens.bench.protocol import run_request
 from cutlens.bench.report import make_report, render_table
 from cutlens.bench.runner import Runner, parse_gpus
 from cutlens.cli.bench import executor_config
-from cutlens.config.model import ProjectConfig
+from cutlens.config import BenchConfig, ProjectConfig
 
 from conftest import fakelib
 
@@ -67,13 +68,13 @@ def test_cli_executor_options(tmp_path):
     with pytest.raises(ValueError, match="--workers is for --executor ray"):
         executor_config(_args(workers=2), cfg)
     # the project's [bench] table is the default; the command line wins
-    cfg.bench = {"executor": "ray", "gpu_resource": "accel", "workers_per_gpu": 2,
-                 "ray_address": "auto", "device": "cpu"}
+    cfg.bench = BenchConfig(executor="ray", gpu_resource="accel", workers_per_gpu=2,
+                            ray_address="auto", device="cpu")
     c = executor_config(_args(), cfg)
     assert (c.kind, c.gpu_resource, c.workers_per_gpu, c.address, c.device) == (
         "ray", "accel", 2, "auto", "cpu")
     assert executor_config(_args(executor="local", workers_per_gpu=1), cfg).workers_per_gpu == 1
-    cfg.bench = {"devices": [2, 3]}
+    cfg.bench = BenchConfig(devices=[2, 3])
     assert executor_config(_args(), cfg).gpus == ["2", "3"]
 
 

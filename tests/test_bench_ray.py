@@ -23,9 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from cutlens.bench.executor import ExecutorConfig, open_executor
+from cutlens import config as config_mod
+from cutlens.bench.executor import ExecutorConfig
+from cutlens.bench.launch import open_executor
 from cutlens.bench.protocol import run_request
-from cutlens.config import model as config_mod
 from cutlens.render.renderer import Renderer
 from cutlens.results.store import ResultStore
 from cutlens.template.discovery import load_template

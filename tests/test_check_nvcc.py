@@ -8,8 +8,10 @@ import asyncio
 import pytest
 
 from cutlens.check import formats
-from cutlens.check.jinja_tier import Selection, check_paths, jinja_check
+from cutlens.check.jinja_tier import jinja_check
 from cutlens.check.nvcc_tier import default_compiler, nvcc_check
+from cutlens.check.run import check_paths
+from cutlens.template.selection import Selection
 
 from conftest import HAS_NVCC, line_of
 

@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from cutlens.check.jinja_tier import Selection, check_paths
+from cutlens.check.run import check_paths
+from cutlens.template.selection import Selection
 
 from conftest import HAS_NVCC, REPO, line_of
 

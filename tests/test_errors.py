@@ -4,7 +4,8 @@ happened in; one failing pair never stops the others."""
 from __future__ import annotations
 
 from cutlens.check import formats
-from cutlens.check.jinja_tier import Selection, jinja_check
+from cutlens.check.jinja_tier import jinja_check
+from cutlens.template.selection import Selection
 
 from conftest import line_of
 

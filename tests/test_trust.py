@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from cutlens import config as config
 from cutlens import trust
 from cutlens.check.jinja_tier import jinja_check
 from cutlens.check.nvcc_tier import compile_options
-from cutlens.config import model as config
+from cutlens.config import flags as flags_mod
 from cutlens.nvcc.pool import CompileJob, CompileOptions, Compiler, Mode
 from cutlens.render.renderer import Renderer, RenderFailure
 from cutlens.template.symexpr import ExprError, parse
@@ -352,7 +353,7 @@ def test_project_config_allows_ccbin(project: Project, allow: str):
 
 def test_editor_settings_cannot_allow_unsafe_flags(project: Project):
     cfg = config.load(project.root)
-    config.apply(cfg, {"allow_unsafe_flags": True, "arch": "sm_80"}, "settings")
+    config.apply_settings(cfg, {"allow_unsafe_flags": True, "arch": "sm_80"})
     assert cfg.allow_unsafe_flags is False and cfg.arch == "sm_80"
 
 
@@ -379,7 +380,7 @@ def test_editor_settings_cannot_allow_unsafe_flags(project: Project):
     (["--expt-extended-lambda", "-rdc=true", "-maxrregcount=128", "-DFOO=1;rm -rf ~"], []),
 ])
 def test_flag_policy(flags: list[str], refused: list[str]):
-    assert [p.text for p in trust.unsafe_flags(flags)] == refused
+    assert [p.text for p in flags_mod.unsafe_flags(flags)] == refused
 
 
 def test_dollar_is_refused_even_when_unsafe_flags_are_allowed(project: Project):

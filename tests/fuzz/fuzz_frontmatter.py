@@ -18,10 +18,10 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from cutlens.config import model as config_mod
+from cutlens import config as config_mod
 from cutlens.template import frontmatter
 from cutlens.template.frontmatter import FrontMatter, FrontMatterError
-from cutlens.template.model import load
+from cutlens.template.loader import load
 
 from fuzz_common import count
 

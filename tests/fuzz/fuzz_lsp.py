@@ -24,12 +24,13 @@ from lsprotocol import types as lsp
 from pygls.protocol import default_converter
 from pygls.workspace import TextDocument
 
+from cutlens import config as config_mod
 from cutlens.check.jinja_tier import jinja_check
-from cutlens.config import model as config_mod
+from cutlens.lsp.app import create_server
 from cutlens.lsp.convert import path_to_uri, to_lsp
-from cutlens.lsp.server import CutlensServer, create_server
+from cutlens.lsp.server import CutlensServer
 from cutlens.render.renderer import Renderer
-from cutlens.template.model import load
+from cutlens.template.loader import load
 
 from fuzz_common import count
 
@@ -180,7 +181,7 @@ def expected_diagnostics(root: Path, settings: dict, path: Path, text: str,
     """The diagnostics of ``text`` computed from scratch (fresh config and renderer), as
     the server would publish them for ``path``."""
     cfg = config_mod.load(root)
-    config_mod.apply(cfg, settings, "settings")
+    config_mod.apply_settings(cfg, settings)
     t = load(path, cfg, text)
     jc = jinja_check(t, Renderer(dict(overlays)))
     lines = text.splitlines()

@@ -18,9 +18,9 @@ from pathlib import Path
 from hypothesis import strategies as st
 from jinja2 import DictLoader, Environment, StrictUndefined
 
-from cutlens.config import model as config_mod
+from cutlens import config as config_mod
 from cutlens.render.renderer import RenderedUnit, Renderer, RenderFailure
-from cutlens.template.model import load
+from cutlens.template.loader import load
 
 from fuzz_common import count
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 
-from cutlens.config import model as config
+from cutlens import config as config
 from cutlens.render.renderer import Renderer, RenderFailure
-from cutlens.template.model import load
+from cutlens.template.loader import load
 
 from fuzz_common import budget
 from fuzz_sourcemap import ROOT, case_of, check_case, template_cases

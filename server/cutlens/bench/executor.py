@@ -5,6 +5,7 @@ An :class:`Executor` pairs a compiler (``await compiler.compile(job) -> CompileR
 so the results, the store and the report are the same whichever executor ran the sweep::
 
     async with open_executor(ExecutorConfig(kind="local", gpus=["0", "0"]), build_dir) as ex:
+        # (cutlens.bench.launch.open_executor)
         results = await sweep(plan, renderer, ex.compiler, ex.runner, store)
 
 - ``local``: nvcc jobs across every core (the :class:`~cutlens.compile.Compiler` pool, with
@@ -18,14 +19,10 @@ Torch-free and ray-free.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from cutlens.bench.runner import Runner
-from cutlens.nvcc.pool import Compiler
 
 EXECUTORS = ("local", "ray")
 
@@ -78,21 +75,3 @@ def local_runner(cfg: ExecutorConfig) -> Runner:
                       workers_per_gpu=cfg.workers_per_gpu, timeout_s=cfg.timeout_s)
     return Runner(device=cfg.device, gpus=cfg.gpus, workers_per_gpu=cfg.workers_per_gpu,
                   timeout_s=cfg.timeout_s)
-
-
-@contextlib.asynccontextmanager
-async def open_executor(cfg: ExecutorConfig, build_dir: Path,
-                        bench: bool = True) -> AsyncIterator[Executor]:
-    """The executor of ``cfg``; its workers stop on exit. ``build_dir``: the local build
-    cache. ``bench=False`` (build only) starts no bench worker."""
-    if cfg.kind == "ray":
-        try:
-            from cutlens.bench.ray_executor import open_ray
-        except ImportError as e:
-            raise ValueError(f"--executor ray needs Ray ({e}): pip install 'cutlens[ray]'"
-                             ) from None
-        async with open_ray(cfg, bench=bench) as ex:
-            yield ex
-        return
-    async with local_runner(cfg) as runner:
-        yield Executor("local", Compiler(build_dir, cfg.jobs), runner)

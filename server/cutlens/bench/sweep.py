@@ -22,6 +22,25 @@ from cutlens.bench.runner import Runner
 log = logging.getLogger("cutlens.bench")
 
 
+def store_guard(store: Any) -> Callable[[Mapping[str, Any]], None]:
+    """``store.add`` that never fails a sweep: a store that cannot keep a result (disk full,
+    locked past the timeout, ...) costs one warning; the result is still shown."""
+    failed = 0
+
+    def keep(record: Mapping[str, Any]) -> None:
+        nonlocal failed
+        if store is None:
+            return
+        try:
+            store.add(record)
+        except Exception as e:
+            failed += 1
+            if failed == 1:
+                log.warning("results store: cannot store results (%s); they are shown but "
+                            "not kept", e)
+    return keep
+
+
 async def collect(runner: Runner, requests: Iterable[dict] | AsyncIterable[dict], *,
                   store: Any = None, record: Mapping[str, Any] | None = None,
                   progress: Any = None,
@@ -30,16 +49,9 @@ async def collect(runner: Runner, requests: Iterable[dict] | AsyncIterable[dict]
     ``store.add({**record, **result})`` when a store is given, ``progress.update(result)``,
     then ``on_result(result)``. Returns all results."""
     results = []
-    unstored = 0
+    keep = store_guard(store)
     async for result in runner.sweep(requests):
-        if store is not None:
-            try:
-                store.add({**(record or {}), **result})
-            except Exception as e:  # disk full, locked past the timeout, ...: keep going
-                unstored += 1
-                if unstored == 1:
-                    log.warning("results store: cannot store results (%s); they are shown "
-                                "but not kept", e)
+        keep({**(record or {}), **result})
         if progress is not None:
             progress.update(result)
         if on_result is not None:

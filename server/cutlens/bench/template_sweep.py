@@ -14,48 +14,31 @@ from typing import Any
 
 from cutlens.bench.protocol import TimingConfig, baseline_request, error_result, run_request
 from cutlens.bench.runner import Runner
-from cutlens.check.jinja_tier import Selection, jinja_check
-from cutlens.check.nvcc_tier import compile_options, job_for
+from cutlens.bench.sweep import store_guard
+from cutlens.check.jinja_tier import jinja_check
 from cutlens.nvcc.mapping import map_result
+from cutlens.nvcc.options import compile_options, job_for
 from cutlens.nvcc.pool import Compiler, CompileResult, Mode
 from cutlens.nvcc.toolchain import find_nvcc, nvcc_version
 from cutlens.render.renderer import RenderedUnit, Renderer, RenderFailure
 from cutlens.results.store import ResultStore, flags_hash
 from cutlens.template.model import Template
+from cutlens.template.selection import Selection
 
 
 @dataclass
 class SweepPlan:
-    """What to benchmark."""
+    """What to benchmark: a template, the samples × variants selected, the torch baseline."""
 
     template: Template
-    samples: list[str] | None = None  # None: all
-    variants: list[str] = field(default_factory=lambda: ["all"])
+    selection: Selection = field(default_factory=Selection)
     baseline: bool = True
 
     def units(self, renderer: Renderer) -> tuple[list[RenderedUnit], list[RenderFailure]]:
-        """Rendered units of the selected pairs, and the selected pairs that failed to
-        render. ``variants``: ``all`` | ``K`` (the first K per sample) | names/indices."""
-        jc = jinja_check(self.template, renderer, Selection())
-        pairs = [*jc.units, *jc.failures]
-        if self.samples:
-            pairs = [p for p in pairs if p.sample.name in self.samples]
-        spec = self.variants or ["all"]
-        if spec == ["all"]:
-            keep = pairs
-        elif len(spec) == 1 and spec[0].isdigit() and not any(
-                p.variant.name == spec[0] for p in pairs):
-            k = int(spec[0])
-            firsts: dict[str, list[int]] = {}
-            for p in pairs:
-                firsts.setdefault(p.sample.name, []).append(p.variant.index)
-            cut = {s: sorted(ix)[:k] for s, ix in firsts.items()}
-            keep = [p for p in pairs if p.variant.index in cut[p.sample.name]]
-        else:
-            keep = [p for p in pairs if p.variant.name in spec or p.variant.slug in spec
-                    or str(p.variant.index) in spec]
-        return ([p for p in keep if isinstance(p, RenderedUnit)],
-                [p for p in keep if isinstance(p, RenderFailure)])
+        """Rendered units of the selected pairs (only those are rendered), and the selected
+        pairs that failed to render."""
+        jc = jinja_check(self.template, renderer, self.selection)
+        return jc.units, jc.failures
 
 
 def _resources(res: CompileResult) -> dict[str, Any]:
@@ -67,10 +50,7 @@ def _resources(res: CompileResult) -> dict[str, Any]:
 
 
 def timing_from(template: Template) -> TimingConfig:
-    cfg = template.config.bench or {}
-    return TimingConfig.from_json({k: v for k, v in cfg.items() if k in
-                                   ("warmup_ms", "rep_ms", "min_iters", "max_iters",
-                                    "flush_l2", "flush_bytes")})
+    return TimingConfig.from_json(template.config.bench.timing())
 
 
 async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner: Runner,
@@ -95,10 +75,11 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
         on_planned(len(units) + len(baselines) + len(failures))
     results: list[dict] = []
 
+    keep = store_guard(store)
+
     def emit(r: dict) -> None:
         full = {**record, **r}
-        if store is not None:
-            store.add(full)
+        keep(full)
         results.append(full)
         if on_result is not None:
             on_result(full)

@@ -3,34 +3,13 @@ rendered units with nvcc (the nvcc tier) and map what nvcc says onto template li
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from cutlens import trust
 from cutlens.diagnostics import Diagnostic, merge
 from cutlens.render.renderer import RenderedUnit, Renderer, RenderFailure
 from cutlens.template.model import Sample, Template, Variant
-
-
-@dataclass
-class Selection:
-    """Which samples and variants a check covers: ``all`` or ``first``."""
-
-    samples: str = "all"
-    variants: str = "all"
-
-    def pairs(self, template: Template) -> list[tuple[Sample, Variant]]:
-        samples = template.samples or [Sample("default")]
-        if self.samples == "first":
-            samples = samples[:1]
-        out = []
-        for s in samples:
-            vs = template.variants(s)
-            if self.variants == "first":
-                vs = vs[:1]
-            out += [(s, v) for v in vs]
-        return out
+from cutlens.template.selection import Selection
 
 
 @dataclass
@@ -55,21 +34,35 @@ class JinjaCheck:
         return list(dict.fromkeys(v.name for _, v in self.pairs))
 
 
+def untrusted_notice(template: Template) -> Diagnostic:
+    """The one Information diagnostic an untrusted workspace's template gets."""
+    python = template.python_uses()
+    skipped = [f"{', '.join(python)} (workspace Python)"] if python else []
+    skipped += ["nvcc", "benchmarks"]
+    checked = ("only the template's syntax was checked" if python
+               else "only the Jinja tier ran")
+    line = template.front.start_line or 1
+    return Diagnostic(file=str(template.path), line=line, severity="info", source="cutlens",
+                      code="untrusted",
+                      message=f"Workspace not trusted: {checked}; not run: "
+                              f"{', '.join(skipped)}. {trust.HOW_TO_TRUST}")
+
+
 def jinja_check(template: Template, renderer: Renderer,
                 selection: Selection | None = None) -> JinjaCheck:
     """Render every selected sample × variant; one failing pair never stops the others.
 
     In an untrusted workspace a template that needs workspace Python (a generator,
     ``template_class``) is only compiled for syntax, and every template gets one notice
-    saying what did not run (:func:`trust.untrusted_notice`)."""
+    saying what did not run (:func:`untrusted_notice`)."""
     selection = selection or Selection()
     jc = JinjaCheck(template)
-    pairs = selection.pairs(template)  # may add variant errors to template.errors
+    pairs = selection.pairs(template)
     jc.pairs = pairs
     raw: list[Diagnostic] = list(template.errors)
-    syntax_only = not trust.exec_allowed() and bool(trust.python_uses(template))
+    syntax_only = not trust.exec_allowed() and bool(template.python_uses())
     if not trust.exec_allowed():
-        raw.append(trust.untrusted_notice(template))
+        raw.append(untrusted_notice(template))
     if syntax_only and not template.broken:
         raw += renderer.syntax_check(template)
     elif not template.broken:
@@ -87,55 +80,3 @@ def jinja_check(template: Template, renderer: Renderer,
         if not d.samples and not d.variants:
             d.partial = False
     return jc
-
-
-@dataclass
-class CheckReport:
-    """Diagnostics of every template checked under some paths."""
-
-    templates: list[Template] = field(default_factory=list)
-    partials: list = field(default_factory=list)
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-
-    @property
-    def errors(self) -> int:
-        return sum(1 for d in self.diagnostics if d.severity == "error")
-
-
-def check_paths(paths: list, selection: Selection | None = None, jobs: int | None = None,
-                nvcc: bool = True, mode: str = "full", progress: bool = False,
-                renderer: Renderer | None = None,
-                on_diagnostics: Callable[[list[Diagnostic]], None] | None = None
-                ) -> CheckReport:
-    """Render (and compile) every template under ``paths``.
-
-    ``on_diagnostics`` sees early results as they come: the Jinja tier, then each
-    template's quick nvcc pass; the report holds the final set (full pass superseding).
-    """
-    from cutlens.config import model as config_mod
-    from cutlens.template.discovery import discover, load_template
-
-    report = CheckReport()
-    renderer = renderer or Renderer()
-    checks: list[JinjaCheck] = []
-    for p in paths:
-        cfg = config_mod.load(config_mod.find_root(Path(p)))
-        found = discover([Path(p)], cfg)
-        report.partials += found.partials
-        for tp in found.templates:
-            t = load_template(tp, cfg)
-            report.templates.append(t)
-            checks.append(jinja_check(t, renderer, selection))
-    diags: list[Diagnostic] = [d for jc in checks for d in jc.diagnostics]
-    if on_diagnostics is not None:
-        on_diagnostics(diags)
-    if nvcc and trust.exec_allowed():
-        import asyncio
-
-        from cutlens.check.nvcc_tier import nvcc_check_all, quick_reporter
-
-        on_event = quick_reporter(checks, on_diagnostics) if on_diagnostics else None
-        diags = asyncio.run(nvcc_check_all(checks, jobs=jobs, mode=mode, progress=progress,
-                                           on_event=on_event))
-    report.diagnostics = diags
-    return report

@@ -4,88 +4,17 @@ nvcc says into template diagnostics. Shared by ``cutlens check``, ``bench`` and 
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cutlens.check.jinja_tier import JinjaCheck
 from cutlens.diagnostics import Diagnostic, merge, sort_key
-from cutlens.nvcc import toolchain as nv
 from cutlens.nvcc.mapping import map_result
-from cutlens.nvcc.output import CompilerMessage
-from cutlens.nvcc.pool import CompileJob, CompileOptions, Compiler, CompileResult, Mode
+from cutlens.nvcc.options import compile_options, failed, job_for, preflight
+from cutlens.nvcc.pool import CompileOptions, Compiler, CompileResult, Mode
 from cutlens.render.renderer import RenderedUnit
 from cutlens.template.model import Template
-
-
-def compile_options(template: Template) -> CompileOptions:
-    """Project config plus the template's ``[compile]`` table."""
-    cfg = template.config
-    table = template.settings.get("compile", {}) if isinstance(
-        template.settings.get("compile"), dict) else {}
-    inc = [*cfg.include_dirs,
-           *[str((template.path.parent / p).resolve()) for p in table.get("include_dirs", [])]]
-    if cfg.cutlass and cfg.cutlass_include_dirs:
-        inc = [*cfg.cutlass_include_dirs, *inc]
-    return CompileOptions(
-        nvcc=cfg.nvcc,
-        arch=str(table.get("arch", cfg.arch)),
-        std=str(table.get("std", cfg.std)),
-        include_dirs=tuple(inc),
-        defines=tuple([*cfg.defines, *table.get("defines", [])]),
-        extra_flags=tuple([*cfg.extra_flags, *table.get("extra_flags", [])]),
-        cutlass=bool(table.get("cutlass", cfg.cutlass)) and not cfg.cutlass_include_dirs,
-        timeout_s=float(table.get("timeout_s", cfg.compile_timeout_s)),
-    )
-
-
-def _config_key_at(template: Template, key: str) -> str:
-    """``cutlens.toml:3`` where the project config sets ``key``, else the editor settings."""
-    cfg = template.config
-    if cfg.file is not None and cfg.index is not None:
-        line = cfg.index.line_of(cfg.index_prefix.rstrip("."), key, default=0)
-        if line:
-            return f"{cfg.file.name}:{line}"
-    return "the editor settings"
-
-
-def preflight(template: Template) -> str | None:
-    """Why none of the template's units can compile, said once instead of nvcc's wall of
-    ``#include`` errors: the CUTLASS headers are missing. None when there is no such reason."""
-    cfg = template.config
-    table = template.settings.get("compile")
-    table = table if isinstance(table, dict) else {}
-    if not bool(table.get("cutlass", cfg.cutlass)):
-        return None
-    if cfg.cutlass_include_dirs:
-        dirs = cfg.cutlass_include_dirs
-        if any((Path(d) / "cutlass" / "cutlass.h").is_file() for d in dirs):
-            return None
-        return (f"CUTLASS headers not found: `cutlass_include_dirs` "
-                f"({_config_key_at(template, 'cutlass_include_dirs')}) is "
-                f"{', '.join(dirs)}, and no cutlass/cutlass.h is there")
-    if template.kind == "cutlass" and not nv.cutlass_include_dirs():
-        return ("CUTLASS headers not found: the nvidia-cutlass wheel is not installed in this "
-                "Python environment; install it, or set `cutlass_include_dirs` in cutlens.toml")
-    return None
-
-
-def _failed(unit: RenderedUnit, mode: Mode, message: str) -> CompileResult:
-    """A result for a unit that was not compiled, carrying ``message`` as its error."""
-    msg = CompilerMessage(tool="nvcc", severity="error", file=None, line=None, column=None,
-                          message=message, code=None, chain=[], raw=message, level="error")
-    return CompileResult(mode=mode, ok=False, returncode=None, messages=[msg], resources=[],
-                         output="", source_path="", companion_paths={}, artifact=None,
-                         duration_s=0.0, cached=False)
-
-
-def job_for(unit: RenderedUnit, mode: Mode, options: CompileOptions) -> CompileJob:
-    """The compile job of a rendered unit (its TU named after template, sample, variant)."""
-    stem = unit.template.name.split(".")[0]
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{stem}-{unit.sample.name}-{unit.variant.slug}")
-    return CompileJob(source=unit.text, mode=mode, options=options, name=name,
-                      companions={k: v.text for k, v in unit.companions.items()})
 
 
 @dataclass
@@ -121,6 +50,11 @@ class NvccCheck:
     jinja: JinjaCheck
     units: list[UnitCompile] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, jc: JinjaCheck) -> NvccCheck:
+        """The (not yet compiled) nvcc tier of a Jinja tier's rendered units."""
+        return cls(jc, [UnitCompile(u, unit_template=jc.template) for u in jc.units])
+
     def nvcc_diagnostics(self) -> list[Diagnostic]:
         """The nvcc tier: each unit's most complete pass (full supersedes quick), merged
         over samples and variants; "only in some" is judged among the compiled units."""
@@ -144,7 +78,7 @@ async def compile_unit(compiler: Compiler, uc: UnitCompile, options: CompileOpti
 
     async def one(mode: Mode) -> None:
         if blocked is not None:
-            res = _failed(uc.unit, mode, blocked)
+            res = failed(mode, blocked)
         else:
             res = await compiler.compile(job_for(uc.unit, mode, options))
         if res.cancelled:  # we joined a compile whose first requester went away: rerun it
@@ -165,14 +99,20 @@ def modes_for(mode: str) -> tuple[Mode, ...]:
     return (Mode.QUICK,) if mode == "quick" else (Mode.QUICK, Mode.FULL)
 
 
-async def nvcc_check(jc: JinjaCheck, compiler: Compiler, mode: str = "full",
-                     on_event: Callable[[Event], None] | None = None) -> NvccCheck:
-    """Compile every rendered unit of one template."""
-    options = compile_options(jc.template)
-    nc = NvccCheck(jc, [UnitCompile(u, unit_template=jc.template) for u in jc.units])
+async def compile_all(nc: NvccCheck, compiler: Compiler, mode: str = "full",
+                      on_event: Callable[[Event], None] | None = None) -> NvccCheck:
+    """Compile every unit of ``nc`` (its passes side by side), reporting each pass as it
+    lands; ``nc`` fills in as they do."""
+    options = compile_options(nc.jinja.template)
     await asyncio.gather(*(compile_unit(compiler, uc, options, modes_for(mode), on_event)
                            for uc in nc.units))
     return nc
+
+
+async def nvcc_check(jc: JinjaCheck, compiler: Compiler, mode: str = "full",
+                     on_event: Callable[[Event], None] | None = None) -> NvccCheck:
+    """Compile every rendered unit of one template."""
+    return await compile_all(NvccCheck.of(jc), compiler, mode, on_event)
 
 
 def quick_reporter(checks: list[JinjaCheck],

@@ -10,17 +10,19 @@ import asyncio
 import sys
 from pathlib import Path
 
+from cutlens import config as config_mod
 from cutlens.bench import report as report_mod
-from cutlens.bench.executor import Executor, ExecutorConfig, open_executor
+from cutlens.bench.executor import Executor, ExecutorConfig
+from cutlens.bench.launch import open_executor
 from cutlens.bench.progress import SweepProgress
 from cutlens.bench.runner import parse_gpus
 from cutlens.bench.template_sweep import SweepPlan, build_all, sweep, timing_from
-from cutlens.check.nvcc_tier import compile_options, default_compiler
-from cutlens.config import model as config_mod
+from cutlens.check.nvcc_tier import default_compiler
+from cutlens.cli.common import load_one, pairs_or_usage, selection
+from cutlens.nvcc.options import compile_options
 from cutlens.nvcc.toolchain import NvccNotFound, find_nvcc, nvcc_version
 from cutlens.render.renderer import Renderer
 from cutlens.results.store import ResultStore
-from cutlens.template.discovery import load_template
 from cutlens.template.model import Template
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE = 0, 1, 2
@@ -41,8 +43,8 @@ def executor_config(args: argparse.Namespace, cfg: config_mod.ProjectConfig,
                     timeout_s: float = 60.0) -> ExecutorConfig:
     """The executor from the command line, else the project's ``[bench]`` table (``device``,
     ``devices``, ``executor``, ``ray_address``, ``gpu_resource``, ``workers_per_gpu``)."""
-    bench = cfg.bench or {}
-    kind = getattr(args, "executor", None) or str(bench.get("executor", "local"))
+    bench = cfg.bench
+    kind = getattr(args, "executor", None) or bench.executor
     spec = getattr(args, "gpus", None)
     if kind == "ray" and spec is not None:
         raise ValueError("--gpus is for the local executor; Ray places the workers "
@@ -50,34 +52,31 @@ def executor_config(args: argparse.Namespace, cfg: config_mod.ProjectConfig,
     if kind != "ray" and getattr(args, "workers", None) is not None:
         raise ValueError("--workers is for --executor ray; locally use --gpus and "
                          "--workers-per-gpu")
-    devices = bench.get("devices")
+    devices = bench.devices
     gpus = parse_gpus(spec) if spec is not None else (
         [str(d) for d in devices] if isinstance(devices, list) else
         int(devices) if isinstance(devices, int) else None)
     return ExecutorConfig(
-        kind=kind, device=str(bench.get("device", "cuda")), gpus=gpus,
-        workers_per_gpu=int(getattr(args, "workers_per_gpu", None)
-                            or bench.get("workers_per_gpu", 1)),
+        kind=kind, device=str(bench.device), gpus=gpus,
+        workers_per_gpu=int(getattr(args, "workers_per_gpu", None) or bench.workers_per_gpu),
         timeout_s=timeout_s, jobs=args.jobs or cfg.jobs or None,
-        address=getattr(args, "address", None) or bench.get("ray_address"),
-        gpu_resource=getattr(args, "gpu_resource", None) or str(bench.get("gpu_resource",
-                                                                          "GPU")),
+        address=getattr(args, "address", None) or bench.ray_address,
+        gpu_resource=getattr(args, "gpu_resource", None) or bench.gpu_resource,
         workers=getattr(args, "workers", None))
 
 
 async def _run(args: argparse.Namespace, show_progress: bool) -> tuple[list[dict], Executor]:
-    cfg = config_mod.load(config_mod.find_root(args.template))
-    t = load_template(args.template, cfg)
+    t = load_one(args.template)
+    cfg = t.config
     if t.broken:
         raise ValueError("; ".join(f"{Path(d.file).name}:{d.line}: {d.message}"
                                    for d in t.errors))
-    bench_cfg = cfg.bench or {}
-    plan = SweepPlan(t, samples=args.sample, variants=args.variants,
-                     baseline=not args.no_baseline)
+    sel = selection(args)
+    pairs_or_usage(t, sel)
+    plan = SweepPlan(t, sel, baseline=not args.no_baseline)
     store = ResultStore(cfg.root)
     timing = timing_from(t)
-    timeout = max(float(bench_cfg.get("timeout_s", 60)),
-                  5 * (timing.warmup_ms + timing.rep_ms) / 1000)
+    timeout = max(cfg.bench.timeout_s, 5 * (timing.warmup_ms + timing.rep_ms) / 1000)
     progress = SweepProgress(console=None) if show_progress else None
     ecfg = executor_config(args, cfg, timeout)
     require_nvcc(t, ecfg.kind)
@@ -92,9 +91,11 @@ async def _run(args: argparse.Namespace, show_progress: bool) -> tuple[list[dict
 
 
 async def _build_only(args: argparse.Namespace) -> int:
-    cfg = config_mod.load(config_mod.find_root(args.template))
-    t = load_template(args.template, cfg)
-    plan = SweepPlan(t, samples=args.sample, variants=args.variants, baseline=False)
+    t = load_one(args.template)
+    cfg = t.config
+    sel = selection(args)
+    pairs_or_usage(t, sel)
+    plan = SweepPlan(t, sel, baseline=False)
     ecfg = executor_config(args, cfg)
     require_nvcc(t, ecfg.kind)
     if ecfg.kind == "local":  # no bench worker needed

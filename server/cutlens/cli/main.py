@@ -1,26 +1,29 @@
-"""The ``cutlens`` command line: render, variants, check, bench, watch, lsp."""
+"""The ``cutlens`` command line: render, variants, check, bench, watch, lsp (the parser and
+the dispatch; each command lives in its own module)."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cutlens import __version__, trust
-from cutlens.config import model as config_mod
-from cutlens.config.model import ConfigError
-
-if TYPE_CHECKING:
-    from cutlens.template.model import Template
-
-EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """Bad arguments or config: exit 2 with a one-line message."""
+from cutlens.check import formats
+from cutlens.cli.check import cmd_check
+from cutlens.cli.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    ConfigProblems,
+    UsageError,
+    add_selection,
+    default_paths,
+    selection,
+)
+from cutlens.cli.render import cmd_render
+from cutlens.cli.variants import cmd_variants
+from cutlens.config import ConfigError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,10 +34,8 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("render", help="write the rendered CUDA of a template")
     r.add_argument("template", type=Path)
-    r.add_argument("--sample", help="sample name (default: the first)")
-    g = r.add_mutually_exclusive_group()
-    g.add_argument("--variant", help="variant index or name (default: the first)")
-    g.add_argument("--all", action="store_true", help="every sample × variant")
+    add_selection(r, "render (default: the first sample and variant)")
+    r.add_argument("--all", action="store_true", help="every sample × variant")
     r.add_argument("-o", "--output", type=Path, help="output directory (default: stdout)")
     r.add_argument("--line-directives", action="store_true",
                    help="emit #line directives pointing at the template")
@@ -42,22 +43,20 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("variants", help="list a template's samples and variants")
     v.add_argument("template", type=Path)
     v.add_argument("--format", choices=("text", "json"), default="text")
+    add_selection(v, "list")
 
     c = sub.add_parser("check", help="render and compile templates; report diagnostics")
     c.add_argument("paths", nargs="*", type=Path)
     c.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text")
     c.add_argument("--jobs", type=int, default=None)
-    c.add_argument("--variants", choices=("all", "first"), default="all")
-    c.add_argument("--samples", choices=("all", "first"), default="all")
+    add_selection(c, "check")
     c.add_argument("--no-nvcc", action="store_true", help="the Jinja tier only")
     c.add_argument("--mode", choices=("quick", "full"), default="full",
                    help="nvcc pass: quick (device syntax only) or full (default)")
 
     b = sub.add_parser("bench", help="benchmark a template's variants on the GPU")
     b.add_argument("template", type=Path)
-    b.add_argument("--sample", action="append", help="sample name (repeatable; default all)")
-    b.add_argument("--variants", nargs="+", default=["all"],
-                   help="all | K (the first K) | NAME or INDEX...")
+    add_selection(b, "benchmark")
     b.add_argument("--format", choices=("table", "json", "csv"), default="table")
     b.add_argument("--compare", type=Path, help="baseline JSON from an earlier --format json")
     b.add_argument("--threshold", type=float, default=5.0, help="regression threshold, %%")
@@ -87,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     w = sub.add_parser("watch", help="re-check on every change, printing what changed")
     w.add_argument("paths", nargs="*", type=Path)
     w.add_argument("--no-nvcc", action="store_true")
+    add_selection(w, "check")
 
     lsp = sub.add_parser("lsp", help="start the language server")
     lsp.add_argument("--tcp", action="store_true", help="listen on TCP (127.0.0.1)")
@@ -103,141 +103,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _untrusted_note(t: Template) -> None:
-    """``--no-exec``: say on stderr what a template could not do (workspace Python)."""
-    if not trust.exec_allowed() and trust.python_uses(t):
-        sys.stderr.write(f"{t.path.name}: --no-exec: not run: "
-                         f"{', '.join(trust.python_uses(t))} (workspace Python)\n")
-
-
-def _config_for(path: Path) -> config_mod.ProjectConfig:
-    if not path.exists():
-        raise UsageError(f"{path}: no such file or directory")
-    return config_mod.load(config_mod.find_root(path))
-
-
-def cmd_render(args: argparse.Namespace) -> int:
-    from cutlens.render.renderer import Renderer, RenderFailure
-    from cutlens.template.discovery import load_template
-
-    cfg = _config_for(args.template)
-    t = load_template(args.template, cfg)
-    _untrusted_note(t)
-    errors = [d for d in t.errors if d.severity == "error"]
-    if t.broken:
-        from cutlens.check import formats
-        sys.stderr.write(formats.text(errors))
-        return EXIT_ERRORS
-    try:
-        if args.all:
-            pairs = t.pairs()
-        else:
-            s = t.sample(args.sample)
-            pairs = [(s, t.variant(s, args.variant))]
-    except KeyError as e:
-        raise UsageError(str(e.args[0])) from None
-    renderer = Renderer()
-    status = EXIT_OK
-    for s, v in pairs:
-        r = renderer.render(t, s, v)
-        if isinstance(r, RenderFailure):
-            from cutlens.check import formats
-            sys.stderr.write(formats.text(r.diagnostics))
-            status = EXIT_ERRORS
-            continue
-        body = r.with_line_directives() if args.line_directives else r.text
-        text = r.header() + body
-        if args.output is None:
-            sys.stdout.write(text)
-            for name, comp in r.companions.items():
-                sys.stdout.write(f"// ---- companion {name} ----\n{comp.text}")
-            continue
-        out_dir = args.output / f"{s.name}__{v.slug}" if args.all else args.output
-        out_dir.mkdir(parents=True, exist_ok=True)
-        stem = t.path.name.split(".")[0]
-        (out_dir / f"{stem}.cu").write_text(text)
-        for name, comp in r.companions.items():
-            (out_dir / name).write_text(comp.text)
-        print(out_dir / f"{stem}.cu")
-    return status
-
-
-def cmd_variants(args: argparse.Namespace) -> int:
-    from cutlens.check import formats
-    from cutlens.template.discovery import load_template
-
-    t = load_template(args.template, _config_for(args.template))
-    _untrusted_note(t)
-    sys.stderr.write(formats.text(t.errors))
-    samples = t.samples or []
-    if args.format == "json":
-        doc = {"template": str(t.path), "samples": [
-            {"name": s.name, "hints": s.hints,
-             "nodes": {k: (n.describe() if n else None) for k, n in s.nodes.items()},
-             "variants": [v.to_json() for v in t.variants(s)]} for s in samples]}
-        if not samples:
-            doc["variants"] = [v.to_json() for v in t.variants(None)]
-        print(json.dumps(doc, indent=2))
-        return EXIT_ERRORS if t.broken else EXIT_OK
-    print(f"{t.path.name}: {len(samples)} sample(s)")
-    for s in samples:
-        hints = f"  hints {s.hints}" if s.hints else ""
-        print(f"  sample {s.name}{hints}")
-        for name, n in s.nodes.items():
-            print(f"    {name}: {n.describe() if n else 'None (optional input absent)'}")
-    shown: set[str] = set()
-    for s in samples or [None]:
-        vs = t.variants(s)
-        key = "|".join(v.name for v in vs)
-        if key in shown:
-            continue
-        shown.add(key)
-        scope = f" for sample {s.name}" if s is not None and len(samples) > 1 else ""
-        print(f"{len(vs)} variant(s){scope}")
-        for v in vs:
-            print(f"  [{v.index}] {v.name}  {json.dumps(v.values)}")
-    return EXIT_ERRORS if t.broken else EXIT_OK
-
-
-def _default_paths(paths: list[Path]) -> list[Path]:
-    if paths:
-        return paths
-    return [config_mod.find_root(Path.cwd())]
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    from cutlens.check import formats
-    from cutlens.check.jinja_tier import Selection, check_paths
-
-    paths = _default_paths(args.paths)
-    for p in paths:
-        if not p.exists():
-            raise UsageError(f"{p}: no such file or directory")
-    base = Path.cwd()
-    printed: set[tuple] = set()
-
-    def stream(diags: list) -> None:
-        """Text format: print each problem as soon as a tier finds it, once."""
-        new = [d for d in diags if d.key() not in printed]
-        printed.update(d.key() for d in new)
-        sys.stdout.write(formats.text(new, base))
-        sys.stdout.flush()
-
-    report = check_paths(paths, Selection(args.samples, args.variants), jobs=args.jobs,
-                         nvcc=not args.no_nvcc, mode=args.mode,
-                         progress=args.format == "text" and sys.stderr.isatty(),
-                         on_diagnostics=stream if args.format == "text" else None)
-    if args.format == "text":
-        stream(report.diagnostics)
-        s = formats.summary(report.diagnostics, len(report.templates))
-        sys.stderr.write(f"cutlens check: {s['templates']} template(s), {s['errors']} "
-                         f"error(s), {s['warnings']} warning(s)\n")
-    else:
-        sys.stdout.write(formats.render(args.format, report.diagnostics,
-                                        len(report.templates), base))
-    return EXIT_ERRORS if report.errors else EXIT_OK
-
-
 def cmd_bench(args: argparse.Namespace) -> int:
     from cutlens.cli.bench import run_bench
 
@@ -250,23 +115,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_watch(args: argparse.Namespace) -> int:
     from cutlens.cli.watch import run_watch
 
-    return run_watch(_default_paths(args.paths), nvcc=not args.no_nvcc)
+    return run_watch(default_paths(args.paths), nvcc=not args.no_nvcc,
+                     selection=selection(args))
 
 
 def cmd_lsp(args: argparse.Namespace) -> int:
     if args.headless is not None:
         from cutlens.lsp.headless import run_headless
 
-        return run_headless(_default_paths(args.headless), fmt=args.format,
+        return run_headless(default_paths(args.headless), fmt=args.format,
                             no_exec=args.no_exec)
-    from cutlens.lsp.server import start
+    from cutlens.lsp.io import start
 
     start(tcp=args.tcp, port=args.port, log_file=args.log_file, no_exec=args.no_exec)
     return EXIT_OK
 
 
-COMMANDS = {"render": cmd_render, "variants": cmd_variants, "check": cmd_check,
-            "bench": cmd_bench, "watch": cmd_watch, "lsp": cmd_lsp}
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "render": cmd_render, "variants": cmd_variants, "check": cmd_check, "bench": cmd_bench,
+    "watch": cmd_watch, "lsp": cmd_lsp}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -275,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with trust.exec_policy(False) if untrusted else contextlib.nullcontext():
             return COMMANDS[args.cmd](args)
+    except ConfigProblems as e:
+        sys.stderr.write(formats.text(e.problems, Path.cwd()))
+        sys.stderr.write(f"cutlens {args.cmd}: {e}: fix the config first\n")
+        return EXIT_USAGE
     except (UsageError, ConfigError) as e:
         sys.stderr.write(f"cutlens {args.cmd}: {e}\n")
         return EXIT_USAGE

@@ -12,11 +12,12 @@ from typing import TextIO
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from cutlens import config as config_mod
 from cutlens.check import formats
-from cutlens.check.jinja_tier import Selection, check_paths
-from cutlens.config import model as config_mod
+from cutlens.check.run import check_paths
 from cutlens.diagnostics import Diagnostic
 from cutlens.render.renderer import Renderer
+from cutlens.template.selection import Selection
 
 IGNORED_PARTS = {".git", ".cutlens", "node_modules", ".venv", "__pycache__"}
 
@@ -45,7 +46,7 @@ def diff(old: dict[tuple, Diagnostic], new: list[Diagnostic]) -> tuple[list[Diag
 
 
 def run_watch(paths: list[Path], nvcc: bool = True, settle_s: float = 0.2,
-              out: TextIO | None = None) -> int:
+              out: TextIO | None = None, selection: Selection | None = None) -> int:
     """Check, then re-check whenever a file under the paths' projects changes."""
     stream = out or sys.stdout
     base = Path.cwd()
@@ -64,7 +65,7 @@ def run_watch(paths: list[Path], nvcc: bool = True, settle_s: float = 0.2,
     seen: dict[tuple, Diagnostic] = {}
     try:
         while True:
-            report = check_paths(paths, Selection(), nvcc=nvcc, renderer=renderer)
+            report = check_paths(paths, selection or Selection(), nvcc=nvcc, renderer=renderer)
             new, fixed = diff(seen, report.diagnostics)
             seen = {_key(d): d for d in report.diagnostics}
             stamp = time.strftime("%H:%M:%S")

@@ -1,1 +1,21 @@
-"""The project config: ``cutlens.toml`` or ``[tool.cutlens]``, plus the editor's settings."""
+"""The project config: one typed object (:class:`ProjectConfig`) read once from
+``cutlens.toml`` or ``[tool.cutlens]``, with the editor's settings applied on top; the
+schemas of a template's ``[compile]`` and ``[bench]`` tables. Every key is type-checked and
+every problem is a diagnostic on the line that holds it."""
+
+from cutlens.config.load import ConfigError, apply_settings, find_root, load
+from cutlens.config.schema import (
+    CHECK_ON,
+    DEFAULT_EXCLUDE,
+    DEFAULT_GLOBS,
+    KINDS,
+    TEMPLATE_KEYS,
+    BenchConfig,
+    CompileTable,
+    ProjectConfig,
+    TemplateBench,
+)
+
+__all__ = ["CHECK_ON", "DEFAULT_EXCLUDE", "DEFAULT_GLOBS", "KINDS", "TEMPLATE_KEYS",
+           "BenchConfig", "CompileTable", "ConfigError", "ProjectConfig", "TemplateBench",
+           "apply_settings", "find_root", "load"]

@@ -1,28 +1,101 @@
-"""Commands (``workspace/executeCommand``) and custom requests (``cutlens/...``)."""
+"""Commands (``workspace/executeCommand``) and custom requests (``cutlens/...``), each with
+typed arguments: positional arguments (commands) or a params object (requests) are checked
+against an attrs class, and a bad one is answered with ``{"error": ...}``."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
+
+import attrs
 
 from cutlens import trust
+from cutlens.config.validate import CONVERTER
+from cutlens.lsp.bench import benchmark
 from cutlens.lsp.convert import path_to_uri, uri_to_path
-from cutlens.render.renderer import RenderedUnit
+from cutlens.lsp.server import CutlensServer
+from cutlens.lsp.session import TemplateDoc
+from cutlens.render.unit import RenderedUnit
 from cutlens.template.discovery import discover
 from cutlens.template.model import Template
 
-if TYPE_CHECKING:
-    from cutlens.lsp.server import CutlensServer
-    from cutlens.lsp.session import TemplateDoc
-
 log = logging.getLogger("cutlens.lsp")
+_A = TypeVar("_A")
 
 
-def _arg(args: tuple, i: int) -> Any:
-    v = args[i] if len(args) > i else None
-    return v if v not in ("", None) else None
+@attrs.define
+class UriArgs:
+    """``[uri]``."""
+
+    uri: str
+
+
+@attrs.define
+class MaybeUriArgs:
+    """``[uri?]`` (none: every open template)."""
+
+    uri: str | None = None
+
+
+@attrs.define
+class RenderedArgs:
+    """``[uri, sample?, variant?]``: a sample × variant (default: the active one)."""
+
+    uri: str
+    sample: str | None = None
+    variant: str | int | None = None
+
+
+@attrs.define
+class SelectArgs:
+    """``[uri, name?]``: without a name, the choices."""
+
+    uri: str
+    name: str | int | None = None
+
+
+@attrs.define
+class BenchmarkArgs:
+    """``[uri, variant?, sample?]``: one variant (index or name) or all, of a sample (default
+    the active one)."""
+
+    uri: str
+    variant: str | int | None = None
+    sample: str | None = None
+
+
+class BadArguments(ValueError):
+    """Arguments that do not fit a command's signature."""
+
+
+def parse_args(cls: type[_A], args: Any, name: str) -> _A:
+    """``cls`` from positional arguments (a list) or a params object (a dict); ``""`` and
+    ``null`` mean "left out"."""
+    fields = [f.name for f in attrs.fields(cls)]  # type: ignore[arg-type]
+    if isinstance(args, list | tuple):
+        if len(args) > len(fields):
+            raise BadArguments(f"{name} takes at most {len(fields)} argument(s) "
+                               f"({', '.join(fields)}), not {len(args)}")
+        data = dict(zip(fields, args, strict=False))
+    elif isinstance(args, dict):
+        data = dict(args)
+    elif args is None:
+        data = {}
+    else:  # an attrs-like params object
+        data = {k: getattr(args, k) for k in fields if hasattr(args, k)}
+    data = {k: v for k, v in data.items() if k in fields and v not in ("", None)}
+    missing = [f.name for f in attrs.fields(cls)  # type: ignore[arg-type]
+               if f.default is attrs.NOTHING and f.name not in data]
+    if missing:
+        raise BadArguments(f"{name}: missing argument(s) {', '.join(missing)}")
+    try:
+        return CONVERTER.structure(data, cls)
+    except Exception as e:  # cattrs wraps the field's error
+        inner = getattr(e, "exceptions", [e])
+        raise BadArguments(f"{name}: {'; '.join(map(str, inner))}") from None
 
 
 async def ensure_doc(ls: CutlensServer, uri: str) -> TemplateDoc:
@@ -30,7 +103,7 @@ async def ensure_doc(ls: CutlensServer, uri: str) -> TemplateDoc:
     path = uri_to_path(uri)
     doc = ls.session.doc(path, uri)
     if doc.jinja is None or doc.jinja_version != doc.version or doc.template is None:
-        await ls.jinja_tier(doc)
+        await ls.tiers.jinja(doc)
     return doc
 
 
@@ -39,8 +112,8 @@ async def check_docs(ls: CutlensServer, docs: list[TemplateDoc]) -> int:
     files: set[str] = set()
     for doc in docs:
         ls.debouncer.cancel(("nvcc", doc.path))
-        await ls.jinja_tier(doc)
-        await ls.nvcc_tier(doc)
+        await ls.tiers.jinja(doc)
+        await ls.tiers.nvcc(doc)
         files |= {d.file for (p, _), ds in ls.session.tiers.items() if p == doc.path
                   for d in ds} | {str(doc.path)}
     return sum(len(ls.session.diagnostics_for(f)) for f in files)
@@ -75,11 +148,11 @@ def selection_payload(doc: TemplateDoc) -> dict:
     if t is None:
         return {"samples": [], "variants": [], "active": {}}
     s = t.sample(doc.active_sample)
-    return {"samples": [x.name for x in t.samples] or ["default"],
-            "variants": [v.to_json() for v in t.variants(s)],
+    vs = t.variants(s)
+    return {"samples": [x.name for x in t.sample_list],
+            "variants": [v.to_json() for v in vs],
             "active": {"sample": s.name,
-                       "variant": doc.active_variant or (t.variants(s)[0].name
-                                                         if t.variants(s) else None)}}
+                       "variant": doc.active_variant or (vs[0].name if vs else None)}}
 
 
 def results_payload(ls: CutlensServer, doc: TemplateDoc) -> dict:
@@ -116,18 +189,45 @@ def register(server: CutlensServer) -> None:
     """Register the commands and custom requests on ``server``."""
     ses = server.session
 
-    @server.command("cutlens.check")
-    async def cmd_check(ls, *args: Any) -> dict:
-        uri = _arg(args, 0)
-        if uri is not None:
-            docs = [await ensure_doc(ls, uri)]
-        else:
-            docs = [d for d in ses.docs.values() if d.is_open]
+    def command(name: str, cls: type[_A]) -> Callable[[Callable[[CutlensServer, _A],
+                                                                 Awaitable[dict]]], None]:
+        """Register ``fn(ls, args)`` as command ``name`` with ``cls`` arguments."""
+        def deco(fn: Callable[[CutlensServer, _A], Awaitable[dict]]) -> None:
+            @server.command(name)
+            async def handler(ls: CutlensServer, *args: Any) -> dict:
+                if len(args) == 1 and isinstance(args[0], list):
+                    args = tuple(args[0])  # some clients send the list as one argument
+                try:
+                    parsed = parse_args(cls, list(args), name)
+                except BadArguments as e:
+                    return {"error": str(e)}
+                return await fn(ls, parsed)
+        return deco
+
+    def request(name: str, cls: type[_A]) -> Callable[[Callable[[CutlensServer, _A],
+                                                                 Awaitable[dict]]], None]:
+        def deco(fn: Callable[[CutlensServer, _A], Awaitable[dict]]) -> None:
+            @server.feature(name)
+            async def handler(ls: CutlensServer, params: Any) -> dict:
+                try:
+                    parsed = parse_args(cls, params, name)
+                except BadArguments as e:
+                    return {"error": str(e)}
+                return await fn(ls, parsed)
+        return deco
+
+    async def in_render_thread(ls: CutlensServer, fn: Callable[..., dict], *a: Any) -> dict:
+        return await asyncio.get_running_loop().run_in_executor(ls.render_pool, fn, *a)
+
+    @command("cutlens.check", MaybeUriArgs)
+    async def cmd_check(ls: CutlensServer, a: MaybeUriArgs) -> dict:
+        docs = [await ensure_doc(ls, a.uri)] if a.uri is not None else \
+            [d for d in ses.docs.values() if d.is_open]
         n = await check_docs(ls, docs)
         return {"diagnostics": n, "templates": len(docs)}
 
-    @server.command("cutlens.checkWorkspace")
-    async def cmd_check_workspace(ls, *args: Any) -> dict:
+    @command("cutlens.checkWorkspace", MaybeUriArgs)
+    async def cmd_check_workspace(ls: CutlensServer, a: MaybeUriArgs) -> dict:
         paths: list[Path] = []
         for root in ses.workspace_roots:
             proj = ses.project_for(root)
@@ -137,76 +237,61 @@ def register(server: CutlensServer) -> None:
         n = await check_docs(ls, docs)
         return {"templates": len(docs), "diagnostics": n}
 
-    @server.command("cutlens.showRendered")
-    async def cmd_show_rendered(ls, *args: Any) -> dict:
-        doc = await ensure_doc(ls, args[0])
-        return await asyncio.get_running_loop().run_in_executor(
-            ls.render_pool, rendered_payload, ls, doc, _arg(args, 1), _arg(args, 2))
+    @command("cutlens.showRendered", RenderedArgs)
+    async def cmd_show_rendered(ls: CutlensServer, a: RenderedArgs) -> dict:
+        doc = await ensure_doc(ls, a.uri)
+        return await in_render_thread(ls, rendered_payload, ls, doc, a.sample, a.variant)
 
-    @server.command("cutlens.selectSample")
-    async def cmd_select_sample(ls, *args: Any) -> dict:
-        doc = await ensure_doc(ls, args[0])
-        name = _arg(args, 1)
+    @command("cutlens.selectSample", SelectArgs)
+    async def cmd_select_sample(ls: CutlensServer, a: SelectArgs) -> dict:
+        doc = await ensure_doc(ls, a.uri)
         if doc.template is None:
             return {"error": "not a template"}
-        if name is None:
+        if a.name is None:
             return {"choices": [s.name for s in doc.template.samples]}
         try:
-            doc.active_sample = doc.template.sample(str(name)).name
+            doc.active_sample = doc.template.sample(str(a.name)).name
         except KeyError as e:
             return {"error": str(e.args[0])}
         doc.active_variant = None
         ls.refresh_lenses()
         return {"sample": doc.active_sample}
 
-    @server.command("cutlens.selectVariant")
-    async def cmd_select_variant(ls, *args: Any) -> dict:
-        doc = await ensure_doc(ls, args[0])
-        which = _arg(args, 1)
+    @command("cutlens.selectVariant", SelectArgs)
+    async def cmd_select_variant(ls: CutlensServer, a: SelectArgs) -> dict:
+        doc = await ensure_doc(ls, a.uri)
         t = doc.template
         if t is None:
             return {"error": "not a template"}
         s = t.sample(doc.active_sample)
-        if which is None:
+        if a.name is None:
             return {"choices": [v.to_json() for v in t.variants(s)]}
         try:
-            doc.active_variant = t.variant(s, str(which)).name
+            doc.active_variant = t.variant(s, str(a.name)).name
         except KeyError as e:
             return {"error": str(e.args[0])}
         ls.refresh_lenses()
         return {"variant": doc.active_variant}
 
-    @server.command("cutlens.benchmark")
-    async def cmd_benchmark(ls, *args: Any) -> dict:
-        from cutlens.lsp.bench import benchmark
-
+    @command("cutlens.benchmark", BenchmarkArgs)
+    async def cmd_benchmark(ls: CutlensServer, a: BenchmarkArgs) -> dict:
         if not ls.session.trusted:
             return {"error": "benchmarks run workspace code (the compiled kernels, the "
                              "[bench] reference): not in an untrusted workspace. "
                              + trust.HOW_TO_TRUST}
-        doc = await ensure_doc(ls, args[0])
-        return await benchmark(ls, doc, _arg(args, 1), _arg(args, 2))
+        doc = await ensure_doc(ls, a.uri)
+        return await benchmark(ls, doc, a.variant, a.sample)
 
-    @server.feature("cutlens/rendered")
-    async def req_rendered(ls, params: Any) -> dict:
-        p = _params(params)
-        doc = await ensure_doc(ls, p["uri"])
-        return await asyncio.get_running_loop().run_in_executor(
-            ls.render_pool, rendered_payload, ls, doc, p.get("sample"), p.get("variant"))
+    @request("cutlens/rendered", RenderedArgs)
+    async def req_rendered(ls: CutlensServer, a: RenderedArgs) -> dict:
+        doc = await ensure_doc(ls, a.uri)
+        return await in_render_thread(ls, rendered_payload, ls, doc, a.sample, a.variant)
 
-    @server.feature("cutlens/selection")
-    async def req_selection(ls, params: Any) -> dict:
-        doc = await ensure_doc(ls, _params(params)["uri"])
-        return selection_payload(doc)
+    @request("cutlens/selection", UriArgs)
+    async def req_selection(ls: CutlensServer, a: UriArgs) -> dict:
+        return selection_payload(await ensure_doc(ls, a.uri))
 
-    @server.feature("cutlens/results")
-    async def req_results(ls, params: Any) -> dict:
-        doc = await ensure_doc(ls, _params(params)["uri"])
+    @request("cutlens/results", UriArgs)
+    async def req_results(ls: CutlensServer, a: UriArgs) -> dict:
+        doc = await ensure_doc(ls, a.uri)
         return await asyncio.to_thread(results_payload, ls, doc)
-
-
-def _params(params: Any) -> dict:
-    """Custom request params arrive as a dict or an attrs-like object."""
-    if isinstance(params, dict):
-        return params
-    return {k: getattr(params, k) for k in dir(params) if not k.startswith("_")}

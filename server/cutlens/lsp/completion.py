@@ -11,6 +11,7 @@ from lsprotocol import types as lsp
 
 from cutlens.lsp import jinja_text
 from cutlens.render.hooks import KernelContext, TemplateContext
+from cutlens.render.renderer import context_classes
 from cutlens.template.model import Template
 
 _HIDDEN = {"rename_indexing"}
@@ -52,18 +53,13 @@ def context_class(template: Template | None, which: str) -> type:
     base: type = KernelContext if which == "kernel" else TemplateContext
     if template is None:
         return base
-    key = "kernel_class" if which == "kernel" else "template_class"
-    spec = template.settings.get(key) or getattr(template.config, key, None)
-    if not spec:
+    if not (template.kernel_class if which == "kernel" else template.template_class):
         return base
     try:
-        from cutlens.template.variants import import_project_module
-
-        mod_name, _, cls_name = str(spec).partition(":")
-        cls = getattr(import_project_module(mod_name, template), cls_name)
-        return cls if isinstance(cls, type) and issubclass(cls, base) else base
+        tcls, kcls = context_classes(template)
     except Exception:
         return base
+    return kcls if which == "kernel" else tcls
 
 
 @cache

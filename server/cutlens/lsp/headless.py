@@ -11,8 +11,8 @@ from pathlib import Path
 from lsprotocol import types as lsp
 from pygls.lsp.client import LanguageClient
 
+from cutlens import config as config_mod
 from cutlens.check import formats
-from cutlens.config import model as config_mod
 from cutlens.diagnostics import Diagnostic, sort_key
 from cutlens.lsp.convert import from_lsp
 from cutlens.template.discovery import discover

@@ -8,17 +8,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cutlens import config as config_mod
 from cutlens import trust
+from cutlens.bench.runner import Runner
 from cutlens.check.jinja_tier import JinjaCheck
 from cutlens.check.nvcc_tier import NvccCheck
-from cutlens.config import model as config_mod
-from cutlens.config.model import ConfigError, ProjectConfig
+from cutlens.config import ProjectConfig
 from cutlens.diagnostics import Diagnostic
 from cutlens.nvcc.pool import Compiler
 from cutlens.render.renderer import Renderer
 from cutlens.results.store import ResultStore
 from cutlens.template.discovery import dependencies, is_template
-from cutlens.template.model import Template, load
+from cutlens.template.loader import load
+from cutlens.template.model import Template
 from cutlens.template.variants import generator_module_file
 
 if TYPE_CHECKING:
@@ -30,20 +32,39 @@ log = logging.getLogger("cutlens.lsp")
 @dataclass
 class Project:
     """One workspace root: its config (with client settings applied), renderer, compile
-    pool and results store."""
+    pool, results store and benchmark runner (its GPU workers stay up between benchmarks)."""
 
     root: Path
     config: ProjectConfig
     renderer: Renderer
     compiler: Compiler
     _store: ResultStore | None = None
-    error: ConfigError | None = None
+    _runner: Runner | None = None
+    #: Problems with the editor settings (the config file's are ``config.problems``).
+    settings_problems: list[Diagnostic] = field(default_factory=list)
+    settings_shown: bool = False
 
     @property
     def store(self) -> ResultStore:
         if self._store is None:
             self._store = ResultStore(self.root)
         return self._store
+
+    @property
+    def runner(self) -> Runner:
+        if self._runner is None:
+            b = self.config.bench
+            self._runner = Runner(device=str(b.device), gpus=b.devices, timeout_s=b.timeout_s)
+        return self._runner
+
+    async def close(self) -> None:
+        self.compiler.cancel_all()
+        if self._runner is not None:
+            try:
+                await self._runner.close()
+            except Exception:
+                log.exception("closing a runner")
+            self._runner = None
 
 
 @dataclass
@@ -124,18 +145,16 @@ class Session:
         return root
 
     def _make_project(self, root: Path) -> Project:
-        error = None
-        try:
-            cfg = config_mod.load(root)
-        except ConfigError as e:
-            log.warning("bad project config: %s", e)
-            cfg, error = ProjectConfig(root=root), e
-        config_mod.apply(cfg, self.client_settings(), "settings")
+        cfg = config_mod.load(root)
+        for d in cfg.problems:
+            log.warning("project config: %s:%d: %s", d.file, d.line, d.message)
+        problems = config_mod.apply_settings(cfg, self.client_settings())
         jobs = cfg.effective_jobs()
         return Project(root, cfg, Renderer(self.overlays),
-                       Compiler(cfg.cache_dir / "build", jobs), error=error)
+                       Compiler(cfg.cache_dir / "build", jobs), settings_problems=problems)
 
     def client_settings(self) -> dict:
+        """The client's settings, as the project config takes them."""
         s = dict(self.settings)
         bench = s.get("benchmark")
         if isinstance(bench, dict) and "device" in bench:
@@ -143,12 +162,15 @@ class Session:
             s.pop("benchmark", None)
         return {k: v for k, v in s.items() if v not in (None, "")}
 
-    def reload_projects(self) -> None:
-        """Settings or a config file changed: rebuild every project."""
-        for proj in self.projects.values():
+    def reload_projects(self) -> list[Project]:
+        """Settings or a config file changed: forget every project (the caller closes the
+        returned ones)."""
+        old = list(self.projects.values())
+        for proj in old:
             proj.compiler.cancel_all()
         self.projects.clear()
         self._roots.clear()
+        return old
 
     # -- documents ---------------------------------------------------------------------------
     def doc(self, path: Path, uri: str | None = None) -> TemplateDoc:

@@ -6,17 +6,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-if TYPE_CHECKING:
-    from cutlens.lsp.server import CutlensServer
+from cutlens.lsp.server import CutlensServer
+from cutlens.lsp.tiers import CONFIG_NAMES
 
 log = logging.getLogger("cutlens.lsp")
 IGNORED_PARTS = {".git", ".cutlens", "node_modules", ".venv", "__pycache__", ".e2e"}
-CONFIG_NAMES = {"cutlens.toml", "pyproject.toml"}
+
 HEADER_SUFFIXES = {".h", ".hpp", ".cuh", ".hxx", ".inl", ".inc"}
 
 
@@ -77,16 +76,15 @@ class Watcher:
         ls = self.server
         if path.name in CONFIG_NAMES and any(path.parent == r for r in ses.projects):
             log.info("project config changed: %s", path)
-            ses.reload_projects()
-            ls.recheck_open()
+            self.loop.create_task(ls.reload())
             return
         if str(path) in ses.overlays:
             return  # open in the editor: its own LSP events drive it
-        ls.on_file_changed(path)
+        ls.tiers.on_file_changed(path)
         if path.suffix in HEADER_SUFFIXES and self._in_include_dirs(path):
             for doc in ses.docs.values():
                 if doc.is_open and ls.check_on != "off":
-                    ls.schedule_nvcc(doc, 0.5)
+                    ls.tiers.schedule_nvcc(doc, 0.5)
 
     def _in_include_dirs(self, path: Path) -> bool:
         for proj in self.server.session.projects.values():

@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from cutlens import trust
+from cutlens.config import flags
 from cutlens.nvcc import cache as build_cache
 from cutlens.nvcc import toolchain as nv
 from cutlens.nvcc.output import CompilerMessage, KernelResources, parse, parse_resources
@@ -274,7 +274,7 @@ class Compiler:
     async def _run(self, job: CompileJob, mode: Mode, unit: _Unit, cmd: list[str],
                    out_path: Path, final: Path | None) -> CompileResult:
         """Run one nvcc process group and turn how it ended into a result."""
-        unsafe = trust.shell_unsafe_args(cmd)  # nvcc runs its tools through /bin/sh
+        unsafe = flags.shell_unsafe_args(cmd)  # nvcc runs its tools through /bin/sh
         if unsafe:
             return self._bare_result(job, mode, unit, messages=[_nvcc_message(
                 f"nvcc not run: argument {unsafe[0]!r} holds '$' or '`', which nvcc's "

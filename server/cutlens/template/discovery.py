@@ -1,36 +1,24 @@
-"""Finding a project's templates: globs, excludes, and which files are partials."""
+"""Finding a project's templates (every source's), the partials only reached through other
+templates, and the files a template's renders read."""
 
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cutlens.config import model as config_mod
-from cutlens.config.model import ProjectConfig
-from cutlens.template.model import Template, load, template_roots, within
+from cutlens import config as config_mod
+from cutlens.config import ProjectConfig
+from cutlens.template import sources
+from cutlens.template.loader import load
+from cutlens.template.model import Template, template_roots, within
+from cutlens.template.sources import is_template
 
 _REF_RE = re.compile(r"""\{%-?\s*(?:include|import|extends|from)\s+["']([^"']+)["']""")
 
-
-def matches(path: Path, root: Path, patterns: list[str]) -> bool:
-    """True when ``path`` (relative to ``root``) matches one of the glob ``patterns``."""
-    try:
-        rel = path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        rel = path.name
-    for pat in patterns:
-        if fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(path.name, pat):
-            return True
-        if pat.startswith("**/") and fnmatch.fnmatch(rel, pat[3:]):
-            return True
-    return False
-
-
-def is_template(path: Path, cfg: ProjectConfig) -> bool:
-    return matches(path, cfg.root, cfg.globs) and not matches(path, cfg.root, cfg.exclude)
+__all__ = ["Discovery", "dependencies", "discover", "is_template", "load_template",
+           "referenced_names"]
 
 
 def referenced_names(source: str) -> list[str]:
@@ -47,26 +35,23 @@ class Discovery:
 
 
 def discover(paths: list[Path], cfg: ProjectConfig) -> Discovery:
-    """Templates under ``paths``. A file named explicitly is always checked; a file found
-    in a folder is checked when it has front matter or a per-template table, and is a
-    partial otherwise."""
+    """Templates under ``paths``. A file named explicitly is always checked; under a folder,
+    every source's templates are, and other files matching the globs are partials."""
     found = Discovery()
     for p in paths:
         p = p.resolve()
         if p.is_file():
             found.templates.append(p)
             continue
+        seen: set[Path] = set()
+        for src in sources.SOURCES:
+            for f in src.discover(p, cfg):
+                if f not in seen:
+                    seen.add(f)
+                    found.templates.append(f)
+        found.templates.sort()
         for f in sorted(p.rglob("*")):
-            if not f.is_file() or not is_template(f, cfg):
-                continue
-            table, _ = cfg.template_table(f)
-            try:
-                head = f.read_text(errors="replace")[:4096]
-            except OSError:
-                continue
-            if table is not None or head.lstrip().startswith(("{#- cutlens", "{# cutlens")):
-                found.templates.append(f)
-            else:
+            if f.is_file() and f not in seen and is_template(f, cfg):
                 found.partials.append(f)
     return found
 

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.machinery
 import inspect
 import itertools
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jinja2 import StrictUndefined
 from jinja2.exceptions import TemplateError
 
 from cutlens import trust
+from cutlens.template.model import Sample, Template, Variant
+from cutlens.template.pymodule import ImportFailed, load_attr, module_file
 from cutlens.template.symexpr import SympySafeSandbox
-
-if TYPE_CHECKING:
-    from cutlens.template.model import Sample, Template, Variant
 
 RESERVED = {"skip_if", "generator", "generator_args", "name"}
 _EXPR_ENV = SympySafeSandbox(undefined=StrictUndefined)
@@ -56,77 +50,31 @@ def variant_name(values: dict[str, Any], keys: list[str]) -> str:
     return " ".join(_fmt(k, values[k]) for k in keys if k in values) or "default"
 
 
-@contextmanager
-def _import_path(paths: list[Path]) -> Iterator[None]:
-    added = [str(p) for p in paths if str(p) not in sys.path]
-    sys.path[:0] = added
-    try:
-        yield
-    finally:
-        for p in added:
-            if p in sys.path:
-                sys.path.remove(p)
-
-
-_LOADED: dict[str, tuple[str | None, int]] = {}
-
-
-def import_project_module(mod_name: str, template: Template) -> Any:
-    """Import a project module (generator, template_class) from the template's folder or
-    the project root, re-importing it when its file or location changed. Refused
-    (:class:`trust.Untrusted`) unless the workspace is trusted."""
-    trust.require_exec(f"workspace module {mod_name!r}")
-    dirs = [str(template.path.parent), str(template.config.root)]
-    top = mod_name.split(".")[0]
-    spec = importlib.machinery.PathFinder.find_spec(top, dirs)
-    origin = spec.origin if spec is not None else None
-    try:
-        mtime = Path(origin).stat().st_mtime_ns if origin else 0
-    except OSError:
-        mtime = 0
-    cached = sys.modules.get(mod_name)
-    if cached is not None and _LOADED.get(mod_name) == (origin, mtime):
-        return cached
-    if spec is not None:  # a project module: forget any earlier copy of it
-        for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
-            del sys.modules[name]
-    with _import_path([template.path.parent, template.config.root]):
-        importlib.invalidate_caches()
-        mod = importlib.import_module(mod_name)
-    _LOADED[mod_name] = (origin, mtime)
-    return mod
-
-
 def load_generator(spec: str, template: Template) -> Any:
-    """Import ``module:function`` with the template's folder and the project root on the
-    import path."""
-    if ":" not in spec:
-        raise VariantError(f"generator must be 'module:function', not {spec!r}",
-                           key="generator")
-    mod_name, func_name = spec.split(":", 1)
+    """Import the generator ``module:function`` from the template's folder or the project
+    root."""
     try:
-        mod = import_project_module(mod_name, template)
-    except Exception as e:
-        raise VariantError(f"generator {spec!r}: cannot import {mod_name}: "
-                           f"{type(e).__name__}: {e}", key="generator") from None
-    fn = getattr(mod, func_name, None)
+        fn = load_attr(spec, generator_folders(template))
+    except ImportFailed as e:
+        raise VariantError(f"generator {spec!r}: {e}", key="generator") from None
     if not callable(fn):
-        raise VariantError(f"generator {spec!r}: {mod_name} has no function {func_name}",
+        raise VariantError(f"generator {spec!r}: {spec.split(':', 1)[1]} is not a function",
                            key="generator")
     return fn
 
 
+def generator_folders(template: Template) -> list[Path]:
+    """Where a template's generator module is imported from."""
+    return [template.path.parent, template.config.root]
+
+
 def generator_module_file(template: Template) -> Path | None:
     """The source file of the template's generator module (for file watching)."""
-    spec = template.settings.get("variants", {}).get("generator")
-    if not isinstance(spec, str) or ":" not in spec:
+    variants = template.settings.get("variants")
+    spec = variants.get("generator") if isinstance(variants, dict) else None
+    if not isinstance(spec, str):
         return None
-    mod = spec.split(":", 1)[0].replace(".", "/")
-    for base in (template.path.parent, template.config.root):
-        for cand in (base / f"{mod}.py", base / mod / "__init__.py"):
-            if cand.is_file():
-                return cand
-    return None
+    return module_file(spec, generator_folders(template))
 
 
 def _run_generator(fn: Any, spec: str, sample: Sample | None, args: dict) -> list[dict]:
@@ -160,8 +108,6 @@ def _run_generator(fn: Any, spec: str, sample: Sample | None, args: dict) -> lis
 
 def expand_variants(template: Template, sample: Sample | None) -> list[Variant]:
     """Every variant of ``template`` for ``sample``, ``skip_if`` applied."""
-    from cutlens.template.model import Variant
-
     spec = template.settings.get("variants", {})
     if not isinstance(spec, dict):
         raise VariantError("[variants] must be a table")

@@ -1,0 +1,51 @@
+"""``cutlens check PATH...``: render and compile every template under the paths and report
+what is wrong, like a compiler (text, JSON, SARIF or GitHub annotations)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cutlens.check import formats
+from cutlens.check.run import check_paths
+from cutlens.cli.common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    ConfigProblems,
+    UsageError,
+    default_paths,
+    selection,
+)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    paths = default_paths(args.paths)
+    base = Path.cwd()
+    printed: set[tuple] = set()
+
+    def stream(diags: list) -> None:
+        """Text format: print each problem as soon as a tier finds it, once."""
+        new = [d for d in diags if d.key() not in printed]
+        printed.update(d.key() for d in new)
+        sys.stdout.write(formats.text(new, base))
+        sys.stdout.flush()
+
+    report = check_paths(paths, selection(args), jobs=args.jobs,
+                         nvcc=not args.no_nvcc, mode=args.mode,
+                         progress=args.format == "text" and sys.stderr.isatty(),
+                         on_diagnostics=stream if args.format == "text" else None)
+    if report.config_problems:
+        raise ConfigProblems(report.config_problems)
+    if report.unmatched:
+        raise UsageError(f"nothing matches {', '.join(map(repr, report.unmatched))} in any "
+                         "template")
+    if args.format == "text":
+        stream(report.diagnostics)
+        s = formats.summary(report.diagnostics, len(report.templates))
+        sys.stderr.write(f"cutlens check: {s['templates']} template(s), {s['errors']} "
+                         f"error(s), {s['warnings']} warning(s)\n")
+    else:
+        sys.stdout.write(formats.render(args.format, report.diagnostics,
+                                        len(report.templates), base))
+    return EXIT_PROBLEMS if report.errors else EXIT_OK

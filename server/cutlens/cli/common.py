@@ -1,0 +1,92 @@
+"""What every command shares: exit codes, usage errors, the selection options, loading a
+project's config (a config with problems stops a command, exit 2) and a template."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cutlens import config as config_mod
+from cutlens import trust
+from cutlens.diagnostics import Diagnostic
+from cutlens.template.discovery import load_template
+from cutlens.template.model import Template
+from cutlens.template.selection import SYNTAX, Selection
+
+#: Exit codes, the same for every command: 0 all good; 1 problems found (render, compile,
+#: verification, regression); 2 usage or config.
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad arguments: exit 2 with a one-line message."""
+
+
+class ConfigProblems(UsageError):
+    """The project config has problems: each printed on its line, exit 2."""
+
+    def __init__(self, problems: list[Diagnostic]) -> None:
+        super().__init__(f"{len(problems)} problem(s) in the project config")
+        self.problems = problems
+
+
+def add_selection(p: argparse.ArgumentParser, what: str) -> None:
+    """``--samples``/``--variants`` (and ``--sample``/``--variant`` for one name), the same
+    syntax on every command."""
+    g = p.add_argument_group("selection", f"which samples × variants to {what}: {SYNTAX}")
+    g.add_argument("--samples", nargs="+", action="extend", default=[], metavar="SPEC",
+                   help="samples (default: all)")
+    g.add_argument("--sample", dest="samples", action="append", metavar="NAME",
+                   help="one sample (repeatable)")
+    g.add_argument("--variants", nargs="+", action="extend", default=[], metavar="SPEC",
+                   help="variants (default: all)")
+    g.add_argument("--variant", dest="variants", action="append", metavar="NAME",
+                   help="one variant (repeatable)")
+
+
+def selection(args: argparse.Namespace) -> Selection:
+    return Selection(list(args.samples or []), list(args.variants or []))
+
+
+def existing(paths: list[Path]) -> list[Path]:
+    for p in paths:
+        if not p.exists():
+            raise UsageError(f"{p}: no such file or directory")
+    return paths
+
+
+def default_paths(paths: list[Path]) -> list[Path]:
+    """The paths given, else the project around the current directory."""
+    return existing(paths) if paths else [config_mod.find_root(Path.cwd())]
+
+
+def project_config(path: Path) -> config_mod.ProjectConfig:
+    """The config of the project ``path`` is in; :class:`ConfigProblems` when it has any."""
+    existing([path])
+    cfg = config_mod.load(config_mod.find_root(path))
+    if cfg.problems:
+        raise ConfigProblems(cfg.problems)
+    return cfg
+
+
+def load_one(path: Path) -> Template:
+    """The template at ``path``, with a note on stderr of what ``--no-exec`` skipped."""
+    t = load_template(path, project_config(path))
+    if not trust.exec_allowed() and t.python_uses():
+        sys.stderr.write(f"{t.path.name}: --no-exec: not run: "
+                         f"{', '.join(t.python_uses())} (workspace Python)\n")
+    return t
+
+
+def pairs_or_usage(t: Template, sel: Selection) -> list:
+    """The selected pairs of ``t``; a selection that matches nothing is a usage error."""
+    missing = sel.unmatched(t)
+    if missing:
+        have_s = ", ".join(s.name for s in t.sample_list)
+        have_v = ", ".join(f"[{v.index}] {v.name}" for v in t.variants(t.sample_list[0]))
+        if t.variants_unknown:
+            raise UsageError(t.variants_unknown)
+        raise UsageError(f"{t.path.name}: nothing matches {', '.join(map(repr, missing))} "
+                         f"(samples: {have_s}; variants: {have_v or 'none'})")
+    return sel.pairs(t)

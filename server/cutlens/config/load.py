@@ -1,0 +1,185 @@
+"""Reading the project config once: ``cutlens.toml`` at the root, or ``[tool.cutlens]`` in
+``pyproject.toml``, then the editor's settings on top. Nothing here raises on bad content:
+every problem is a diagnostic on the config file's line (``config.problems``), and a bad key
+keeps its default."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from cutlens.config.schema import CHECK_ON, TEMPLATE_KEYS, BenchConfig, ProjectConfig
+from cutlens.config.toml_index import index
+from cutlens.config.validate import Problems, Where, describe, unknown_keys, values
+from cutlens.diagnostics import Diagnostic
+
+#: Editor setting names (camelCase, as the VS Code extension sends them) -> config keys.
+SETTING_ALIASES = {"checkOn": "check_on", "includeDirs": "include_dirs",
+                   "extraFlags": "extra_flags", "benchmark": "bench", "templateGlobs": "globs",
+                   "templates": "globs", "searchPath": "search_path"}
+#: Editor settings that are the language server's own (not project config keys).
+SERVER_SETTINGS = ("trusted", "jinjaDebounceMs", "python", "trace")
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used: the first error, at ``file:line``."""
+
+    def __init__(self, message: str, file: str, line: int = 1, column: int = 0) -> None:
+        super().__init__(f"{file}:{line}: {message}")
+        self.message = message
+        self.file = file
+        self.line = line
+        self.column = column
+
+    @classmethod
+    def of(cls, d: Diagnostic) -> ConfigError:
+        return cls(d.message, d.file, d.line, d.column)
+
+
+def _toml(path: Path) -> tuple[dict | None, str, Diagnostic | None]:
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        return None, "", Diagnostic(file=str(path), line=1, message=f"cannot read: {e}",
+                                    source="cutlens", code="config")
+    try:
+        return tomllib.loads(text), text, None
+    except tomllib.TOMLDecodeError as e:
+        return None, text, Diagnostic(
+            file=str(path), line=getattr(e, "lineno", 1) or 1,
+            column=getattr(e, "colno", 0) or 0, message=f"TOML: {getattr(e, 'msg', e)}",
+            source="cutlens", code="config")
+
+
+def find_root(start: Path) -> Path:
+    """The nearest directory above ``start`` holding ``cutlens.toml`` or a ``pyproject.toml``
+    with ``[tool.cutlens]``; else ``start`` itself (or its directory)."""
+    start = start.resolve()
+    base = start if start.is_dir() else start.parent
+    for d in [base, *base.parents]:
+        if (d / "cutlens.toml").is_file():
+            return d
+        pp = d / "pyproject.toml"
+        if pp.is_file():
+            try:
+                if "cutlens" in tomllib.loads(pp.read_text()).get("tool", {}):
+                    return d
+            except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
+                continue
+    return base
+
+
+def load(root: Path) -> ProjectConfig:
+    """The config of a project root (defaults where there is no file or a key is bad);
+    ``problems`` lists what was wrong, each on its line."""
+    root = root.resolve()
+    cfg = ProjectConfig(root=root)
+    data: dict[str, Any] = {}
+    path = root / "cutlens.toml"
+    if path.is_file():
+        parsed, text, err = _toml(path)
+        cfg.file = path
+        if err is not None:
+            cfg.problems.append(err)
+            return cfg
+        data, cfg.index = parsed or {}, index(text, 1)
+    elif (root / "pyproject.toml").is_file():
+        pp, text, err = _toml(root / "pyproject.toml")
+        tool = (pp or {}).get("tool", {})
+        if err is not None and "cutlens" in text:
+            cfg.file = root / "pyproject.toml"
+            cfg.problems.append(err)
+            return cfg
+        if isinstance(tool, dict) and "cutlens" in tool:
+            cfg.file, cfg.index, cfg.index_prefix = root / "pyproject.toml", index(text, 1), \
+                "tool.cutlens"
+            data = tool["cutlens"]
+            if not isinstance(data, dict):
+                cfg.problems.append(Diagnostic(file=str(cfg.file), line=cfg.config_line(""),
+                                               message="[tool.cutlens] must be a table",
+                                               source="cutlens", code="config"))
+                return cfg
+    if cfg.file is None:
+        return cfg
+    problems = Problems()
+    where = Where(str(cfg.file), cfg.index, cfg.index_prefix)
+    _apply(cfg, data, where, problems, from_file=True)
+    cfg.problems = problems.items
+    return cfg
+
+
+def _apply(cfg: ProjectConfig, data: dict, where: Where, problems: Problems,
+           from_file: bool) -> None:
+    """Set the keys of ``data`` on ``cfg`` (each checked; a bad one keeps its value)."""
+    template = data.get("template")
+    rest = {k: v for k, v in data.items() if k != "template"}
+    if not from_file:
+        for k in [k for k in rest if _project_only(k)]:
+            problems.add(where, "", k, f"{k} can only be set in the project config file "
+                         "(cutlens.toml or [tool.cutlens]), not in editor settings")
+            rest.pop(k)
+    for name, value in values(ProjectConfig, rest, where, "", problems, base=cfg.root).items():
+        if name == "bench" and not from_file:  # editor settings set only what they say
+            given = rest.get("bench") or {}
+            value = attrs.evolve(cfg.bench, **{k: getattr(value, k) for k in given
+                                               if k in attrs.fields_dict(BenchConfig)})
+        setattr(cfg, name, value)
+    if template is not None:
+        cfg.template = _template_tables(template, cfg, where, problems)
+
+
+def _project_only(key: str) -> bool:
+    f = attrs.fields_dict(ProjectConfig).get(key)
+    return f is not None and bool(f.metadata.get("project_only"))
+
+
+def _template_tables(data: Any, cfg: ProjectConfig, where: Where,
+                     problems: Problems) -> dict[str, dict]:
+    """Per-template tables: each a table naming an existing file, with known keys."""
+    if not isinstance(data, dict):
+        problems.add(where, "", "template", "'template' must be a table of per-template "
+                     f"tables ([template.\"path/to/t.jinja\"]), not {describe(data)}")
+        return {}
+    out = {}
+    for name, table in data.items():
+        label = f"template.{name}"
+        if not isinstance(table, dict):
+            problems.add(where, label, None, f"[template.{name!r}] must be a table of the "
+                         f"template's settings, not {describe(table)}")
+            continue
+        target = (cfg.root / name)
+        if not target.is_file():
+            problems.add(where, label, None, f"[template.{name!r}]: no file {name!r} "
+                         f"(per-template tables name a template by its path relative to "
+                         f"{cfg.root})")
+            continue
+        unknown_keys(table, TEMPLATE_KEYS, where, label, problems, what="template setting")
+        out[name] = table
+    return out
+
+
+def apply_settings(cfg: ProjectConfig, settings: dict[str, Any]) -> list[Diagnostic]:
+    """Apply the editor's settings (LSP initialization options / configuration) onto
+    ``cfg``; returns their problems (file ``settings``: they have no lines)."""
+    problems = Problems()
+    where = Where("settings", label="settings")
+    data: dict[str, Any] = {}
+    for raw, value in settings.items():
+        if raw in SERVER_SETTINGS or value is None or value == "":
+            continue
+        key = SETTING_ALIASES.get(raw, raw)
+        if key == "globs" and raw == "templateGlobs" and isinstance(value, list):
+            value = list(dict.fromkeys([*cfg.globs, *value]))  # more globs, besides these
+        data[key] = value
+    _apply(cfg, data, where, problems, from_file=False)
+    for d in problems.items:
+        d.message = "cutlens setting " + d.message
+    return problems.items
+
+
+def check_on_of(value: Any) -> str:
+    """A ``checkOn`` value, defaulting to save."""
+    return value if value in CHECK_ON else "save"

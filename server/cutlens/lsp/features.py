@@ -1,0 +1,215 @@
+"""The standard LSP features: lifecycle, settings, document sync (which drives the tiers),
+and the views — code lenses, hover, completion, definition, symbols. Each handler is a short
+function that delegates to a helper module."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+from typing import Any
+
+from lsprotocol import types as lsp
+
+from cutlens.lsp import completion as completion_mod
+from cutlens.lsp import hover as hover_mod
+from cutlens.lsp import lenses as lenses_mod
+from cutlens.lsp import navigation
+from cutlens.lsp.convert import uri_to_path
+from cutlens.lsp.server import CutlensServer, guarded
+from cutlens.lsp.tiers import NVCC_CHANGE_DEBOUNCE_S
+from cutlens.render.unit import RenderedUnit
+
+log = logging.getLogger("cutlens.lsp")
+
+
+def register_lifecycle(server: CutlensServer) -> None:
+    """initialize, initialized, shutdown, settings and workspace folders."""
+    ses = server.session
+
+    @server.feature(lsp.INITIALIZE)
+    def initialize(ls: CutlensServer, params: lsp.InitializeParams) -> None:
+        opts = params.initialization_options
+        if isinstance(opts, dict):
+            ses.settings.update(opts.get("cutlens", opts))
+        ses.apply_trust()
+        roots = [uri_to_path(f.uri) for f in params.workspace_folders or []]
+        if not roots and params.root_uri:
+            roots = [uri_to_path(params.root_uri)]
+        ses.workspace_roots = roots
+
+    @server.feature(lsp.INITIALIZED)
+    def initialized(ls: CutlensServer, params: lsp.InitializedParams) -> None:
+        from cutlens.lsp.watch import start_watcher
+
+        try:
+            ls.watcher = start_watcher(ls, asyncio.get_running_loop())
+        except Exception:
+            log.exception("file watching unavailable")
+        ls.status("ready")
+
+    @server.feature(lsp.SHUTDOWN)
+    async def shutdown(ls: CutlensServer, params: Any = None) -> None:
+        ls.debouncer.cancel_all()
+        for proj in ses.reload_projects():
+            await proj.close()
+        if ls.watcher is not None:
+            with suppress(Exception):
+                ls.watcher.stop()
+
+    @server.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    @guarded
+    async def did_change_configuration(ls: CutlensServer,
+                                       params: lsp.DidChangeConfigurationParams) -> None:
+        settings = params.settings
+        if isinstance(settings, dict):
+            ses.settings.update(settings.get("cutlens", settings))
+        if ses.apply_trust():
+            log.info("workspace trust: %s", "trusted" if ses.trusted else "untrusted")
+        await ls.reload()
+
+    @server.feature(lsp.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+    @guarded
+    def did_change_folders(ls: CutlensServer,
+                           params: lsp.DidChangeWorkspaceFoldersParams) -> None:
+        for f in params.event.removed:
+            p = uri_to_path(f.uri)
+            ses.workspace_roots = [r for r in ses.workspace_roots if r != p]
+        for f in params.event.added:
+            ses.workspace_roots.append(uri_to_path(f.uri))
+
+
+def register_documents(server: CutlensServer) -> None:
+    """didOpen/didChange/didSave/didClose: they schedule the tiers."""
+    ses, tiers = server.session, server.tiers
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
+    @guarded
+    def did_open(ls: CutlensServer, params: lsp.DidOpenTextDocumentParams) -> None:
+        path = uri_to_path(params.text_document.uri)
+        ses.overlays[str(path)] = params.text_document.text
+        doc = ses.doc(path, params.text_document.uri)
+        doc.is_open, doc.version = True, params.text_document.version
+        if ls.watcher is not None:
+            ls.session.project_for(path)
+            ls.watcher.refresh()
+        tiers.schedule_jinja(doc, 0)
+        if ls.check_on != "off":
+            tiers.schedule_nvcc(doc, 0)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
+    @guarded
+    def did_change(ls: CutlensServer, params: lsp.DidChangeTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        path = uri_to_path(uri)
+        ses.overlays[str(path)] = ls.workspace.get_text_document(uri).source
+        doc = ses.doc(path, uri)
+        doc.version = params.text_document.version
+        ls.debouncer.cancel(("nvcc", path))  # a newer edit cancels stale compiles
+        if ls.check_on == "change":
+            # The last compile's diagnostics describe an older text, and a compile of this one
+            # is due: never publish them again under this version.
+            ses.set_tier(path, "nvcc", [])
+            tiers.schedule_nvcc(doc, NVCC_CHANGE_DEBOUNCE_S)
+        tiers.schedule_jinja(doc)
+        for dep in ses.dependents(path):
+            if dep.is_open:
+                ls.debouncer.cancel(("nvcc", dep.path))
+                if ls.check_on == "change":  # its compile read the old text of this file
+                    ls.publish(ses.set_tier(dep.path, "nvcc", []))
+                    tiers.schedule_nvcc(dep, NVCC_CHANGE_DEBOUNCE_S)
+                tiers.schedule_jinja(dep)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
+    @guarded
+    def did_save(ls: CutlensServer, params: lsp.DidSaveTextDocumentParams) -> None:
+        path = uri_to_path(params.text_document.uri)
+        doc = ses.docs.get(path)
+        if ls.check_on == "save":
+            if doc is not None:
+                tiers.schedule_nvcc(doc, 0)
+            for dep in ses.dependents(path):
+                if dep.is_open:
+                    tiers.schedule_nvcc(dep, 0)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
+    @guarded
+    def did_close(ls: CutlensServer, params: lsp.DidCloseTextDocumentParams) -> None:
+        path = uri_to_path(params.text_document.uri)
+        ses.overlays.pop(str(path), None)
+        doc = ses.docs.get(path)
+        if doc is None:
+            return
+        doc.is_open = False
+        ls.debouncer.cancel(("nvcc", path))
+        ls.debouncer.cancel(("jinja", path))
+        files = ses.set_tier(path, "jinja", []) | ses.set_tier(path, "nvcc", [])
+        ls.publish(files)
+        tiers.on_file_changed(path)  # parents now read it from disk
+
+
+def register_views(server: CutlensServer) -> None:
+    """Code lenses, hover, completion, definition and document symbols."""
+    ses = server.session
+
+    @server.feature(lsp.TEXT_DOCUMENT_CODE_LENS)
+    @guarded
+    def code_lens(ls: CutlensServer, params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
+        doc = ls.template_doc(params.text_document.uri)
+        if doc is None or doc.template is None or not doc.template.has_settings:
+            return []
+        t = doc.template
+        proj = ses.project_for(doc.path)
+        try:
+            runs = proj.store.latest(t.content_hash)
+            checks = proj.store.checks(t.content_hash)
+        except Exception:
+            log.exception("reading results")
+            runs, checks = [], []
+        return lenses_mod.code_lenses(params.text_document.uri, t, runs, checks,
+                                      doc.active_sample, doc.active_variant)
+
+    @server.feature(lsp.TEXT_DOCUMENT_HOVER)
+    @guarded
+    def hover(ls: CutlensServer, params: lsp.HoverParams) -> lsp.Hover | None:
+        doc = ls.template_doc(params.text_document.uri)
+        if doc is None or doc.template is None:
+            return None
+        unit = ls.active_unit(doc) if doc.checkable else None
+        if not isinstance(unit, RenderedUnit):
+            unit = None
+        source = ses.text_of(doc.path) or ""
+        return hover_mod.hover(doc.template, unit, str(doc.path), source,
+                               params.position.line, params.position.character)
+
+    @server.feature(lsp.TEXT_DOCUMENT_COMPLETION,
+                    lsp.CompletionOptions(trigger_characters=[".", "|", "{", " "]))
+    @guarded
+    def completion(ls: CutlensServer, params: lsp.CompletionParams) -> lsp.CompletionList:
+        doc = ls.template_doc(params.text_document.uri)
+        source = ls.workspace.get_text_document(params.text_document.uri).source
+        lines = source.splitlines()
+        ln = params.position.line
+        line = lines[ln] if ln < len(lines) else ""
+        template = doc.template if doc is not None else None
+        items = completion_mod.complete(template, source, line, params.position.character)
+        return lsp.CompletionList(is_incomplete=False, items=items)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DEFINITION)
+    @guarded
+    def definition(ls: CutlensServer, params: lsp.DefinitionParams) -> list[lsp.Location]:
+        path = uri_to_path(params.text_document.uri)
+        doc = ses.docs.get(path)
+        source = ses.text_of(path) or ""
+        return navigation.definition(doc.template if doc else None, path, source,
+                                     params.position.line, params.position.character,
+                                     ses.text_of)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+    @guarded
+    def document_symbol(ls: CutlensServer,
+                        params: lsp.DocumentSymbolParams) -> list[lsp.DocumentSymbol]:
+        path = uri_to_path(params.text_document.uri)
+        doc = ses.docs.get(path)
+        return navigation.document_symbols(doc.template if doc else None,
+                                           ses.text_of(path) or "")

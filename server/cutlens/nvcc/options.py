@@ -1,0 +1,84 @@
+"""What to compile and how: a template's nvcc options (the project config, then its own
+``[compile]``) and a rendered unit's compile job; why none of a template's units can compile
+(missing CUTLASS headers), said once."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from cutlens.nvcc import toolchain as nv
+from cutlens.nvcc.output import CompilerMessage
+from cutlens.nvcc.pool import CompileJob, CompileOptions, CompileResult, Mode
+from cutlens.render.renderer import RenderedUnit
+from cutlens.template.model import Template
+
+
+def compile_options(template: Template) -> CompileOptions:
+    """The project config plus the template's ``[compile]`` table (its refused flags already
+    dropped when it was loaded)."""
+    cfg, table = template.config, template.compile
+    inc = [*cfg.include_dirs, *table.include_dirs]
+    cutlass = cfg.cutlass if table.cutlass is None else table.cutlass
+    if cutlass and cfg.cutlass_include_dirs:
+        inc = [*cfg.cutlass_include_dirs, *inc]
+    cutlass_defines = table.cutlass_defines if table.cutlass_defines is not None \
+        else cfg.cutlass_defines
+    return CompileOptions(
+        nvcc=cfg.nvcc,
+        arch=table.arch or cfg.arch,
+        std=table.std or cfg.std,
+        include_dirs=tuple(inc),
+        defines=tuple([*cfg.defines, *table.defines]),
+        extra_flags=tuple([*cfg.extra_flags, *table.extra_flags]),
+        cutlass=cutlass and not cfg.cutlass_include_dirs,
+        timeout_s=table.timeout_s if table.timeout_s is not None else cfg.compile_timeout_s,
+        cutlass_defines=tuple(cutlass_defines) if cutlass_defines is not None else None,
+    )
+
+
+def _config_key_at(template: Template, key: str) -> str:
+    """``cutlens.toml:3`` where the project config sets ``key``, else the editor settings."""
+    cfg = template.config
+    if cfg.file is not None and cfg.index is not None:
+        line = cfg.index.line_of(cfg.index_prefix, key, default=0)
+        if line:
+            return f"{cfg.file.name}:{line}"
+    return "the editor settings"
+
+
+def preflight(template: Template) -> str | None:
+    """Why none of the template's units can compile, said once instead of nvcc's wall of
+    ``#include`` errors: the CUTLASS headers are missing. None when there is no such reason."""
+    cfg = template.config
+    cutlass = cfg.cutlass if template.compile.cutlass is None else template.compile.cutlass
+    if not cutlass:
+        return None
+    if cfg.cutlass_include_dirs:
+        dirs = cfg.cutlass_include_dirs
+        if any((Path(d) / "cutlass" / "cutlass.h").is_file() for d in dirs):
+            return None
+        return (f"CUTLASS headers not found: `cutlass_include_dirs` "
+                f"({_config_key_at(template, 'cutlass_include_dirs')}) is "
+                f"{', '.join(dirs)}, and no cutlass/cutlass.h is there")
+    if template.kind == "cutlass" and not nv.cutlass_include_dirs():
+        return ("CUTLASS headers not found: the nvidia-cutlass wheel is not installed in this "
+                "Python environment; install it, or set `cutlass_include_dirs` in cutlens.toml")
+    return None
+
+
+def failed(mode: Mode, message: str) -> CompileResult:
+    """A result for a unit that was not compiled, carrying ``message`` as its error."""
+    msg = CompilerMessage(tool="nvcc", severity="error", file=None, line=None, column=None,
+                          message=message, code=None, chain=[], raw=message, level="error")
+    return CompileResult(mode=mode, ok=False, returncode=None, messages=[msg], resources=[],
+                         output="", source_path="", companion_paths={}, artifact=None,
+                         duration_s=0.0, cached=False)
+
+
+def job_for(unit: RenderedUnit, mode: Mode, options: CompileOptions) -> CompileJob:
+    """The compile job of a rendered unit (its TU named after template, sample, variant)."""
+    stem = unit.template.name.split(".")[0]
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{stem}-{unit.sample.name}-{unit.variant.slug}")
+    return CompileJob(source=unit.text, mode=mode, options=options, name=name,
+                      companions={k: v.text for k, v in unit.companions.items()})

@@ -1,0 +1,80 @@
+"""What a render produces: a rendered translation unit with its source map and companions,
+or the diagnostics of a render that failed."""
+
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cutlens.diagnostics import Diagnostic
+from cutlens.render import sourcemap
+from cutlens.render.hooks import KernelSignature
+from cutlens.template.model import Sample, Variant
+
+
+@dataclass
+class RenderedFile:
+    """Rendered text and its source map."""
+
+    text: str
+    source_map: sourcemap.SourceMap
+
+
+@dataclass
+class RenderedUnit:
+    """A rendered translation unit for one sample × variant."""
+
+    template: Path
+    sample: Sample
+    variant: Variant
+    text: str
+    source_map: sourcemap.SourceMap
+    kernel_name: str
+    signature: KernelSignature | None = None
+    companions: dict[str, RenderedFile] = field(default_factory=dict)
+    #: Non-fatal findings (e.g. def_kernel never called).
+    warnings: list[Diagnostic] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    @property
+    def content_hash(self) -> str:
+        h = hashlib.sha256(self.text.encode())
+        for name in sorted(self.companions):
+            h.update(name.encode() + b"\0" + self.companions[name].text.encode())
+        return h.hexdigest()
+
+    def header(self) -> str:
+        return (f"// Rendered by cutlens from {self.template.name}, sample "
+                f"'{self.sample.name}', variant '{self.variant.name}' "
+                f"(#{self.variant.index}).\n")
+
+    def with_line_directives(self) -> str:
+        """The text with ``#line N "template"`` wherever the origin jumps."""
+        return add_line_directives(self.text, self.source_map)
+
+
+def add_line_directives(text: str, smap: sourcemap.SourceMap) -> str:
+    out: list[str] = []
+    expect: tuple[str, int] | None = None
+    prev = ""
+    for i, line in enumerate(text.splitlines(keepends=True), start=1):
+        o = smap.origin(i)
+        if o is not None and (o.file, o.line) != expect and not prev.rstrip().endswith("\\"):
+            out.append(f'#line {o.line} "{o.file}"\n')
+        expect = (o.file, o.line + 1) if o else None
+        out.append(line)
+        prev = line
+    return "".join(out)
+
+
+@dataclass
+class RenderFailure:
+    """A render that failed: the diagnostics saying why."""
+
+    template: Path
+    sample: Sample
+    variant: Variant
+    diagnostics: list[Diagnostic]
+    duration_s: float = 0.0
+
+

@@ -1,0 +1,185 @@
+"""Reading a template's settings (front matter, per-template table) into the model: samples,
+``[bench]``, ``[compile]``, companions, kind, kernel name and helper classes. Every problem is
+a diagnostic on the setting's line; a bad setting keeps its default."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from cutlens.config import KINDS, TEMPLATE_KEYS, CompileTable, TemplateBench
+from cutlens.config.flags import check_compile_table
+from cutlens.config.validate import Problems, Where, check_value, did_you_mean, structure
+from cutlens.diagnostics import Diagnostic
+from cutlens.template.ir import IRError, make_node
+from cutlens.template.model import Sample, Template, template_roots, within
+
+
+def default_kernel_name(path: Path) -> str:
+    stem = path.name.split(".")[0]
+    return "cutlens_" + re.sub(r"\W+", "_", stem)
+
+
+def error(t: Template, message: str, table: str, key: str | None = None,
+          source: str = "cutlens", **kw: Any) -> None:
+    """Record a problem with the setting ``[table] key`` on its line."""
+    file, line = t.setting_line(table, key)
+    t.errors.append(Diagnostic(file=file, line=line, message=message,
+                               source=source, **kw))  # type: ignore[arg-type]
+
+
+def where(t: Template) -> Where:
+    """The settings' location, for :mod:`cutlens.config.validate`."""
+    if t.settings_file is not None and t.settings_file != t.path:
+        return Where(str(t.settings_file), t.config.index, t.settings_prefix)
+    return Where(str(t.path), t.front.index)
+
+
+def settings_base(t: Template) -> Path:
+    """The folder paths in the settings resolve against: the file that holds them."""
+    if t.settings_file is not None and t.settings_file != t.path:
+        return t.config.root
+    return t.path.parent
+
+
+def read(t: Template) -> None:
+    """Fill ``t`` from ``t.settings``."""
+    s = t.settings
+    for k in sorted(set(s) - set(TEMPLATE_KEYS)):
+        error(t, f"unknown front-matter table {k!r}{did_you_mean(k, TEMPLATE_KEYS)} "
+                 f"(expected one of {', '.join(sorted(TEMPLATE_KEYS))})", k, severity="warning")
+    kind = s.get("kind", "cutlass")
+    if kind not in KINDS:
+        error(t, f"kind must be one of {', '.join(KINDS)}, not {kind!r}", "", "kind")
+        kind = "cutlass"
+    t.kind = str(kind)
+    t.kernel_name = str(s.get("kernel_name") or default_kernel_name(t.path))
+    for key in ("template_class", "kernel_class"):
+        spec = s.get(key)
+        if spec is not None:
+            why = check_value(key, spec, {"pattern": r"[A-Za-z_][\w.]*:[A-Za-z_]\w*",
+                                          "pattern_doc": "'module:Class'"}) \
+                if isinstance(spec, str) else f"{key} must be a string 'module:Class'"
+            if why:
+                error(t, why, "", key)
+                spec = None
+        setattr(t, key, spec or getattr(t.config, key))
+    problems = Problems()
+    if "compile" in s:
+        table = s["compile"]
+        if isinstance(table, dict) and t.settings_file == t.path:  # the template's own
+            table = refuse_flags(t, table)
+        t.compile = structure(CompileTable, table, where(t), "compile", problems,
+                              base=settings_base(t))
+    if "bench" in s:
+        t.bench = structure(TemplateBench, s["bench"], where(t), "bench", problems)
+    t.errors += problems.items
+    read_samples(t)
+    read_companions(t)
+
+
+def refuse_flags(t: Template, table: dict) -> dict:
+    """The template's own ``[compile]`` without the nvcc arguments the flag policy refuses
+    (:mod:`cutlens.config.flags`); an error on each one's line."""
+    clean, refused = check_compile_table(table, t.config.allow_unsafe_flags)
+    for r in refused:
+        line, col = _flag_position(t, r.key, r.text)
+        t.errors.append(Diagnostic(
+            file=str(t.path), line=line, column=0 if col is None else col + 1,
+            end_column=0 if col is None else col + len(r.text) + 3, message=r.message,
+            source="cutlens", code="unsafe-flag"))
+    return clean
+
+
+def _flag_position(t: Template, key: str, text: str) -> tuple[int, int | None]:
+    """(line, 0-based column) of the string ``text`` in front matter ``[compile] key``."""
+    first = t.front.line_of("compile", key)
+    lines = t.source.splitlines()
+    for ln in range(first, max(t.front.end_line, first) + 1):
+        line = lines[ln - 1] if 0 < ln <= len(lines) else ""
+        for quoted in (f'"{text}"', f"'{text}'"):
+            col = line.find(quoted)
+            if col >= 0:
+                return ln, col
+    return first, None
+
+
+def read_samples(t: Template) -> None:
+    table = t.settings.get("samples", {})
+    if not isinstance(table, dict):
+        error(t, "[samples] must be a table of samples", "samples")
+        return
+    for sname, spec in table.items():
+        tname = f"samples.{sname}"
+        if not isinstance(spec, dict):
+            error(t, f"sample {sname!r} must be a table of nodes", tname)
+            continue
+        sample = Sample(sname, line=t.setting_line(tname)[1])
+        ok = True
+        hints = spec.get("hints", {})
+        if not isinstance(hints, dict) or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in hints.values()):
+            error(t, "hints must be a table of integers, e.g. hints = { M = 1024 }", tname,
+                  "hints")
+            ok = False
+        else:
+            sample.hints = dict(hints)
+        sample.vars = dict(spec.get("vars", {})) if isinstance(spec.get("vars"), dict) else {}
+        for nname, nspec in spec.items():
+            if nname in ("hints", "vars"):
+                continue
+            if nspec is False or nspec is None:
+                sample.nodes[nname] = None
+                continue
+            if not isinstance(nspec, dict):
+                error(t, f"{nname}: a node is a table {{ dtype, size, stride?, offset? }} or "
+                         f"false for an absent optional input, not {nspec!r}", tname, nname)
+                ok = False
+                continue
+            try:
+                sample.nodes[nname] = make_node(nname, nspec)
+            except IRError as e:
+                error(t, str(e), tname, nname)
+                ok = False
+        if ok:
+            missing = sorted({s.name for n in sample.nodes.values() if n
+                              for s in n.free_symbols} - set(sample.hints))
+            if missing:
+                error(t, f"sample {sname!r}: no hint for size symbol(s) {', '.join(missing)}; "
+                         f"add hints = {{ {missing[0]} = ... }}", tname, "hints",
+                      severity="warning")
+            t.samples.append(sample)
+    if table and not t.samples:
+        t.broken = True
+
+
+def read_companions(t: Template) -> None:
+    c = t.settings.get("companions", {})
+    if not isinstance(c, dict):
+        error(t, "[companions] must map output names to template paths", "companions")
+        return
+    roots = template_roots(t)
+    for out_name, rel in c.items():
+        out = Path(out_name)
+        if not out_name or out.is_absolute() or ".." in out.parts:
+            error(t, f"companion output {out_name!r} must be a relative name without '..': "
+                     "companions are written into the build directory only", "companions",
+                  out_name)
+            continue
+        if not isinstance(rel, str):
+            error(t, f"companion {out_name!r}: the template must be a path (a string)",
+                  "companions", out_name)
+            continue
+        candidates = [t.path.parent / rel, t.config.root / rel]
+        found = next((p for p in candidates if p.is_file()), None)
+        if found is None:
+            error(t, f"companion {out_name!r}: template {rel!r} not found", "companions",
+                  out_name)
+            continue
+        if not within(found.resolve(), roots):
+            error(t, f"companion {out_name!r}: template {rel!r} is outside the project's "
+                     "template roots (the project root and search_path)", "companions",
+                  out_name)
+            continue
+        t.companions[out_name] = found.resolve()
