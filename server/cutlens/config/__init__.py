@@ -14,8 +14,9 @@ from cutlens.config.schema import (
     CompileTable,
     ProjectConfig,
     TemplateBench,
+    TemplateSettings,
 )
 
 __all__ = ["CHECK_ON", "DEFAULT_EXCLUDE", "DEFAULT_GLOBS", "KINDS", "TEMPLATE_KEYS",
            "BenchConfig", "CompileTable", "ConfigError", "ProjectConfig", "TemplateBench",
-           "apply_settings", "find_root", "load"]
+           "TemplateSettings", "apply_settings", "find_root", "load"]

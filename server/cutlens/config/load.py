@@ -5,23 +5,26 @@ keeps its default."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from cutlens.config.schema import CHECK_ON, TEMPLATE_KEYS, BenchConfig, ProjectConfig
+from cutlens.config.schema import CHECK_ON, BenchConfig, ProjectConfig, TemplateSettings
 from cutlens.config.toml_index import index
-from cutlens.config.validate import Problems, Where, describe, unknown_keys, values
+from cutlens.config.validate import Problems, Where, describe, values
 from cutlens.diagnostics import Diagnostic
 
-#: Editor setting names (camelCase, as the VS Code extension sends them) -> config keys.
-SETTING_ALIASES = {"checkOn": "check_on", "includeDirs": "include_dirs",
-                   "extraFlags": "extra_flags", "benchmark": "bench", "templateGlobs": "globs",
-                   "templates": "globs", "searchPath": "search_path"}
+#: Editor setting names that are not config keys or their aliases (camelCase, as the VS Code
+#: extension sends them) -> config keys.
+SETTING_ALIASES = {"benchmark": "bench", "templateGlobs": "globs", "templates": "globs"}
 #: Editor settings that are the language server's own (not project config keys).
 SERVER_SETTINGS = ("trusted", "jinjaDebounceMs", "python", "trace")
+
+
+_TOML_POS_RE = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
 class ConfigError(ValueError):
@@ -48,10 +51,14 @@ def _toml(path: Path) -> tuple[dict | None, str, Diagnostic | None]:
     try:
         return tomllib.loads(text), text, None
     except tomllib.TOMLDecodeError as e:
-        return None, text, Diagnostic(
-            file=str(path), line=getattr(e, "lineno", 1) or 1,
-            column=getattr(e, "colno", 0) or 0, message=f"TOML: {getattr(e, 'msg', e)}",
-            source="cutlens", code="config")
+        msg = str(e)
+        pos = _TOML_POS_RE.search(msg)
+        line, col = (int(pos.group(1)), int(pos.group(2))) if pos else \
+            (text.rstrip().count("\n") + 1, 0)
+        msg = _TOML_POS_RE.sub("", msg).replace("(at end of document)", "at the end").strip()
+        return None, text, Diagnostic(file=str(path), line=line, column=col,
+                                      message=f"not valid TOML: {msg}", source="cutlens",
+                                      code="config")
 
 
 def find_root(start: Path) -> Path:
@@ -156,7 +163,7 @@ def _template_tables(data: Any, cfg: ProjectConfig, where: Where,
                          f"(per-template tables name a template by its path relative to "
                          f"{cfg.root})")
             continue
-        unknown_keys(table, TEMPLATE_KEYS, where, label, problems, what="template setting")
+        values(TemplateSettings, table, where, label, problems, base=cfg.root)
         out[name] = table
     return out
 
@@ -171,7 +178,7 @@ def apply_settings(cfg: ProjectConfig, settings: dict[str, Any]) -> list[Diagnos
         if raw in SERVER_SETTINGS or value is None or value == "":
             continue
         key = SETTING_ALIASES.get(raw, raw)
-        if key == "globs" and raw == "templateGlobs" and isinstance(value, list):
+        if key == "globs" and raw != "globs" and isinstance(value, list):
             value = list(dict.fromkeys([*cfg.globs, *value]))  # more globs, besides these
         data[key] = value
     _apply(cfg, data, where, problems, from_file=False)

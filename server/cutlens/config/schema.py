@@ -86,10 +86,30 @@ class TemplateBench:
         return {k: v for k, v in attrs.asdict(self).items() if v is not None}
 
 
-#: The tables and keys of a template's settings (front matter or per-template table); their
-#: contents are read by the template stage (:mod:`cutlens.template.settings`).
-TEMPLATE_KEYS = ("samples", "variants", "variant", "bench", "companions", "template_class",
-                 "kernel_class", "kind", "kernel_name", "compile")
+@attrs.define
+class TemplateSettings:
+    """A template's settings (front matter, or a per-template table in the project config).
+    The contents of ``samples``, ``variants`` and ``[[variant]]`` are read by the template
+    stage (:mod:`cutlens.template.settings`, :mod:`cutlens.template.variants`)."""
+
+    samples: dict[str, Any] = attrs.Factory(dict)
+    variants: dict[str, Any] = attrs.Factory(dict)
+    variant: list[dict[str, Any]] = attrs.Factory(list)
+    bench: TemplateBench = attrs.Factory(TemplateBench)
+    #: Output name -> template path (relative to the template's folder or the root).
+    companions: dict[str, str] = attrs.Factory(dict)
+    template_class: str | None = attrs.field(default=None, metadata=_meta(
+        pattern=MODULE_ATTR_PATTERN, pattern_doc="'module:Class'"))
+    kernel_class: str | None = attrs.field(default=None, metadata=_meta(
+        pattern=MODULE_ATTR_PATTERN, pattern_doc="'module:Class'"))
+    kind: str = attrs.field(default="cutlass", metadata=_meta(choices=KINDS))
+    kernel_name: str | None = attrs.field(default=None, metadata=_meta(
+        pattern=r"[A-Za-z_]\w*", pattern_doc="a C identifier"))
+    compile: CompileTable = attrs.Factory(CompileTable)
+
+
+#: The tables and keys of a template's settings.
+TEMPLATE_KEYS = tuple(f.name for f in attrs.fields(TemplateSettings))
 
 
 @attrs.define
@@ -121,7 +141,8 @@ class ProjectConfig:
     globs: list[str] = attrs.field(factory=lambda: list(DEFAULT_GLOBS))
     exclude: list[str] = attrs.field(factory=lambda: list(DEFAULT_EXCLUDE))
     #: Extra directories Jinja searches for ``{% include %}``/``{% import %}`` names.
-    search_path: list[str] = attrs.field(factory=list, metadata=_meta(path=True))
+    search_path: list[str] = attrs.field(factory=list, metadata=_meta(
+        path=True, aliases=("searchPath",)))
     jobs: int = attrs.field(default=0, metadata=_meta(min=0))
     check_on: str = attrs.field(default="save", metadata=_meta(choices=CHECK_ON,
                                                               aliases=("checkOn",)))

@@ -122,6 +122,26 @@ def _converter() -> cattrs.Converter:
 
     conv.register_structure_hook_factory(is_list, list_hook)
 
+    def is_dict(tp: Any) -> bool:
+        return get_origin(tp) is dict
+
+    def dict_hook(tp: Any) -> Callable[[Any, Any], Any]:
+        _, val_t = get_args(tp) or (Any, Any)
+
+        def hook(value: Any, _: Any) -> dict:
+            if not isinstance(value, dict):
+                raise _Invalid(type_name(tp), value)
+            out = {}
+            for k, item in value.items():
+                try:
+                    out[k] = conv.structure(item, val_t) if val_t is not Any else item
+                except _Invalid:
+                    raise _Invalid(type_name(val_t), item, f".{k}") from None
+            return out
+        return hook
+
+    conv.register_structure_hook_factory(is_dict, dict_hook)
+
     def is_union(tp: Any) -> bool:
         return get_origin(tp) in (typing.Union, UnionType) and not (
             len(get_args(tp)) == 2 and NoneType in get_args(tp) and _simple(tp))
@@ -263,8 +283,9 @@ def values(cls: type, data: Any, where: Where, table: str, problems: Problems,
         except _Invalid as e:
             problems.add(where, table, raw_key, f"{label}{e.where}: {e}")
             continue
-        except (TypeError, ValueError) as e:
-            problems.add(where, table, raw_key, f"{label}: {e}")
+        except Exception:  # a shape cattrs did not expect: say what was expected
+            problems.add(where, table, raw_key,
+                         f"{label}: expected {type_name(tp)}, not {describe(value)}")
             continue
         why = check_value(label, v, dict(f.metadata))
         if why is not None:

@@ -13,11 +13,12 @@ from pygls.lsp.client import LanguageClient
 
 from cutlens import config as config_mod
 from cutlens.check import formats
+from cutlens.check.run import configs_for
 from cutlens.diagnostics import Diagnostic, sort_key
 from cutlens.lsp.convert import from_lsp
 from cutlens.template.discovery import discover
 
-EXIT_OK, EXIT_ERRORS = 0, 1
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
 
 def _client(published: dict[str, list[lsp.Diagnostic]]) -> LanguageClient:
@@ -77,7 +78,14 @@ async def collect(paths: list[Path], settings: dict | None = None,
 
 
 def run_headless(paths: list[Path], fmt: str = "text", no_exec: bool = False) -> int:
-    """Run, print like ``cutlens check``, exit like it."""
+    """Run, print like ``cutlens check``, exit like it (a project config with problems: those,
+    on stderr, exit 2)."""
+    _, problems = configs_for(paths)
+    if problems:
+        sys.stderr.write(formats.text(problems, Path.cwd()))
+        sys.stderr.write("cutlens lsp --headless: the project config has problems: fix it "
+                         "first\n")
+        return EXIT_USAGE
     diags, n = asyncio.run(collect(paths, no_exec=no_exec))
     base = Path.cwd()
     sys.stdout.write(formats.render(fmt, diags, n, base))

@@ -45,53 +45,23 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cutlens.results.schema import (
+    CHECK_COLUMNS,
+    RUN_COLUMNS,
+    SCHEMA,
+    check_dict,
+    filters,
+    latency_key,
+    run_dict,
+    run_row,
+    to_json_text,
+)
+
 log = logging.getLogger("cutlens.results")
 
 DB_DIR = ".cutlens"
 DB_NAME = "results.sqlite"
 SCHEMA_VERSION = 1
-
-#: Columns of ``runs`` taken from a record, in order.
-RUN_COLUMNS = (
-    "kind", "template", "template_hash", "sample", "variant_name", "variant", "gpu", "nvcc",
-    "flags_hash", "ms", "ms_min", "spread_pct", "iters", "tflops", "gbps", "workspace_bytes",
-    "regs", "smem", "spills", "verified", "max_abs_err", "error",
-)
-CHECK_COLUMNS = ("template", "variant", "nvcc", "flags_hash", "errors", "warnings", "regs",
-                 "smem", "spills", "raw")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts REAL NOT NULL,
-    kind TEXT NOT NULL DEFAULT 'variant',
-    template TEXT,
-    template_hash TEXT NOT NULL,
-    sample TEXT NOT NULL DEFAULT '',
-    variant_name TEXT NOT NULL DEFAULT '',
-    variant TEXT,
-    gpu TEXT NOT NULL DEFAULT '',
-    nvcc TEXT NOT NULL DEFAULT '',
-    flags_hash TEXT NOT NULL DEFAULT '',
-    ms REAL, ms_min REAL, spread_pct REAL, iters INTEGER, tflops REAL, gbps REAL,
-    workspace_bytes INTEGER, regs INTEGER, smem INTEGER, spills INTEGER,
-    verified INTEGER, max_abs_err REAL, error TEXT,
-    raw TEXT
-);
-CREATE INDEX IF NOT EXISTS runs_key
-    ON runs (template_hash, sample, variant_name, gpu, nvcc, flags_hash, id);
-CREATE TABLE IF NOT EXISTS checks (
-    template_hash TEXT NOT NULL,
-    sample TEXT NOT NULL,
-    variant_name TEXT NOT NULL,
-    ts REAL NOT NULL,
-    template TEXT, variant TEXT, nvcc TEXT, flags_hash TEXT,
-    errors INTEGER, warnings INTEGER, regs INTEGER, smem INTEGER, spills INTEGER,
-    raw TEXT,
-    PRIMARY KEY (template_hash, sample, variant_name)
-);
-"""
-
 
 #: SQLite result codes that mean the file itself is damaged (not busy, full or unreadable).
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
@@ -182,7 +152,7 @@ class ResultStore:
             if problems != ["ok"]:
                 raise CorruptDatabase("; ".join(problems)[:500])
             with _Transaction(db, self._lock):
-                for stmt in _SCHEMA.split(";"):
+                for stmt in SCHEMA.split(";"):
                     if stmt.strip():
                         db.execute(stmt)
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -295,7 +265,7 @@ class ResultStore:
     @_healing
     def add(self, record: Mapping[str, Any], ts: float | None = None) -> int:
         """Store one result (committed before returning); returns its row id."""
-        row = _run_row(record)
+        row = run_row(record)
         if not row["template_hash"]:
             raise ValueError("a result needs template_hash")
         cols = ["ts", *RUN_COLUMNS, "raw"]
@@ -316,13 +286,13 @@ class ResultStore:
                nvcc: str | None = None, flags_hash: str | None = None) -> list[dict]:
         """Newest run per (kind, sample, variant_name), fastest first (failures last).
         ``gpu`` / ``nvcc`` / ``flags_hash`` / ``kind`` narrow it; None means any."""
-        where, args = _filters(template_hash, kind=kind, gpu=gpu, nvcc=nvcc,
+        where, args = filters(template_hash, kind=kind, gpu=gpu, nvcc=nvcc,
                                flags_hash=flags_hash)
         sql = (f"SELECT * FROM runs WHERE id IN (SELECT MAX(id) FROM runs WHERE {where} "
                "GROUP BY kind, sample, variant_name)")
         with self._lock:
-            rows = [_run_dict(r) for r in self._db.execute(sql, args)]
-        return sorted(rows, key=_latency_key)
+            rows = [run_dict(r) for r in self._db.execute(sql, args)]
+        return sorted(rows, key=latency_key)
 
     def baselines(self, template_hash: str, gpu: str | None = None) -> dict[str, dict]:
         """Newest timed reference expression per sample."""
@@ -334,13 +304,13 @@ class ResultStore:
                 kind: str | None = None, template: str | None = None,
                 limit: int | None = None) -> list[dict]:
         """Runs, newest first, narrowed by any of the arguments."""
-        where, args = _filters(template_hash, sample=sample, variant_name=variant_name, gpu=gpu,
+        where, args = filters(template_hash, sample=sample, variant_name=variant_name, gpu=gpu,
                                kind=kind, template=template)
         sql = f"SELECT * FROM runs WHERE {where} ORDER BY id DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         with self._lock:
-            return [_run_dict(r) for r in self._db.execute(sql, args)]
+            return [run_dict(r) for r in self._db.execute(sql, args)]
 
     @_healing
     def count(self) -> int:
@@ -356,9 +326,9 @@ class ResultStore:
                   nvcc: str | None = None, flags_hash: str | None = None,
                   raw: Any = None, ts: float | None = None) -> None:
         """Replace the check result of (template hash, sample, variant)."""
-        values = {"template": template, "variant": _json(variant), "nvcc": nvcc,
+        values = {"template": template, "variant": to_json_text(variant), "nvcc": nvcc,
                   "flags_hash": flags_hash, "errors": errors, "warnings": warnings,
-                  "regs": regs, "smem": smem, "spills": spills, "raw": _json(raw)}
+                  "regs": regs, "smem": smem, "spills": spills, "raw": to_json_text(raw)}
         cols = ["template_hash", "sample", "variant_name", "ts", *CHECK_COLUMNS]
         with self._tx():
             self._db.execute(
@@ -373,7 +343,7 @@ class ResultStore:
             row = self._db.execute(
                 "SELECT * FROM checks WHERE template_hash=? AND sample=? AND variant_name=?",
                 (template_hash, sample, variant_name)).fetchone()
-        return _check_dict(row) if row else None
+        return check_dict(row) if row else None
 
     def with_checks(self, template_hash: str, rows: Iterable[Mapping[str, Any]]) -> list[dict]:
         """Copies of ``rows`` with ``regs`` / ``smem`` / ``spills`` filled in from the latest
@@ -396,7 +366,7 @@ class ResultStore:
         with self._lock:
             rows = self._db.execute("SELECT * FROM checks WHERE template_hash=? "
                                     "ORDER BY sample, variant_name", (template_hash,))
-            return [_check_dict(r) for r in rows]
+            return [check_dict(r) for r in rows]
 
 
 class _Transaction:
@@ -420,57 +390,3 @@ class _Transaction:
             self.lock.release()
 
 
-def _json(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
-
-
-def _run_row(record: Mapping[str, Any]) -> dict[str, Any]:
-    row = {c: record.get(c) for c in RUN_COLUMNS}
-    row["kind"] = row["kind"] or ("baseline" if record.get("op") == "baseline" else "variant")
-    if row["kind"] == "baseline" and not row["variant_name"]:
-        row["variant_name"] = "torch"
-    for key in ("sample", "variant_name", "gpu", "nvcc", "flags_hash"):
-        row[key] = "" if row[key] is None else str(row[key])
-    row["variant"] = _json(row["variant"])
-    if row["verified"] is not None:
-        row["verified"] = int(bool(row["verified"]))
-    return row
-
-
-def _parse_json(d: dict[str, Any], *keys: str) -> dict[str, Any]:
-    for key in keys:
-        if d.get(key):
-            with contextlib.suppress(ValueError):
-                d[key] = json.loads(d[key])
-    return d
-
-
-def _run_dict(row: sqlite3.Row) -> dict[str, Any]:
-    d = _parse_json(dict(row), "variant", "raw")
-    if d.get("verified") is not None:
-        d["verified"] = bool(d["verified"])
-    return d
-
-
-def _check_dict(row: sqlite3.Row) -> dict[str, Any]:
-    return _parse_json(dict(row), "variant", "raw")
-
-
-def _filters(template_hash: str | None, **eq: Any) -> tuple[str, list[Any]]:
-    clauses, args = [], []
-    if template_hash is not None:
-        clauses.append("template_hash = ?")
-        args.append(template_hash)
-    for col, val in eq.items():
-        if val is not None:
-            clauses.append(f"{col} = ?")
-            args.append(val)
-    return (" AND ".join(clauses) or "1"), args
-
-
-def _latency_key(row: Mapping[str, Any]) -> tuple:
-    ok = row.get("ms") is not None and not row.get("error")
-    return (not ok, row.get("ms") if ok else 0.0, row.get("sample") or "",
-            row.get("variant_name") or "")

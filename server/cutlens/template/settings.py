@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from cutlens.config import KINDS, TEMPLATE_KEYS, CompileTable, TemplateBench
+from cutlens.config import TemplateSettings
 from cutlens.config.flags import check_compile_table
-from cutlens.config.validate import Problems, Where, check_value, did_you_mean, structure
+from cutlens.config.validate import Problems, Where, values
 from cutlens.diagnostics import Diagnostic
 from cutlens.template.ir import IRError, make_node
 from cutlens.template.model import Sample, Template, template_roots, within
@@ -44,39 +44,26 @@ def settings_base(t: Template) -> Path:
 
 
 def read(t: Template) -> None:
-    """Fill ``t`` from ``t.settings``."""
-    s = t.settings
-    for k in sorted(set(s) - set(TEMPLATE_KEYS)):
-        error(t, f"unknown front-matter table {k!r}{did_you_mean(k, TEMPLATE_KEYS)} "
-                 f"(expected one of {', '.join(sorted(TEMPLATE_KEYS))})", k, severity="warning")
-    kind = s.get("kind", "cutlass")
-    if kind not in KINDS:
-        error(t, f"kind must be one of {', '.join(KINDS)}, not {kind!r}", "", "kind")
-        kind = "cutlass"
-    t.kind = str(kind)
-    t.kernel_name = str(s.get("kernel_name") or default_kernel_name(t.path))
-    for key in ("template_class", "kernel_class"):
-        spec = s.get(key)
-        if spec is not None:
-            why = check_value(key, spec, {"pattern": r"[A-Za-z_][\w.]*:[A-Za-z_]\w*",
-                                          "pattern_doc": "'module:Class'"}) \
-                if isinstance(spec, str) else f"{key} must be a string 'module:Class'"
-            if why:
-                error(t, why, "", key)
-                spec = None
-        setattr(t, key, spec or getattr(t.config, key))
+    """Fill ``t`` from ``t.settings``: every key type-checked (:class:`TemplateSettings`),
+    a bad one keeps its default."""
+    raw = dict(t.settings)
+    if isinstance(raw.get("compile"), dict) and t.settings_file == t.path:  # its own
+        raw["compile"] = refuse_flags(t, raw["compile"])
     problems = Problems()
-    if "compile" in s:
-        table = s["compile"]
-        if isinstance(table, dict) and t.settings_file == t.path:  # the template's own
-            table = refuse_flags(t, table)
-        t.compile = structure(CompileTable, table, where(t), "compile", problems,
-                              base=settings_base(t))
-    if "bench" in s:
-        t.bench = structure(TemplateBench, s["bench"], where(t), "bench", problems)
+    vals = values(TemplateSettings, raw, where(t), "", problems, base=settings_base(t))
     t.errors += problems.items
-    read_samples(t)
-    read_companions(t)
+    t.kind = vals.get("kind", "cutlass")
+    t.kernel_name = vals.get("kernel_name") or default_kernel_name(t.path)
+    t.template_class = vals.get("template_class") or t.config.template_class
+    t.kernel_class = vals.get("kernel_class") or t.config.kernel_class
+    t.compile = vals.get("compile", t.compile)
+    t.bench = vals.get("bench", t.bench)
+    if "samples" in vals:
+        read_samples(t, vals["samples"])
+    elif "samples" in raw:
+        t.broken = True
+    if "companions" in vals:
+        read_companions(t, vals["companions"])
 
 
 def refuse_flags(t: Template, table: dict) -> dict:
@@ -105,11 +92,7 @@ def _flag_position(t: Template, key: str, text: str) -> tuple[int, int | None]:
     return first, None
 
 
-def read_samples(t: Template) -> None:
-    table = t.settings.get("samples", {})
-    if not isinstance(table, dict):
-        error(t, "[samples] must be a table of samples", "samples")
-        return
+def read_samples(t: Template, table: dict) -> None:
     for sname, spec in table.items():
         tname = f"samples.{sname}"
         if not isinstance(spec, dict):
@@ -154,11 +137,7 @@ def read_samples(t: Template) -> None:
         t.broken = True
 
 
-def read_companions(t: Template) -> None:
-    c = t.settings.get("companions", {})
-    if not isinstance(c, dict):
-        error(t, "[companions] must map output names to template paths", "companions")
-        return
+def read_companions(t: Template, c: dict[str, str]) -> None:
     roots = template_roots(t)
     for out_name, rel in c.items():
         out = Path(out_name)
@@ -166,10 +145,6 @@ def read_companions(t: Template) -> None:
             error(t, f"companion output {out_name!r} must be a relative name without '..': "
                      "companions are written into the build directory only", "companions",
                   out_name)
-            continue
-        if not isinstance(rel, str):
-            error(t, f"companion {out_name!r}: the template must be a path (a string)",
-                  "companions", out_name)
             continue
         candidates = [t.path.parent / rel, t.config.root / rel]
         found = next((p for p in candidates if p.is_file()), None)

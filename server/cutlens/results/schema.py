@@ -1,0 +1,107 @@
+"""The results database's tables and the conversions between records (plain dicts) and
+rows: which columns a run and a check have, JSON-valued columns, filters and ordering."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+#: Columns of ``runs`` taken from a record, in order.
+RUN_COLUMNS = (
+    "kind", "template", "template_hash", "sample", "variant_name", "variant", "gpu", "nvcc",
+    "flags_hash", "ms", "ms_min", "spread_pct", "iters", "tflops", "gbps", "workspace_bytes",
+    "regs", "smem", "spills", "verified", "max_abs_err", "error",
+)
+CHECK_COLUMNS = ("template", "variant", "nvcc", "flags_hash", "errors", "warnings", "regs",
+                 "smem", "spills", "raw")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'variant',
+    template TEXT,
+    template_hash TEXT NOT NULL,
+    sample TEXT NOT NULL DEFAULT '',
+    variant_name TEXT NOT NULL DEFAULT '',
+    variant TEXT,
+    gpu TEXT NOT NULL DEFAULT '',
+    nvcc TEXT NOT NULL DEFAULT '',
+    flags_hash TEXT NOT NULL DEFAULT '',
+    ms REAL, ms_min REAL, spread_pct REAL, iters INTEGER, tflops REAL, gbps REAL,
+    workspace_bytes INTEGER, regs INTEGER, smem INTEGER, spills INTEGER,
+    verified INTEGER, max_abs_err REAL, error TEXT,
+    raw TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_key
+    ON runs (template_hash, sample, variant_name, gpu, nvcc, flags_hash, id);
+CREATE TABLE IF NOT EXISTS checks (
+    template_hash TEXT NOT NULL,
+    sample TEXT NOT NULL,
+    variant_name TEXT NOT NULL,
+    ts REAL NOT NULL,
+    template TEXT, variant TEXT, nvcc TEXT, flags_hash TEXT,
+    errors INTEGER, warnings INTEGER, regs INTEGER, smem INTEGER, spills INTEGER,
+    raw TEXT,
+    PRIMARY KEY (template_hash, sample, variant_name)
+);
+"""
+
+
+def to_json_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
+
+
+def run_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    row = {c: record.get(c) for c in RUN_COLUMNS}
+    row["kind"] = row["kind"] or ("baseline" if record.get("op") == "baseline" else "variant")
+    if row["kind"] == "baseline" and not row["variant_name"]:
+        row["variant_name"] = "torch"
+    for key in ("sample", "variant_name", "gpu", "nvcc", "flags_hash"):
+        row[key] = "" if row[key] is None else str(row[key])
+    row["variant"] = to_json_text(row["variant"])
+    if row["verified"] is not None:
+        row["verified"] = int(bool(row["verified"]))
+    return row
+
+
+def _parseto_json_text(d: dict[str, Any], *keys: str) -> dict[str, Any]:
+    for key in keys:
+        if d.get(key):
+            with contextlib.suppress(ValueError):
+                d[key] = json.loads(d[key])
+    return d
+
+
+def run_dict(row: sqlite3.Row) -> dict[str, Any]:
+    d = _parseto_json_text(dict(row), "variant", "raw")
+    if d.get("verified") is not None:
+        d["verified"] = bool(d["verified"])
+    return d
+
+
+def check_dict(row: sqlite3.Row) -> dict[str, Any]:
+    return _parseto_json_text(dict(row), "variant", "raw")
+
+
+def filters(template_hash: str | None, **eq: Any) -> tuple[str, list[Any]]:
+    clauses, args = [], []
+    if template_hash is not None:
+        clauses.append("template_hash = ?")
+        args.append(template_hash)
+    for col, val in eq.items():
+        if val is not None:
+            clauses.append(f"{col} = ?")
+            args.append(val)
+    return (" AND ".join(clauses) or "1"), args
+
+
+def latency_key(row: Mapping[str, Any]) -> tuple:
+    ok = row.get("ms") is not None and not row.get("error")
+    return (not ok, row.get("ms") if ok else 0.0, row.get("sample") or "",
+            row.get("variant_name") or "")
