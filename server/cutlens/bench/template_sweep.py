@@ -95,8 +95,8 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
             sig = _signature(u, "")
             yield baseline_request(sig, bench, timing=timing, sample=name,
                                    variant_name="torch", kind="baseline")
-        pending = {asyncio.ensure_future(compiler.compile(job_for(u, Mode.BUILD, options))): u
-                   for u in units}
+        pending = {asyncio.ensure_future(compiler.compile(
+            job_for(u, Mode.BUILD, compile_options(t, u)))): u for u in units}
         while pending:
             done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for fut in done:
@@ -109,11 +109,12 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
                     first = errs[0].message if errs else "build failed"
                     emit(error_result({}, f"nvcc: {len(errs)} error(s): {first}", **ctx))
                     continue
-                if u.signature is None:
+                if u.signature is None and u.call is None:
                     emit(error_result({}, "no kernel signature (def_kernel never called)",
                                       **ctx))
                     continue
-                yield run_request(_signature(u, res.artifact), bench, timing=timing, **ctx)
+                yield run_request(_signature(u, res.artifact), {**bench, **(u.bench or {})},
+                                  timing=timing, **ctx)
 
     try:
         async for r in runner.sweep(requests()):
@@ -129,16 +130,19 @@ async def build_all(plan: SweepPlan, renderer: Renderer,
     """Build the plan's units (in the compile pool) without running them: a CPU machine can
     fill the build cache for a later GPU sweep."""
     units, _ = await asyncio.to_thread(plan.units, renderer)
-    options = compile_options(plan.template)
-    results = await asyncio.gather(*(compiler.compile(job_for(u, Mode.BUILD, options))
-                                     for u in units))
+    t = plan.template
+    results = await asyncio.gather(*(compiler.compile(
+        job_for(u, Mode.BUILD, compile_options(t, u))) for u in units))
     return list(zip(units, results, strict=True))
 
 
 def _signature(u: RenderedUnit, library: str) -> dict:
-    assert u.signature is not None
-    absent = [n for n, node in u.sample.nodes.items() if node is None]
-    sig = u.signature.to_json(u.sample.hints, absent)
+    if u.call is not None:  # the unit says how it is called (a render driver's case)
+        sig = dict(u.call)
+    else:
+        assert u.signature is not None
+        absent = [n for n, node in u.sample.nodes.items() if node is None]
+        sig = u.signature.to_json(u.sample.hints, absent)
     sig["library"] = library
     sig["values"] = {**u.variant.values, **u.sample.vars}
     return sig

@@ -103,9 +103,9 @@ async def compile_all(nc: NvccCheck, compiler: Compiler, mode: str = "full",
                       on_event: Callable[[Event], None] | None = None) -> NvccCheck:
     """Compile every unit of ``nc`` (its passes side by side), reporting each pass as it
     lands; ``nc`` fills in as they do."""
-    options = compile_options(nc.jinja.template)
-    await asyncio.gather(*(compile_unit(compiler, uc, options, modes_for(mode), on_event)
-                           for uc in nc.units))
+    t = nc.jinja.template
+    await asyncio.gather(*(compile_unit(compiler, uc, compile_options(t, uc.unit),
+                                        modes_for(mode), on_event) for uc in nc.units))
     return nc
 
 

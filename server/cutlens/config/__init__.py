@@ -3,7 +3,13 @@
 schemas of a template's ``[compile]`` and ``[bench]`` tables. Every key is type-checked and
 every problem is a diagnostic on the line that holds it."""
 
-from cutlens.config.load import ConfigError, apply_settings, find_root, load
+from cutlens.config.load import (
+    ConfigError,
+    apply_settings,
+    driver_module_file,
+    find_root,
+    load,
+)
 from cutlens.config.schema import (
     CHECK_ON,
     DEFAULT_EXCLUDE,
@@ -12,11 +18,13 @@ from cutlens.config.schema import (
     TEMPLATE_KEYS,
     BenchConfig,
     CompileTable,
+    DriverConfig,
     ProjectConfig,
     TemplateBench,
     TemplateSettings,
 )
 
 __all__ = ["CHECK_ON", "DEFAULT_EXCLUDE", "DEFAULT_GLOBS", "KINDS", "TEMPLATE_KEYS",
-           "BenchConfig", "CompileTable", "ConfigError", "ProjectConfig", "TemplateBench",
-           "TemplateSettings", "apply_settings", "find_root", "load"]
+           "BenchConfig", "CompileTable", "ConfigError", "DriverConfig", "ProjectConfig",
+           "TemplateBench", "TemplateSettings", "apply_settings", "driver_module_file",
+           "find_root", "load"]

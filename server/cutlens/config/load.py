@@ -12,8 +12,14 @@ from typing import Any
 
 import attrs
 
-from cutlens.config.schema import CHECK_ON, BenchConfig, ProjectConfig, TemplateSettings
-from cutlens.config.toml_index import index
+from cutlens.config.schema import (
+    CHECK_ON,
+    BenchConfig,
+    DriverConfig,
+    ProjectConfig,
+    TemplateSettings,
+)
+from cutlens.config.toml_index import TomlIndex, index
 from cutlens.config.validate import Problems, Where, describe, values
 from cutlens.diagnostics import Diagnostic
 
@@ -122,7 +128,8 @@ def _apply(cfg: ProjectConfig, data: dict, where: Where, problems: Problems,
            from_file: bool) -> None:
     """Set the keys of ``data`` on ``cfg`` (each checked; a bad one keeps its value)."""
     template = data.get("template")
-    rest = {k: v for k, v in data.items() if k != "template"}
+    drivers = data.get("driver")
+    rest = {k: v for k, v in data.items() if k not in ("template", "driver")}
     if not from_file:
         for k in [k for k in rest if _project_only(k)]:
             problems.add(where, "", k, f"{k} can only be set in the project config file "
@@ -136,6 +143,12 @@ def _apply(cfg: ProjectConfig, data: dict, where: Where, problems: Problems,
         setattr(cfg, name, value)
     if template is not None:
         cfg.template = _template_tables(template, cfg, where, problems)
+    if drivers is not None:
+        if not from_file:
+            problems.add(where, "", "driver", "render drivers can only be declared in the "
+                         "project config file (cutlens.toml or [tool.cutlens])")
+        else:
+            cfg.driver = _drivers(drivers, cfg, where, problems)
 
 
 def _project_only(key: str) -> bool:
@@ -166,6 +179,45 @@ def _template_tables(data: Any, cfg: ProjectConfig, where: Where,
         values(TemplateSettings, table, where, label, problems, base=cfg.root)
         out[name] = table
     return out
+
+
+def _drivers(data: Any, cfg: ProjectConfig, where: Where,
+             problems: Problems) -> list[DriverConfig]:
+    """``[[driver]]`` entries: each needs an ``entry`` whose module exists under the root."""
+    if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+        problems.add(where, "", "driver", "drivers are declared as [[driver]] tables "
+                     f"(entry = \"package.module:function\"), not {describe(data)}")
+        return []
+    lines = cfg.index.array_lines(".".join(p for p in (cfg.index_prefix, "driver") if p)) \
+        if cfg.index is not None else []
+    out = []
+    for i, table in enumerate(data):
+        line = lines[i] if i < len(lines) else 1
+        at = Where(where.file, TomlIndex(lines={("driver", None): line}), "")
+        before = len(problems.items)
+        vals = values(DriverConfig, table, at, "driver", problems)
+        for d in problems.items[before:]:
+            d.line = line  # an array-of-tables entry: its [[driver]] line
+        if "entry" not in vals:
+            if "entry" not in table:
+                problems.add(at, "driver", None, "[[driver]] needs entry = "
+                             "\"package.module:function\"")
+            continue
+        if driver_module_file(cfg.root, vals["entry"]) is None:
+            problems.add(at, "driver", None, f"driver {vals['entry']!r}: no module "
+                         f"{vals['entry'].split(':')[0]!r} under {cfg.root}")
+            continue
+        out.append(DriverConfig(**vals))
+    return out
+
+
+def driver_module_file(root: Path, entry: str) -> Path | None:
+    """The file of a driver entry's module (``pkg/mod.py`` or ``pkg/mod/__init__.py``)."""
+    mod = entry.split(":", 1)[0].replace(".", "/")
+    for cand in (root / f"{mod}.py", root / mod / "__init__.py"):
+        if cand.is_file():
+            return cand.resolve()
+    return None
 
 
 def apply_settings(cfg: ProjectConfig, settings: dict[str, Any]) -> list[Diagnostic]:

@@ -113,6 +113,18 @@ TEMPLATE_KEYS = tuple(f.name for f in attrs.fields(TemplateSettings))
 
 
 @attrs.define
+class DriverConfig:
+    """``[[driver]]``: a render driver, a Python function that yields cases (rendered
+    translation units) from templates that live in ``.py`` modules."""
+
+    #: ``package.module:function``, imported from the project root.
+    entry: str = attrs.field(default="", metadata=_meta(
+        pattern=MODULE_ATTR_PATTERN, pattern_doc="'package.module:function'"))
+    #: A driver still running after this is stopped (its cases are lost, an error says so).
+    timeout_s: float = attrs.field(default=120.0, metadata=_meta(min=0))
+
+
+@attrs.define
 class ProjectConfig:
     """The settings of one project root, typed. Paths are absolute once loaded: in the
     config file they resolve against the file's folder (the root); in editor settings,
@@ -159,6 +171,8 @@ class ProjectConfig:
     allow_unsafe_flags: bool | list[str] = attrs.field(default=False, metadata=_meta(
         project_only=True))
     bench: BenchConfig = attrs.Factory(BenchConfig)
+    #: Render drivers (``[[driver]]``): templates that live in Python.
+    driver: list[DriverConfig] = attrs.field(factory=list, metadata=_meta(internal=True))
     #: Per-template tables (settings for templates that cannot carry front matter), by
     #: path relative to ``root``; their contents are checked when the template loads.
     template: dict[str, dict] = attrs.field(factory=dict, metadata=_meta(internal=True))

@@ -195,7 +195,7 @@ class Session:
         if text is None:
             return None
         proj = self.project_for(doc.path)
-        t = load(doc.path, proj.config, text)
+        t = load(doc.path, proj.config, text, self.overlays)
         doc.template = t
         deps = set(dependencies(t)) if not t.broken else set()
         gen = generator_module_file(t)

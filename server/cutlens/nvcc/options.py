@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import attrs
+
 from cutlens.nvcc import toolchain as nv
 from cutlens.nvcc.output import CompilerMessage
 from cutlens.nvcc.pool import CompileJob, CompileOptions, CompileResult, Mode
@@ -14,10 +16,19 @@ from cutlens.render.renderer import RenderedUnit
 from cutlens.template.model import Template
 
 
-def compile_options(template: Template) -> CompileOptions:
+def compile_options(template: Template, unit: RenderedUnit | None = None) -> CompileOptions:
     """The project config plus the template's ``[compile]`` table (its refused flags already
-    dropped when it was loaded)."""
+    dropped when it was loaded), plus the unit's own settings (a render driver's case:
+    ``arch``, ``std``, ``defines``, ``include_dirs`` relative to the root, ``extra_flags``)."""
     cfg, table = template.config, template.compile
+    own = unit.compile if unit is not None else {}
+    if own:
+        table = attrs.evolve(
+            table, arch=own.get("arch") or table.arch, std=own.get("std") or table.std,
+            defines=[*table.defines, *own.get("defines", [])],
+            extra_flags=[*table.extra_flags, *own.get("extra_flags", [])],
+            include_dirs=[*table.include_dirs, *[str((cfg.root / d).resolve())
+                                                 for d in own.get("include_dirs", [])]])
     inc = [*cfg.include_dirs, *table.include_dirs]
     cutlass = cfg.cutlass if table.cutlass is None else table.cutlass
     if cutlass and cfg.cutlass_include_dirs:

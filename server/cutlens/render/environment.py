@@ -1,6 +1,7 @@
 """The render environment: sandboxed, ``StrictUndefined``, source-marking, time-limited
 Jinja; an edit of literal text only swaps strings in the compiled template."""
 
+from __future__ import annotations
 
 import threading
 import time

@@ -1,6 +1,7 @@
 """Render failures as diagnostics: each exception on the template line (and token) that
 caused it, with the call chain through macros and includes and the project Python frame."""
 
+from __future__ import annotations
 
 import re
 import traceback

@@ -1,6 +1,7 @@
 """Where templates are read from: the search path, preferring unsaved editor text, and
 never outside the project's template roots."""
 
+from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path

@@ -2,6 +2,7 @@
 each piece of literal text and around each ``{{ expression }}`` and ``{% include %}`` (stripped
 by :func:`sourcemap.build`), and a time check in every loop and macro."""
 
+from __future__ import annotations
 
 import re
 from collections import defaultdict
@@ -12,12 +13,23 @@ from jinja2.visitor import NodeTransformer
 
 from cutlens.render import sourcemap
 
+#: The module global holding a template's literal texts, and the strip function/filter.
+DATA_NAME = "cutlens_data"
+STRIP_NAME = "cutlens_strip"
+
 
 class MarkSource(NodeTransformer):
     """Plant source-map markers in a template's AST, and a time check in every loop."""
 
-    def __init__(self, fid: int, source: str, var_start: str) -> None:
+    def __init__(self, fid: int, source: str, var_start: str, literal_refs: bool = True,
+                 capture: str | None = None) -> None:
+        """``literal_refs``: read literal text from ``cutlens_data`` (the literal-edit fast
+        path of :class:`~cutlens.render.environment.RenderEnvironment`). ``capture``: a
+        filter that turns the marked text a ``{% set %}`` block captures into a value that
+        keeps its source map (default: the markers are left out of captured text)."""
         self.fid = fid
+        self.literal_refs = literal_refs
+        self.capture = capture
         self.lines = source.splitlines()
         self.var_start = var_start
         self.expr_count: dict[int, int] = defaultdict(int)
@@ -67,7 +79,10 @@ class MarkSource(NodeTransformer):
             if isinstance(child, nodes.TemplateData):
                 if self.markers:
                     data(sourcemap.point(self.fid, ln, self._text_col(ln, child.data)), ln)
-                out.append(self._data_ref(child))
+                if self.literal_refs:
+                    out.append(self._data_ref(child))
+                else:
+                    data(child.data, ln)
             elif self.markers:
                 data(sourcemap.begin(self.fid, ln, self._expr_col(ln)), ln)
                 out.append(self._value(child, printed=True))
@@ -107,10 +122,12 @@ class MarkSource(NodeTransformer):
             return self._value(node, printed=False)
         return super().generic_visit(node, *args, **kwargs)
 
-    def _unmarked(self, node: nodes.AssignBlock | nodes.FilterBlock) -> nodes.Node:
+    def _unmarked(self, node: nodes.AssignBlock | nodes.FilterBlock,
+                  first: str = STRIP_NAME, keep: bool = False) -> nodes.Node:
         # Captured text is a value (compared, passed to hooks): keep it free of markers,
-        # also those of the macros and includes it prints (the first filter strips them).
-        strip = nodes.Filter(None, STRIP_NAME, [], [], None, None, lineno=node.lineno)
+        # also those of the macros and includes it prints (the first filter strips them) —
+        # or, with ``keep``, marked inside and made a source-mapped value by ``first``.
+        strip = nodes.Filter(None, first, [], [], None, None, lineno=node.lineno)
         inner = node.filter
         while inner is not None and isinstance(inner.node, nodes.Filter):
             inner = inner.node
@@ -118,13 +135,15 @@ class MarkSource(NodeTransformer):
             node.filter = strip
         else:
             inner.node = strip
-        markers, self.markers = self.markers, False
+        markers, self.markers = self.markers, self.markers and keep
         try:
             return self.generic_visit(node)
         finally:
             self.markers = markers
 
     def visit_AssignBlock(self, node: nodes.AssignBlock) -> nodes.Node:
+        if self.capture is not None:
+            return self._unmarked(node, self.capture, keep=True)
         return self._unmarked(node)
 
     def visit_FilterBlock(self, node: nodes.FilterBlock) -> nodes.Node | list[nodes.Node]:
@@ -164,8 +183,6 @@ class MarkSource(NodeTransformer):
         return node
 
 
-DATA_NAME = "cutlens_data"
-STRIP_NAME = "cutlens_strip"
 RESERVED_RE = re.compile(f"[{sourcemap.POINT}-{sourcemap.INCLUDE}]")
 
 

@@ -16,6 +16,7 @@ from jinja2.exceptions import TemplateError
 
 from cutlens.diagnostics import Diagnostic
 from cutlens.render import sourcemap
+from cutlens.render.cases import render_case
 from cutlens.render.environment import RenderEnvironment, RenderTimeout
 from cutlens.render.errors import error_diagnostics
 from cutlens.render.hooks import KernelContext, TemplateContext
@@ -67,6 +68,8 @@ class Renderer:
     def render(self, template: Template, sample: Sample, variant: Variant,
                timeout_s: float | None = None) -> RenderedUnit | RenderFailure:
         """Render one sample × variant; never raises on template problems."""
+        if template.engine == "driver":  # rendered by its render driver, in its worker
+            return render_case(template, sample, variant)
         t0 = time.perf_counter()
         env = self.environment(template)
         limit = template.config.render_timeout_s if timeout_s is None else timeout_s
@@ -107,6 +110,8 @@ class Renderer:
 
     def syntax_check(self, template: Template) -> list[Diagnostic]:
         """Compile (don't render) the template and its companions: syntax errors only."""
+        if template.engine != "jinja":
+            return []
         env = self.environment(template)
         try:
             for p in [template.path, *template.companions.values()]:

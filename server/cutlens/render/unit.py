@@ -1,6 +1,7 @@
 """What a render produces: a rendered translation unit with its source map and companions,
 or the diagnostics of a render that failed."""
 
+from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
@@ -35,6 +36,14 @@ class RenderedUnit:
     #: Non-fatal findings (e.g. def_kernel never called).
     warnings: list[Diagnostic] = field(default_factory=list)
     duration_s: float = 0.0
+    #: How a benchmark calls the built library, when the unit says so itself (a render
+    #: driver's case): the bench signature (``{"kernel", "args", ...}``) and its ``[bench]``.
+    call: dict | None = None
+    bench: dict | None = None
+    #: Compiler settings of this unit on top of its template's ([compile] keys).
+    compile: dict = field(default_factory=dict)
+    #: What the header says the unit is (e.g. ``case 'gemm_f16'``).
+    title: str = ""
 
     @property
     def content_hash(self) -> str:
@@ -44,13 +53,18 @@ class RenderedUnit:
         return h.hexdigest()
 
     def header(self) -> str:
-        return (f"// Rendered by cutlens from {self.template.name}, sample "
-                f"'{self.sample.name}', variant '{self.variant.name}' "
-                f"(#{self.variant.index}).\n")
+        what = self.title or (f"sample '{self.sample.name}', variant '{self.variant.name}' "
+                              f"(#{self.variant.index})")
+        return _comment(f"Rendered by cutlens from {self.template.name}, {what}.")
 
     def with_line_directives(self) -> str:
         """The text with ``#line N "template"`` wherever the origin jumps."""
         return add_line_directives(self.text, self.source_map)
+
+
+def _comment(text: str) -> str:
+    """``text`` as one C++ line comment (a newline in a name cannot end it early)."""
+    return "// " + " ".join(text.split()) + "\n"
 
 
 def add_line_directives(text: str, smap: sourcemap.SourceMap) -> str:

@@ -66,7 +66,11 @@ def load_template(path: Path, cfg: ProjectConfig | None = None,
 
 def dependencies(template: Template) -> set[Path]:
     """Files the template's renders may read: includes/imports (transitively, by name
-    against the search path), companions. For re-checks on change."""
+    against the search path), companions; for a render driver's template, the modules its
+    cases' lines come from. For re-checks on change."""
+    if template.engine == "driver":
+        return {Path(f) for c in template.cases.values() for f in c.files
+                if f.endswith(".py") and Path(f) != template.path}
     search = [template.path.parent, template.config.root,
               *map(Path, template.config.search_path)]
     roots = template_roots(template)

@@ -12,7 +12,7 @@ from pathlib import Path
 from cutlens import trust
 from cutlens.config import ProjectConfig
 from cutlens.diagnostics import Diagnostic
-from cutlens.template import frontmatter, settings, sources
+from cutlens.template import drivers, frontmatter, settings, sources
 from cutlens.template.frontmatter import FrontMatter
 from cutlens.template.model import DEFAULT_SAMPLE, Sample, Template
 from cutlens.template.variants import VariantError, expand_variants, generator_module_file
@@ -43,15 +43,19 @@ def _generator_stamp(t: Template) -> tuple | None:
     return (str(gen), st.st_mtime_ns, st.st_size)
 
 
-def load(path: Path, config: ProjectConfig, source: str | None = None) -> Template:
+def load(path: Path, config: ProjectConfig, source: str | None = None,
+         overlays: dict[str, str] | None = None) -> Template:
     """Load the template at ``path`` (``source``: its current text, e.g. unsaved editor
     text; default: read from disk).
 
     The settings of the last loads are cached by their text: an edit below the front matter
-    reuses them (and a generator runs again only when its module's file changed)."""
+    reuses them (and a generator runs again only when its module's file changed).
+    ``overlays``: unsaved editor text of other files (render drivers read them)."""
     path = path.resolve()
     if source is None:
         source = path.read_text()
+    if path.suffix == ".py" and config.driver:  # a driver run has its own cache
+        return _load(path, config, source, overlays)
     key = _cache_key(path, source, config)
     cached = _CACHE.get(key) if key is not None else None
     if cached is not None and cached.generator_stamp == _generator_stamp(cached):
@@ -66,7 +70,8 @@ def load(path: Path, config: ProjectConfig, source: str | None = None) -> Templa
     return t
 
 
-def _load(path: Path, config: ProjectConfig, source: str) -> Template:
+def _load(path: Path, config: ProjectConfig, source: str,
+          overlays: dict[str, str] | None = None) -> Template:
     t = Template(path=path, source=source, config=config)
     merged: dict = {}
     for src in reversed(sources.SOURCES):  # the first source's settings win
@@ -87,6 +92,9 @@ def _load(path: Path, config: ProjectConfig, source: str) -> Template:
         if found.front is not None:
             t.front = found.front
     t.settings = merged
+    if t.engine == "driver":
+        drivers.fill(t, overlays)
+        return t
     settings.read(t)
     _expand(t)
     t.generator_stamp = _generator_stamp(t)

@@ -89,6 +89,10 @@ class Template:
     broken: bool = False
     #: The generator module's file stamp when the variants were expanded (cache validity).
     generator_stamp: tuple | None = None
+    #: Render-driver cases by name (``engine == "driver"``: each variant is one case).
+    cases: dict[str, Any] = field(default_factory=dict)
+    #: False for a ``.py`` file that hosts no template of any driver (nothing to check).
+    hosts_templates: bool = True
 
     @property
     def has_settings(self) -> bool:
@@ -144,7 +148,8 @@ class Template:
 
     def python_uses(self) -> list[str]:
         """The workspace Python the template loads: ``generator 'ops:variants'``..."""
-        out = []
+        out = [f"render driver {d.entry!r}" for d in self.config.driver] \
+            if self.engine == "driver" else []
         variants = self.settings.get("variants")
         if isinstance(variants, dict) and variants.get("generator"):
             out.append(f"generator {variants['generator']!r}")

@@ -1,0 +1,107 @@
+"""Where each line of a case's text came from, when Python built it from rendered pieces.
+
+A case's ``source`` that is a render's own result carries its source map. Text Python made
+from renders (``.strip()``, ``"\\n".join(...)``, string formatting) is anchored: each render of
+the run, largest first, is looked for in the text (as is, then stripped) and the lines it
+covers take its frames. The same search refines a line an outer template printed from a
+plain string (its innermost frame is the ``{{ }}``): when that string is a render's text, the
+line maps on into that render. Lines no render explains map to the driver line that produced
+the case.
+"""
+
+from __future__ import annotations
+
+from cutlens.pyhost.interpose import MappedStr, Registry
+from cutlens.render.sourcemap import Frame
+
+Frames = tuple[Frame, ...]
+#: A render shorter than this is not anchored on its own (it would match by accident).
+MIN_ANCHOR = 12
+
+
+def _lines_of(text: str) -> int:
+    """How many rendered lines a text has (as the source map counts them)."""
+    if not text:
+        return 0
+    return text.count("\n") + (0 if text.endswith("\n") else 1)
+
+
+def _render_frames(reg: Registry, r: MappedStr) -> list[Frames]:
+    return [tuple(reg.real(f) for f in fr) for fr in r.source_map.lines]
+
+
+def _place(text: str, piece: MappedStr, core: str, covered: list[bool],
+           frames: list[Frames | None], reg: Registry, base: Frames = ()) -> bool:
+    """Anchor ``core`` (``piece`` or a strip of it) at its first place in ``text`` whose
+    lines are not covered yet; True when it was placed."""
+    start = 0
+    inner = _render_frames(reg, piece)
+    skip = piece.count("\n", 0, piece.find(core))  # lines strip() removed in front
+    while True:
+        at = text.find(core, start)
+        if at < 0:
+            return False
+        first = text.count("\n", 0, at)
+        n = _lines_of(core) or 1
+        # a piece that starts after other text on its line does not own that line
+        lead = text[text.rfind("\n", 0, at) + 1:at]
+        k0 = 0 if not lead.strip() else 1
+        span = range(first + k0, min(first + n, len(frames)))
+        if span and not any(covered[i] for i in span):
+            for k, i in enumerate(span, start=k0):
+                fr = inner[skip + k] if skip + k < len(inner) else ()
+                frames[i] = base + fr
+                covered[i] = True
+            return True
+        start = at + 1
+
+
+def line_frames(text: str, reg: Registry, fallback: Frame,
+                exclude: set[int] | None = None) -> list[Frames]:
+    """The frames behind each line of ``text`` (outermost first)."""
+    n = _lines_of(text)
+    if isinstance(text, MappedStr) and len(text.source_map.lines) == n:
+        frames: list[Frames | None] = list(_render_frames(reg, text))
+        refine(text, frames, reg, exclude or {id(text)})
+        return [f or (fallback,) for f in frames]
+    frames = [None] * n
+    covered = [False] * n
+    for r in sorted({id(r): r for r in reg.renders}.values(), key=len, reverse=True):
+        if exclude and id(r) in exclude:
+            continue
+        for core in dict.fromkeys((str.__str__(r), r.strip())):
+            if len(core) >= MIN_ANCHOR and _place(text, r, core, covered, frames, reg):
+                break
+        if all(covered):
+            break
+    return [f or (fallback,) for f in frames]
+
+
+def refine(text: str, frames: list[Frames | None], reg: Registry, exclude: set[int]) -> None:
+    """Map on the lines an outer template printed from a plain string that a render made."""
+    lines = str.__str__(text).split("\n")
+    i = 0
+    while i < len(frames):
+        fr = frames[i]
+        if not fr or fr[-1].kind != "expr":
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(frames) and frames[j + 1] == fr:
+            j += 1
+        chunk = "\n".join(lines[i:j + 1])
+        sub: list[Frames | None] = [None] * (j - i + 1)
+        covered = [False] * len(sub)
+        for r in sorted({id(r): r for r in reg.renders}.values(), key=len, reverse=True):
+            if id(r) in exclude or len(r) > len(text):
+                continue
+            for core in dict.fromkeys((str.__str__(r), r.strip())):
+                if len(core) >= MIN_ANCHOR and _place(chunk, r, core, covered, sub, reg,
+                                                      base=fr):
+                    break
+            if all(covered):
+                break
+        for k, s in enumerate(sub):
+            if s is not None:
+                frames[i + k] = s
+        i = j + 1
