@@ -17,6 +17,7 @@ import {
   type ServerOptions,
   State,
 } from 'vscode-languageclient/node';
+import { documentSelector } from './drivers';
 import { describeInterpreter, type Interpreter, resolveInterpreter, sameInterpreter } from './interpreter';
 import { StatusNotification, type StatusParams } from './protocol';
 import { pythonExtensionInterpreter } from './pythonExtension';
@@ -195,7 +196,10 @@ export class ServerManager implements vscode.Disposable {
     let everRunning = false;
     const restarts: number[] = [];
     const clientOptions: LanguageClientOptions = {
-      documentSelector: DOCUMENT_SELECTOR,
+      documentSelector: documentSelector(
+        DOCUMENT_SELECTOR,
+        (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath),
+      ),
       outputChannel: this.output,
       traceOutputChannel: this.output,
       initializationOptions: () => currentServerSettings(),

@@ -31,6 +31,8 @@ class CheckReport:
     config_problems: list[Diagnostic] = field(default_factory=list)
     #: Selection items that matched nothing in any template.
     unmatched: list[str] = field(default_factory=list)
+    #: Files named explicitly that hold no template (a ``.py`` file no driver uses).
+    skipped: list[Path] = field(default_factory=list)
 
     @property
     def errors(self) -> int:
@@ -76,6 +78,9 @@ def check_paths(paths: list, selection: Selection | None = None, jobs: int | Non
         report.partials += found.partials
         for tp in found.templates:
             t = load_template(tp, cfg)
+            if tp.suffix == ".py" and not (t.engine == "driver" and t.hosts_templates):
+                report.skipped.append(tp)  # a Python file no render driver uses
+                continue
             report.templates.append(t)
             for item in selection.unmatched(t):
                 unmatched[item] = unmatched.get(item, 0) + 1

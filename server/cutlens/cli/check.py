@@ -37,6 +37,11 @@ def cmd_check(args: argparse.Namespace) -> int:
                          on_diagnostics=stream if args.format == "text" else None)
     if report.config_problems:
         raise ConfigProblems(report.config_problems)
+    if not report.templates:
+        raise UsageError(f"no template to check under {', '.join(map(str, paths))}" + (
+            f" ({', '.join(p.name for p in report.skipped)}: no render driver uses a template "
+            "of it)" if report.skipped else " (the globs in cutlens.toml say what a template "
+            "is; per-template tables and [[driver]] name more)"))
     if report.unmatched:
         raise UsageError(f"nothing matches {', '.join(map(repr, report.unmatched))} in any "
                          "template")

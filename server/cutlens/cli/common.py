@@ -43,6 +43,8 @@ def add_selection(p: argparse.ArgumentParser, what: str) -> None:
                    help="variants (default: all)")
     g.add_argument("--variant", dest="variants", action="append", metavar="NAME",
                    help="one variant (repeatable)")
+    g.add_argument("--case", dest="variants", action="append", metavar="NAME",
+                   help="one case of a render driver (the same as --variant)")
 
 
 def selection(args: argparse.Namespace) -> Selection:
@@ -73,6 +75,9 @@ def project_config(path: Path) -> config_mod.ProjectConfig:
 def load_one(path: Path) -> Template:
     """The template at ``path``, with a note on stderr of what ``--no-exec`` skipped."""
     t = load_template(path, project_config(path))
+    if path.suffix == ".py" and not (t.engine == "driver" and t.hosts_templates):
+        raise UsageError(f"{path}: no render driver of the project uses a template of this "
+                         "file (drivers are declared as [[driver]] in cutlens.toml)")
     if not trust.exec_allowed() and t.python_uses():
         sys.stderr.write(f"{t.path.name}: --no-exec: not run: "
                          f"{', '.join(t.python_uses())} (workspace Python)\n")

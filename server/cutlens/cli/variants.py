@@ -44,7 +44,8 @@ def cmd_variants(args: argparse.Namespace) -> int:
             continue
         shown.add(key)
         scope = f" for sample {s.name}" if s is not None and len(samples) > 1 else ""
-        print(f"{len(vs)} variant(s){scope}")
+        what = "case(s)" if t.engine == "driver" else "variant(s)"
+        print(f"{len(vs)} {what}{scope}")
         for v in vs:
             print(f"  [{v.index}] {v.name}  {json.dumps(v.values)}")
     if t.variants_unknown and not pairs:

@@ -20,7 +20,7 @@ async def benchmark(ls: CutlensServer, doc: TemplateDoc, variant: Any = None,
                     sample: str | None = None) -> dict:
     """Benchmark every variant (or one) of the active sample."""
     t = doc.template
-    if t is None or not t.has_settings:
+    if t is None or not (t.has_settings or t.engine == "driver"):
         return {"error": "not a template with samples/variants"}
     proj = ls.session.project_for(doc.path)
     try:

@@ -11,10 +11,10 @@ from typing import Any
 
 from lsprotocol import types as lsp
 
+from cutlens.lsp import case_lenses, navigation
 from cutlens.lsp import completion as completion_mod
 from cutlens.lsp import hover as hover_mod
 from cutlens.lsp import lenses as lenses_mod
-from cutlens.lsp import navigation
 from cutlens.lsp.convert import uri_to_path
 from cutlens.lsp.server import CutlensServer, guarded
 from cutlens.lsp.tiers import NVCC_CHANGE_DEBOUNCE_S
@@ -156,7 +156,8 @@ def register_views(server: CutlensServer) -> None:
     @guarded
     def code_lens(ls: CutlensServer, params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
         doc = ls.template_doc(params.text_document.uri)
-        if doc is None or doc.template is None or not doc.template.has_settings:
+        if doc is None or doc.template is None or not (doc.template.has_settings or
+                                                       doc.template.engine == "driver"):
             return []
         t = doc.template
         proj = ses.project_for(doc.path)
@@ -166,6 +167,8 @@ def register_views(server: CutlensServer) -> None:
         except Exception:
             log.exception("reading results")
             runs, checks = [], []
+        if t.engine == "driver":
+            return case_lenses.code_lenses(params.text_document.uri, t, runs, checks)
         return lenses_mod.code_lenses(params.text_document.uri, t, runs, checks,
                                       doc.active_sample, doc.active_variant)
 
@@ -173,8 +176,8 @@ def register_views(server: CutlensServer) -> None:
     @guarded
     def hover(ls: CutlensServer, params: lsp.HoverParams) -> lsp.Hover | None:
         doc = ls.template_doc(params.text_document.uri)
-        if doc is None or doc.template is None:
-            return None
+        if doc is None or doc.template is None or doc.path.suffix == ".py":
+            return None  # a Python file's hover is its Python language server's
         unit = ls.active_unit(doc) if doc.checkable else None
         if not isinstance(unit, RenderedUnit):
             unit = None
@@ -187,6 +190,8 @@ def register_views(server: CutlensServer) -> None:
     @guarded
     def completion(ls: CutlensServer, params: lsp.CompletionParams) -> lsp.CompletionList:
         doc = ls.template_doc(params.text_document.uri)
+        if uri_to_path(params.text_document.uri).suffix == ".py":
+            return lsp.CompletionList(is_incomplete=False, items=[])
         source = ls.workspace.get_text_document(params.text_document.uri).source
         lines = source.splitlines()
         ln = params.position.line
@@ -200,6 +205,8 @@ def register_views(server: CutlensServer) -> None:
     def definition(ls: CutlensServer, params: lsp.DefinitionParams) -> list[lsp.Location]:
         path = uri_to_path(params.text_document.uri)
         doc = ses.docs.get(path)
+        if path.suffix == ".py":
+            return []
         source = ses.text_of(path) or ""
         return navigation.definition(doc.template if doc else None, path, source,
                                      params.position.line, params.position.character,
@@ -211,5 +218,7 @@ def register_views(server: CutlensServer) -> None:
                         params: lsp.DocumentSymbolParams) -> list[lsp.DocumentSymbol]:
         path = uri_to_path(params.text_document.uri)
         doc = ses.docs.get(path)
+        if path.suffix == ".py":
+            return []
         return navigation.document_symbols(doc.template if doc else None,
                                            ses.text_of(path) or "")

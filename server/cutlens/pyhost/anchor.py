@@ -74,6 +74,7 @@ def line_frames(text: str, reg: Registry, fallback: Frame,
                 break
         if all(covered):
             break
+    refine(text, frames, reg, exclude or set())
     return [f or (fallback,) for f in frames]
 
 
@@ -93,7 +94,7 @@ def refine(text: str, frames: list[Frames | None], reg: Registry, exclude: set[i
         sub: list[Frames | None] = [None] * (j - i + 1)
         covered = [False] * len(sub)
         for r in sorted({id(r): r for r in reg.renders}.values(), key=len, reverse=True):
-            if id(r) in exclude or len(r) > len(text):
+            if id(r) in exclude or len(r) >= len(text):
                 continue
             for core in dict.fromkeys((str.__str__(r), r.strip())):
                 if len(core) >= MIN_ANCHOR and _place(chunk, r, core, covered, sub, reg,

@@ -126,6 +126,7 @@ def run_driver(reg: Registry, spec: dict, enc: _Encoder) -> dict:
 def _case(reg: Registry, case: Case, driver_frame: Frame, enc: _Encoder,
           error: Any) -> dict:
     out: dict[str, Any] = {"name": case.name, "sample": case.sample, "source": None,
+                           "line": driver_frame.line,
                            "lines": [], "companions": {}, "bench": case.bench, "templates": [],
                            "compile": {k: getattr(case, k) for k in
                                        ("arch", "std", "defines", "include_dirs",

@@ -48,6 +48,8 @@ class CaseData:
     errors: list[Diagnostic] = field(default_factory=list)
     #: (file, line) of each template constant it used (its ``NAME = jinja2.Template(``).
     templates: list[tuple[str, int]] = field(default_factory=list)
+    #: The driver's line that produced it (its ``yield``).
+    line: int = 0
 
     @property
     def files(self) -> set[str]:
@@ -172,7 +174,8 @@ def _from_json(driver: DriverConfig, data: dict, files: list[str]) -> DriverRun:
             source=c["source"], lines=frames(c["lines"]),
             companions={n: (v["text"], frames(v["lines"])) for n, v in c["companions"].items()},
             compile={k: v for k, v in c["compile"].items() if v}, bench=c.get("bench"),
-            templates=[(files[f], ln) for f, ln in c.get("templates", [])]))
+            templates=[(files[f], ln) for f, ln in c.get("templates", [])],
+            line=c.get("line", 0)))
     for e in run.errors:  # an error while producing a case belongs to it
         for case in run.cases:
             if case.name in e.variants:
@@ -218,22 +221,45 @@ def fill(t: Template, overlays: dict[str, str] | None = None) -> None:
     own = [r for r in runs if str(driver_module_file(cfg.root, r.driver.entry)) == path]
     cases = [c for r in own for c in r.cases] or \
         [c for r in runs for c in r.cases if path in c.files]
-    t.hosts_templates = bool(own) or bool(cases)
     errors = [e for r in (own or runs) for e in r.errors if not e.variants]
-    if own or cases or any(e.file == path for e in errors):
+    t.hosts_templates = bool(own) or bool(cases) or any(e.file == path for e in errors)
+    if not own:  # a hosted module: its own problems, and those that stop every driver
+        stop_all = {str(cfg.file)} | {str(driver_module_file(cfg.root, d.entry))
+                                     for d in cfg.driver}
+        errors = [e for e in errors if e.file == path or e.file in stop_all]
+    if t.hosts_templates:
         t.errors += errors
     t.cases = {c.name: c for c in cases}
+    t.content_hash_of_run = run_hash(runs)
     samples = list(dict.fromkeys(c.sample for c in cases))
     t.samples = [Sample(s) for s in samples if s != "default" or len(samples) > 1]
     for s in samples:
-        t.variant_table[s] = [Variant(i, c.name, {"case": c.name}, line=_case_line(c, path))
+        t.variant_table[s] = [Variant(i, c.name, {"case": c.name},
+                                      line=c.line if own else _case_line(c, path))
                               for i, c in enumerate(cases) if c.sample == s]
     if not samples:
         t.variant_table["default"] = []
 
 
+def run_hash(runs: list[DriverRun]) -> str:
+    """What the results of a run's cases are stored under: its drivers and every case's text
+    (the same for the driver module and every module hosting its templates)."""
+    h = hashlib.sha256()
+    for r in runs:
+        h.update(r.driver.entry.encode() + b"\0")
+        for c in r.cases:
+            h.update(c.name.encode() + b"\0" + (c.source or "").encode() + b"\0")
+            for n, (text, _) in sorted(c.companions.items()):
+                h.update(n.encode() + b"\0" + text.encode() + b"\0")
+    return h.hexdigest()
+
+
 def _case_line(case: CaseData, path: str) -> int:
-    """The line of ``path`` a case's lens goes on: its first template line in that file."""
+    """The line of ``path`` a case's lens goes on: its first template constant there, else
+    its first template line in that file."""
+    for file, line in case.templates:
+        if file == path:
+            return line
     for fr in case.lines:
         for f in reversed(fr):
             if f[0] == path:

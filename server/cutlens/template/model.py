@@ -93,6 +93,8 @@ class Template:
     cases: dict[str, Any] = field(default_factory=dict)
     #: False for a ``.py`` file that hosts no template of any driver (nothing to check).
     hosts_templates: bool = True
+    #: A render driver's template: the hash of the whole run, which results are stored under.
+    content_hash_of_run: str | None = None
 
     @property
     def has_settings(self) -> bool:
@@ -101,6 +103,9 @@ class Template:
 
     @property
     def content_hash(self) -> str:
+        """What checks and benchmark results of this template are stored under."""
+        if self.content_hash_of_run is not None:
+            return self.content_hash_of_run
         return hashlib.sha256(self.source.encode()).hexdigest()
 
     def setting_line(self, table: str, key: str | None = None) -> tuple[str, int]:
