@@ -61,7 +61,7 @@ class Tiers:
             self.ls.publish(files)
             return None
         parents: list[Template] = []
-        if not t.has_settings:
+        if not t.has_settings and t.engine == "jinja":
             parents = await loop.run_in_executor(self.ls.render_pool, self.find_parents,
                                                  doc.path)
             doc.is_partial = bool(parents)
@@ -103,11 +103,13 @@ class Tiers:
         proj = self.session.project_for(path)
         out = []
         for tp in discover([proj.root], proj.config).templates:
+            if tp.suffix == ".py":
+                continue  # a render driver's module: its cases are no Jinja parents
             text = self.session.text_of(tp)
             if tp == path or text is None or path.name not in text:
                 continue
             try:
-                t = load(tp, proj.config, text)
+                t = load(tp, proj.config, text, self.session.overlays)
             except Exception:  # a broken sibling must not break this one
                 log.exception("loading %s", tp)
                 continue
