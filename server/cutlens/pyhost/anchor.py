@@ -26,6 +26,16 @@ def _lines_of(text: str) -> int:
     return text.count("\n") + (0 if text.endswith("\n") else 1)
 
 
+def _by_size(reg: Registry) -> list[MappedStr]:
+    """The run's renders, largest first, each once (sorted again only when there are new)."""
+    cached = getattr(reg, "_by_size", None)
+    if cached is None or cached[0] != len(reg.renders):
+        cached = (len(reg.renders), sorted({id(r): r for r in reg.renders}.values(), key=len,
+                                          reverse=True))
+        reg._by_size = cached  # type: ignore[attr-defined]
+    return cached[1]
+
+
 def _render_frames(reg: Registry, r: MappedStr) -> list[Frames]:
     return [tuple(reg.real(f) for f in fr) for fr in r.source_map.lines]
 
@@ -35,7 +45,6 @@ def _place(text: str, piece: MappedStr, core: str, covered: list[bool],
     """Anchor ``core`` (``piece`` or a strip of it) at its first place in ``text`` whose
     lines are not covered yet; True when it was placed."""
     start = 0
-    inner = _render_frames(reg, piece)
     skip = piece.count("\n", 0, piece.find(core))  # lines strip() removed in front
     while True:
         at = text.find(core, start)
@@ -48,6 +57,7 @@ def _place(text: str, piece: MappedStr, core: str, covered: list[bool],
         k0 = 0 if not lead.strip() else 1
         span = range(first + k0, min(first + n, len(frames)))
         if span and not any(covered[i] for i in span):
+            inner = _render_frames(reg, piece)
             for k, i in enumerate(span, start=k0):
                 fr = inner[skip + k] if skip + k < len(inner) else ()
                 frames[i] = base + fr
@@ -66,7 +76,7 @@ def line_frames(text: str, reg: Registry, fallback: Frame,
         return [f or (fallback,) for f in frames]
     frames = [None] * n
     covered = [False] * n
-    for r in sorted({id(r): r for r in reg.renders}.values(), key=len, reverse=True):
+    for r in _by_size(reg):
         if exclude and id(r) in exclude:
             continue
         for core in dict.fromkeys((str.__str__(r), r.strip())):
@@ -93,7 +103,7 @@ def refine(text: str, frames: list[Frames | None], reg: Registry, exclude: set[i
         chunk = "\n".join(lines[i:j + 1])
         sub: list[Frames | None] = [None] * (j - i + 1)
         covered = [False] * len(sub)
-        for r in sorted({id(r): r for r in reg.renders}.values(), key=len, reverse=True):
+        for r in _by_size(reg):
             if id(r) in exclude or len(r) >= len(text):
                 continue
             for core in dict.fromkeys((str.__str__(r), r.strip())):
@@ -102,7 +112,33 @@ def refine(text: str, frames: list[Frames | None], reg: Registry, exclude: set[i
                     break
             if all(covered):
                 break
+        if not all(covered):
+            _place_files(chunk, sub, covered, reg, fr)
         for k, s in enumerate(sub):
             if s is not None:
                 frames[i + k] = s
         i = j + 1
+
+
+def _place_files(chunk: str, sub: list[Frames | None], covered: list[bool], reg: Registry,
+                 base: Frames) -> None:
+    """Lines an outer template printed from a file's text that the driver read (a header
+    pasted into the unit): they map into that file."""
+    lines = chunk.split("\n")
+    for path in reg.reads:
+        text = reg.read_text(path)
+        if not text:
+            continue
+        for core in dict.fromkeys((chunk, chunk.strip())):
+            if len(core) < MIN_ANCHOR:
+                continue
+            at = text.find(core)
+            if at < 0:
+                continue
+            first_line = text.count("\n", 0, at) + 1
+            skip = chunk.count("\n", 0, chunk.find(core))
+            for k in range(_lines_of(core) or 1):
+                if skip + k < len(lines) and not covered[skip + k]:
+                    sub[skip + k] = (*base, Frame(path, first_line + k, 0, "text"))
+                    covered[skip + k] = True
+            return

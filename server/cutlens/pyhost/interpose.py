@@ -16,6 +16,7 @@ template. Only the worker process (:mod:`cutlens.pyhost.worker`) installs this.
 
 from __future__ import annotations
 
+import builtins
 import sys
 import threading
 from collections.abc import Iterator
@@ -67,6 +68,10 @@ class TemplateFile:
     #: lines map there (None: the template's lines are the file's lines).
     file: str
     origin: Origin | None = None
+    #: A template built from a string, not located yet: its text and who built it (located
+    #: when one of its lines is first needed — most templates a package defines are never
+    #: rendered in a run).
+    pending: tuple[str, tuple[str, int] | None] | None = None
 
 
 @dataclass
@@ -82,10 +87,20 @@ class Registry:
     renders: list[MappedStr] = field(default_factory=list)
     _indexed: set[str] = field(default_factory=set)
     _seen: set[str] = field(default_factory=set)
+    _n_modules: int = 0
+    _module_files: list[str] = field(default_factory=list)
     #: Templates whose frames were translated since the last :meth:`reset_used`.
     used: set[str] = field(default_factory=set)
     #: Undefined names printed as empty text: (message, file, line), each once.
     undefined: list[tuple[str, str, int]] = field(default_factory=list)
+    #: Text files the driver read (their lines may be pasted into a unit).
+    reads: list[str] = field(default_factory=list)
+    _read_cache: dict[str, str] = field(default_factory=dict)
+
+    def read_text(self, path: str) -> str:
+        if path not in self._read_cache:
+            self._read_cache[path] = read_source(path, self.overlays) or ""
+        return self._read_cache[path]
 
     def index(self, file: str) -> None:
         """Index the literals of a project ``.py`` file (once per run)."""
@@ -111,27 +126,47 @@ class Registry:
         return p.is_relative_to(self.root) and "site-packages" not in p.parts and \
             not p.is_relative_to(_CUTLENS)
 
-    def locate(self, source: str) -> TemplateFile:
-        """The template file of a template built from ``source`` by the caller."""
-        caller = _caller(self)
-        for mod in list(sys.modules.values()):
+    def _project_modules(self) -> list[str]:
+        """Files of the project modules imported since the last call (indexed lazily)."""
+        new = []
+        for mod in list(sys.modules.values())[self._n_modules:]:
             f = getattr(mod, "__file__", None)
-            if f and f not in self._seen:
+            if f and f not in self._seen and f.endswith(".py"):
                 self._seen.add(f)
-                if f.endswith(".py") and self.in_project(f):
-                    self.index(str(Path(f).resolve()))
-        if caller is not None:
-            self.index(caller[0])
-        origin = self.literals.find(source, prefer=caller[0] if caller else None)
-        n = len(self.templates)
-        if origin is not None:
-            name = f"<cutlens:{n}:{origin.file}>"
-            tf = TemplateFile(name, origin.file, origin)
-        else:  # a string built at run time: its lines are the builder's line
-            file, line = caller if caller is not None else ("<unknown>", 1)
-            name = f"<cutlens:{n}:{file}:{line}>"
-            tf = TemplateFile(name, file, Origin(file, [], [], line))
+                if self.in_project(f):
+                    new.append(str(Path(f).resolve()))
+        self._n_modules = len(sys.modules)
+        self._module_files += new
+        return self._module_files
+
+    def deferred(self, source: str) -> TemplateFile:
+        """A template file for ``source``, located later (:meth:`resolve`)."""
+        name = f"<cutlens:{len(self.templates)}>"
+        tf = TemplateFile(name, name, None, (source, _caller(self)))
         self.templates[name] = tf
+        return tf
+
+    def resolve(self, tf: TemplateFile) -> TemplateFile:
+        """Locate a deferred template: the literal in the caller's own file first, then in
+        the project's imported modules; a string built at run time maps to its builder."""
+        if tf.pending is None:
+            return tf
+        source, caller = tf.pending
+        tf.pending = None
+        first = [caller[0]] if caller is not None else []
+        for f in first:
+            self.index(f)
+        origin = self.literals.exact(source, first)
+        if origin is None:
+            others = [f for f in self._project_modules() if f not in first]
+            for f in others:
+                self.index(f)
+            origin = self.literals.exact(source, others) or \
+                self.literals.near(source, first + others)
+        if origin is None:
+            file, line = caller if caller is not None else ("<unknown>", 1)
+            origin = Origin(file, [], [], line)
+        tf.file, tf.origin = origin.file, origin
         return tf
 
     def real(self, frame: sourcemap.Frame) -> sourcemap.Frame:
@@ -139,6 +174,7 @@ class Registry:
         tf = self.templates.get(frame.file)
         if tf is not None:
             self.used.add(tf.name)
+            self.resolve(tf)
         if tf is None or tf.origin is None:
             return frame if tf is None else sourcemap.Frame(tf.file, frame.line,
                                                             frame.column, frame.kind)
@@ -147,9 +183,9 @@ class Registry:
 
     def constants(self, names: set[str]) -> list[tuple[str, int]]:
         """(file, line of the statement) of the templates named, built from literals."""
-        return sorted({(t.file, t.origin.statement_line) for n in names
-                       if (t := self.templates.get(n)) is not None and t.origin is not None
-                       and t.origin.chars})
+        found = [self.resolve(t) for n in names if (t := self.templates.get(n)) is not None]
+        return sorted({(t.file, t.origin.statement_line) for t in found
+                       if t.origin is not None and t.origin.chars})
 
     def real_position(self, name: str, line: int) -> tuple[str, int]:
         f = self.real(sourcemap.Frame(name, line))
@@ -178,6 +214,14 @@ def installed(reg: Registry) -> Iterator[Registry]:
     orig_parse = jenv.Environment._parse
     orig_render = jenv.Template.render
     orig_undefined_str = jinja2.Undefined.__str__
+    orig_open = builtins.open
+
+    def tracking_open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if isinstance(file, str | Path) and "b" not in mode and not set(mode) & set("wax+"):
+            p = str(Path(file).resolve())
+            if p not in reg.reads and not p.endswith(".py"):
+                reg.reads.append(p)
+        return orig_open(file, mode, *args, **kwargs)
 
     def capture(marked: Any) -> Any:
         if not isinstance(marked, str):
@@ -189,7 +233,7 @@ def installed(reg: Registry) -> Iterator[Registry]:
                 filename: str | None = None, raw: bool = False,
                 defer_init: bool = False) -> Any:
         if isinstance(source, str) and filename is None and not RESERVED_RE.search(source):
-            filename = reg.locate(source).name
+            filename = reg.deferred(source).name
         return orig_compile(self, source, name, filename, raw, defer_init)
 
     def _parse(self: jenv.Environment, source: str, name: str | None,
@@ -225,6 +269,7 @@ def installed(reg: Registry) -> Iterator[Registry]:
         return orig_undefined_str(self)
 
     jinja2.Undefined.__str__ = undefined_str  # type: ignore[method-assign]
+    builtins.open = tracking_open
     jenv.Environment.compile = compile  # type: ignore[method-assign]
     jenv.Environment._parse = _parse  # type: ignore[method-assign]
     jenv.Template.render = render  # type: ignore[method-assign]
@@ -235,6 +280,7 @@ def installed(reg: Registry) -> Iterator[Registry]:
         jenv.Environment._parse = orig_parse  # type: ignore[method-assign]
         jenv.Template.render = orig_render  # type: ignore[method-assign]
         jinja2.Undefined.__str__ = orig_undefined_str  # type: ignore[method-assign]
+        builtins.open = orig_open
 
 
 def _printed_undefined(reg: Registry, value: jinja2.Undefined) -> None:

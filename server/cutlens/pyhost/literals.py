@@ -122,29 +122,47 @@ def _literal_chars(source_lines: list[str], node: ast.Constant) -> Literal | Non
     return Literal("", value, [p for _, p in chars] + [end])
 
 
-def literals_of(file: str, text: str, min_length: int = 1) -> list[Literal]:
+@dataclass
+class LiteralRef:
+    """A str literal found by ``ast``: its value and node; positions computed on demand."""
+
+    file: str
+    value: str
+    node: ast.Constant
+    line: int
+    _literal: Literal | None = None
+
+    def literal(self, lines: list[str]) -> Literal | None:
+        if self._literal is None:
+            lit = _literal_chars(lines, self.node)
+            if lit is not None:
+                lit.file, lit.line = self.file, self.line
+            self._literal = lit
+        return self._literal
+
+
+def literals_of(file: str, text: str, min_length: int = 1) -> list[LiteralRef]:
     """Every str literal of a Python source (at least ``min_length`` characters long)."""
     try:
         tree = ast.parse(text)
     except SyntaxError:
         return []
-    lines = text.split("\n")
-    stmt_line: dict[int, int] = {}
-    for stmt in ast.walk(tree):
-        if isinstance(stmt, ast.stmt):
-            for sub in ast.walk(stmt):
-                if isinstance(sub, ast.Constant):
-                    stmt_line.setdefault(id(sub), stmt.lineno)
     out = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and \
-                len(node.value) >= min_length:
-            lit = _literal_chars(lines, node)
-            if lit is not None:
-                lit.file = file
-                lit.line = stmt_line.get(id(node), node.lineno)
-                out.append(lit)
-    return out
+    for stmt in ast.walk(tree):
+        if not isinstance(stmt, ast.stmt):
+            continue
+        for node in ast.iter_child_nodes(stmt):
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and \
+                        len(sub.value) >= min_length:
+                    out.append(LiteralRef(file, sub.value, sub, stmt.lineno))
+    seen: set[int] = set()  # a literal nested in two statements: keep the innermost
+    unique = []
+    for ref in reversed(out):
+        if id(ref.node) not in seen:
+            seen.add(id(ref.node))
+            unique.append(ref)
+    return unique[::-1]
 
 
 @dataclass
@@ -204,32 +222,57 @@ def match(text: str, lit: Literal) -> Origin | None:
 
 
 @dataclass
+class _File:
+    text: str
+    lines: list[str]
+    refs: list[LiteralRef]
+    by_value: dict[str, list[LiteralRef]]
+
+
+@dataclass
 class LiteralIndex:
     """The string literals of some ``.py`` files, looked up by the text made from them."""
 
-    #: file -> (the text indexed, its literals)
-    files: dict[str, tuple[str, list[Literal]]] = field(default_factory=dict)
+    files: dict[str, _File] = field(default_factory=dict)
 
     def add(self, file: str, text: str) -> None:
-        if file in self.files and self.files[file][0] == text:
+        if file in self.files and self.files[file].text == text:
             return
-        self.files[file] = (text, literals_of(file, text, min_length=2))
+        refs = literals_of(file, text, min_length=2)
+        by_value: dict[str, list[LiteralRef]] = {}
+        for r in refs:
+            by_value.setdefault(r.value, []).append(r)
+        self.files[file] = _File(text, text.split("\n"), refs, by_value)
+
+    def exact(self, text: str, files: list[str]) -> Origin | None:
+        """The origin of ``text`` that is exactly a literal's value (in ``files``' order)."""
+        for f in files:
+            entry = self.files.get(f)
+            for ref in (entry.by_value.get(text, []) if entry else []):
+                lit = ref.literal(entry.lines)  # type: ignore[union-attr]
+                if lit is not None:
+                    return match(text, lit)
+        return None
+
+    def near(self, text: str, files: list[str]) -> Origin | None:
+        """The origin of ``text`` made from a literal (dedent, strip, a unique cut)."""
+        probe = next((ln.strip() for ln in text.split("\n") if ln.strip()), "")
+        for f in files:
+            entry = self.files.get(f)
+            for ref in entry.refs if entry else []:
+                if len(ref.value) + 1 < len(text) or probe not in ref.value:
+                    continue
+                lit = ref.literal(entry.lines)  # type: ignore[union-attr]
+                o = match(text, lit) if lit is not None else None
+                if o is not None:
+                    return o
+        return None
 
     def find(self, text: str, prefer: str | None = None) -> Origin | None:
         """The origin of a template's ``text``: an exact literal first (in ``prefer``'s
         file first), then a dedent/strip/unique cut of one."""
         files = sorted(self.files, key=lambda f: f != prefer)
-        for f in files:
-            for lit in self.files[f][1]:
-                if lit.value == text:
-                    return match(text, lit)
-        for f in files:
-            for lit in self.files[f][1]:
-                if len(lit.value) + 1 >= len(text):
-                    o = match(text, lit)
-                    if o is not None:
-                        return o
-        return None
+        return self.exact(text, files) or self.near(text, files)
 
 
 def read_source(path: str | Path, overlays: dict[str, str] | None = None) -> str | None:
