@@ -44,13 +44,38 @@ class RenderedUnit:
         return h.hexdigest()
 
     def header(self) -> str:
-        return (f"// Rendered by cutlens from {self.template.name}, sample "
-                f"'{self.sample.name}', variant '{self.variant.name}' "
-                f"(#{self.variant.index}).\n")
+        """A ``//`` comment naming the template, sample and variant (names kept on the one
+        line), and the runtime arguments the variant's kernel is called with."""
+        out = (f"// Rendered by cutlens from {_one_line(self.template.name)}, sample "
+               f"'{_one_line(self.sample.name)}', variant '{_one_line(self.variant.name)}' "
+               f"(#{self.variant.index}).\n")
+        scalars = [a for a in self.signature.args if a.param is not None] \
+            if self.signature is not None else []
+        if scalars:
+            shown = []
+            for a in scalars:
+                value = self.variant.values.get(a.param.key)  # type: ignore[union-attr]
+                try:
+                    c = a.param.c_value(value)  # type: ignore[union-attr]
+                except ValueError:
+                    c = None
+                text = f"{a.name} = {c}"
+                if c is None or str(c) != str(value):
+                    text += f" ({_one_line(str(value))})"
+                shown.append(text)
+            out += ("// Runtime arguments (passed when the kernel is called): "
+                    f"{', '.join(shown)}.\n")
+        return out
 
     def with_line_directives(self) -> str:
         """The text with ``#line N "template"`` wherever the origin jumps."""
         return add_line_directives(self.text, self.source_map)
+
+
+def _one_line(text: str) -> str:
+    """``text`` with line breaks and control characters shown as spaces (a ``//`` comment
+    ends at a line break)."""
+    return "".join(c if c.isprintable() else " " for c in text)
 
 
 def add_line_directives(text: str, smap: sourcemap.SourceMap) -> str:
