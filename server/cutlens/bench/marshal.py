@@ -14,7 +14,8 @@ Signature arguments (``signature["args"]``), in call order::
                                                                 # a runtime variant parameter,
                                                                 # Inductor's swizzle
 
-Inputs (and ``inout`` buffers) get deterministic random data for the seed; outputs are filled
+Inputs (and ``inout`` buffers) get deterministic random data for the seed (floats: standard
+normal, as Inductor and do_bench scripts time on); outputs are filled
 with NaN (floats) or an unlikely sentinel (integers) so that unwritten elements fail
 verification. Imports torch: only the worker and the fidelity script use this module.
 """
@@ -72,16 +73,20 @@ def storage_numel(size: list[int], stride: list[int], offset: int) -> int:
 
 
 def fill_random(t: torch.Tensor, gen: torch.Generator) -> None:
-    """Fill ``t`` in place with seeded data suited to its dtype: floats U(-1, 1), signed
-    integers in [-8, 8), unsigned in [0, 16), booleans 0/1."""
+    """Fill ``t`` in place with seeded data suited to its dtype: floats from the standard
+    normal distribution (what Inductor's autotuning, ``rand_strided``, and most
+    ``triton.testing.do_bench`` scripts time on: a tensor-core GEMM's speed depends on its
+    data through the power it draws, so the distribution is part of the measurement;
+    ``benchmarks/fidelity_do_bench.py`` measures U(-1, 1), used before, against it),
+    signed integers in [-8, 8), unsigned in [0, 16), booleans 0/1."""
     dt = t.dtype
     if t.numel() == 0:
         return
     if dt.is_complex:
         t.copy_(torch.randn(t.shape, generator=gen, device=t.device, dtype=dt))
     elif dt.is_floating_point:
-        u = torch.rand(t.shape, generator=gen, device=t.device, dtype=torch.float32)
-        t.copy_(u.mul_(2).sub_(1).to(dt))
+        n = torch.randn(t.shape, generator=gen, device=t.device, dtype=torch.float32)
+        t.copy_(n.to(dt))
     elif dt == torch.bool:
         t.copy_(torch.randint(0, 2, t.shape, generator=gen, device=t.device).bool())
     else:
