@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import StrictUndefined
+from jinja2 import StrictUndefined, meta
 from jinja2.exceptions import TemplateError
 
 from cutlens import trust
@@ -67,6 +67,12 @@ def _fmt(key: str, value: Any) -> str:
 @lru_cache(maxsize=256)
 def _compile_expression(source: str) -> Any:
     return _EXPR_ENV.compile_expression(source)
+
+
+@lru_cache(maxsize=256)
+def _names_in(source: str) -> frozenset[str]:
+    """The variables an expression reads."""
+    return frozenset(meta.find_undeclared_variables(_EXPR_ENV.parse(f"{{{{ {source} }}}}")))
 
 
 def variant_name(values: dict[str, Any], keys: list[str]) -> str:
@@ -201,8 +207,11 @@ def _check_range(param: RuntimeParam, c: int | float) -> None:
                            "variants.runtime", param.key)
 
 
-def expand_variants(template: Template, sample: Sample | None) -> list[Variant]:
-    """Every variant of ``template`` for ``sample``, ``skip_if`` applied."""
+def expand_variants(template: Template, sample: Sample | None,
+                    memo: dict[str, bool] | None = None) -> list[Variant]:
+    """Every variant of ``template`` for ``sample``, ``skip_if`` applied. ``memo`` keeps
+    ``skip_if``'s answers for the next sample (used only when it reads no sample node or
+    var: a large grid is then judged once, not once per sample)."""
     spec = template.settings.get("variants", {})
     if not isinstance(spec, dict):
         raise VariantError("[variants] must be a table")
@@ -258,6 +267,9 @@ def expand_variants(template: Template, sample: Sample | None) -> list[Variant]:
     if skip is not None:
         try:
             skip_fn = _compile_expression(str(skip))
+            if memo is not None and sample is not None and \
+                    _names_in(str(skip)) & set(sample.context()):
+                memo = None  # it depends on the sample
         except TemplateError as e:
             raise VariantError(f"skip_if: {e}", key="skip_if") from None
 
@@ -271,11 +283,19 @@ def expand_variants(template: Template, sample: Sample | None) -> list[Variant]:
 
     out: list[Variant] = []
     seen: set[str] = set()
+    base_ctx = sample.context() if sample else {}
     for index, (values, varying, line) in enumerate(raw):
         if skip_fn is not None:
-            ctx = {**(sample.context() if sample else {}), **values}
+            # the grid's points come in the same order for every sample: the index names one
+            key = (f"{skip}\0{index}" if "generator" not in spec else f"{skip}\0{values!r}") \
+                if memo is not None else ""
             try:
-                if skip_fn(**ctx):
+                skipped = memo.get(key) if memo is not None else None
+                if skipped is None:
+                    skipped = bool(skip_fn(**{**base_ctx, **values}))
+                    if memo is not None:
+                        memo[key] = skipped
+                if skipped:
                     continue
             except Exception as e:
                 raise VariantError(f"skip_if {skip!r} failed for {values}: "
