@@ -72,3 +72,44 @@ def test_measure_on_a_fake_kernel_with_runtime_arguments(lib):
     assert set(t) == {"X", "Y"} and 0.5 < float(t["X"][1].std()) < 2.0
     u = fid.user_tensors(fakelib.scale_signature(lib, 1, 0.0), "cpu", "uniform", 1)
     assert float(u["X"][1].abs().max()) <= 1.0
+
+
+def test_issue18_summary(tmp_path):
+    """The GPU run's summary: the square report annotated, the three-shape table, checks."""
+    import json
+
+    from cutlens.bench.report import make_report
+
+    spec = importlib.util.spec_from_file_location("issue18_summary",
+                                                  REPO / "benchmarks" / "issue18_summary.py")
+    summary = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(summary)
+
+    def results(sample: str, torch_ms: float, best_ms: float, n: int) -> list[dict]:
+        rows = [{"op": "baseline", "kind": "baseline", "sample": sample, "ms": torch_ms,
+                 "gpu": "NVIDIA H200"}]
+        rows += [{"sample": sample, "variant_name": f"v{i}", "variant": {"i": i},
+                  "ms": best_ms + i * 0.01, "verified": True, "error": None,
+                  "build": f"b{i % 13}", "gpu": "NVIDIA H200"} for i in range(n)]
+        return rows
+
+    sweep = {"sweep_wall_s": 88.5, "builds": 13, "compiled": 13, "cold": True, "variants": 53}
+    square = make_report(results("square", 0.19, 0.188, 53), sweep=sweep)
+    shapes = make_report(results("large", 1.5, 1.45, 53) + results("skinny", 0.05, 0.051, 53),
+                         sweep={**sweep, "cold": False})
+    (tmp_path / "square.json").write_text(json.dumps(square))
+    (tmp_path / "shapes.json").write_text(json.dumps(shapes))
+    (tmp_path / "fidelity.json").write_text(json.dumps(
+        {"max_abs_diff_pct": 1.2, "within_2pct": True, "libraries": [{}, {}, {}, {}]}))
+    assert summary.main([str(tmp_path), "--process-wall-s", "91.25", "--jobs", "16"]) == 0
+    sq = json.loads((tmp_path / "square.json").read_text())
+    assert sq["process_wall_s"] == 91.25 and sq["jobs"] == 16 and sq["cold"] is True
+    doc = json.loads((tmp_path / "three_shapes.json").read_text())
+    assert [r["shape"] for r in doc["table"]] == ["4096³", "8192³", "1024×4096×4096"]
+    assert doc["table"][0]["vs_torch"] == pytest.approx(0.19 / 0.188)
+    assert doc["checks"]["square"] == {
+        "cold": True, "sweep_wall_s": 88.5, "process_wall_s": 91.25, "builds": 13,
+        "variants": 53, "all_verified": True, "at_least_40": True, "within_100s": True}
+    assert doc["checks"]["vs_torch_at_least_1"] == {"square": True, "large": True,
+                                                    "skinny": False}
+    assert "| 4096³ | v0 | 0.1880 | 0.1900 | 1.011× | 53/53 |" in doc["markdown"]
