@@ -138,11 +138,16 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
     groups = build_groups(units, options)
     stats.builds, stats.variants = len(groups), len(units)
 
+    def baseline_requests() -> list[dict]:
+        return [baseline_request(_signature(u, ""), bench, timing=timing, sample=name,
+                                 variant_name="torch", kind="baseline")
+                for name, u in baselines.items()]
+
     async def requests() -> AsyncIterator[dict]:
-        for name, u in baselines.items():
-            sig = _signature(u, "")
-            yield baseline_request(sig, bench, timing=timing, sample=name,
-                                   variant_name="torch", kind="baseline")
+        # The torch baselines go right after the first build's variants: timed on a GPU
+        # that is running the sweep's kernels, as the variants are (not on one idle through
+        # the compile), and before most of them.
+        pending_baselines = baseline_requests()
         pending = {asyncio.ensure_future(compiler.compile(job)): us for job, us in groups}
         while pending:
             done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -153,6 +158,10 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
                     req = _request_for(u, res, bench, timing, emit)
                     if req is not None:
                         yield req
+                while pending_baselines and res.ok:
+                    yield pending_baselines.pop(0)
+        for req in pending_baselines:  # no build succeeded
+            yield req
 
     try:
         async for r in runner.sweep(requests()):
