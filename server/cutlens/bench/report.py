@@ -13,8 +13,8 @@ The report is the JSON document::
 
     {"gpu", "nvcc",
      "executor", "workers",                         # local | ray; bench workers of the sweep
-     "sweep_wall_s", "builds", "compiled", "cold",  # the sweep (cutlens bench): wall time,
-     "variants",                                    # distinct TUs, how many nvcc compiled
+     "sweep_wall_s", "builds", "compiled", "cached",  # the sweep (cutlens bench): wall time,
+     "cold", "variants",                              # distinct TUs, how many nvcc compiled
      "best": {"<sample>": {"variant_name", "ms", "torch_ms", "vs_torch"}},
      "results": [{"template", "sample", "variant", "variant_name", "ms", "ms_min", "spread_pct",
                   "tflops", "gbps", "workspace_bytes", "verified", "error",

@@ -54,19 +54,21 @@ class SweepStats:
     wall_s: float = 0.0
     #: Distinct translation units the selected variants need.
     builds: int = 0
-    #: Of those, how many nvcc compiled now (the rest came from the build cache).
+    #: Of those, how many nvcc compiled now, and how many came from the build cache.
     compiled: int = 0
+    cached: int = 0
     #: Variants rendered (each gets a result).
     variants: int = 0
 
     @property
     def cold(self) -> bool:
-        """Every build was compiled: nothing came from the build cache."""
-        return self.builds > 0 and self.compiled == self.builds
+        """No build came from the build cache."""
+        return self.builds > 0 and self.cached == 0
 
     def to_json(self) -> dict[str, Any]:
         return {"sweep_wall_s": round(self.wall_s, 3), "builds": self.builds,
-                "compiled": self.compiled, "cold": self.cold, "variants": self.variants}
+                "compiled": self.compiled, "cached": self.cached, "cold": self.cold,
+                "variants": self.variants}
 
 
 def build_groups(units: list[RenderedUnit], options: Any,
@@ -153,7 +155,8 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
             done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for fut in done:
                 res = fut.result()
-                stats.compiled += bool(res.ok and not res.cached)
+                stats.cached += res.cached
+                stats.compiled += not res.cached and res.returncode is not None
                 for u in pending.pop(fut):
                     req = _request_for(u, res, bench, timing, emit)
                     if req is not None:

@@ -260,8 +260,9 @@ class PeakSampler:
         if not self.enabled:
             return
         self._peaks[pgid] = 0
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._task = loop.create_task(self._run())
 
     def forget(self, pgid: int) -> int | None:
         """Stop watching ``pgid``; its peak in bytes (None: never sampled)."""
