@@ -1,4 +1,5 @@
 """``cutlens bench`` output: table, JSON, CSV, ``--compare`` and ``--plot``; torch-free.
+(Over 450 lines: the five output forms share their row model, so they stay together.)
 
 The CLI collects the runner's results (variants and the per-sample torch baseline) and calls::
 

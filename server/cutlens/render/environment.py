@@ -16,9 +16,9 @@ from jinja2.parser import Parser
 from jinja2.runtime import Macro, Undefined
 
 from cutlens.render import sourcemap
-from cutlens.render.hooks import is_runtime
 from cutlens.render.loader import OverlayLoader
 from cutlens.render.markers import DATA_NAME, RESERVED_RE, STRIP_NAME, MarkSource, strip_value
+from cutlens.render.runtime import is_runtime
 from cutlens.template.symexpr import SympySafeSandbox
 
 

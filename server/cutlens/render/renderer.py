@@ -18,8 +18,9 @@ from cutlens.diagnostics import Diagnostic
 from cutlens.render import sourcemap
 from cutlens.render.environment import RenderEnvironment, RenderTimeout
 from cutlens.render.errors import error_diagnostics
-from cutlens.render.hooks import KernelContext, RuntimeArg, TemplateContext
+from cutlens.render.hooks import KernelContext, TemplateContext
 from cutlens.render.loader import OverlayLoader
+from cutlens.render.runtime import RuntimeArg
 from cutlens.render.unit import RenderedFile, RenderedUnit, RenderFailure, add_line_directives
 from cutlens.template.model import DEFAULT_SAMPLE, Sample, Template, Variant
 from cutlens.template.pymodule import load_attr
