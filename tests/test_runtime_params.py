@@ -322,3 +322,14 @@ def test_runner_sweep_of_runtime_variants_on_one_library(lib):
     assert sorted(r["variant_name"] for r in results) == [f"mult={m}" for m in (1, 2, 4, 8)]
     assert all(r["verified"] is True and r["error"] is None for r in results)
     assert sorted(r["workspace_bytes"] for r in results) == [16, 32, 64, 128]
+
+
+def test_variants_command_counts_the_builds(project):
+    import subprocess
+    import sys
+
+    project.write("t.cu.jinja", RUNTIME)
+    out = subprocess.run([sys.executable, "-m", "cutlens", "variants", "t.cu.jinja"],
+                         capture_output=True, text=True, cwd=project.root, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "8 variant(s), 2 build(s) (mult, mode passed at run time)" in out.stdout
