@@ -84,7 +84,7 @@ def variant_name(values: dict[str, Any], keys: list[str]) -> str:
 def clean_name(name: str) -> str:
     """A name on one line (whitespace runs, newlines included, become one space; other
     control characters go), at most :data:`~cutlens.template.model.MAX_NAME` characters
-    (longer ones keep their start and end in a hash of the whole)."""
+    (longer ones keep their start and a hash of the whole)."""
     one_line = " ".join(name.split())
     one_line = "".join(c for c in one_line if c.isprintable())
     return shorten(one_line, MAX_NAME) or "default"
