@@ -44,7 +44,7 @@ def requests(template: Path, sample: str, variants: list[str]) -> dict[str, dict
         res = compiler.compile_sync(job_for(unit, Mode.BUILD, compile_options(t)))
         if not res.ok or unit.signature is None:
             sys.exit(f"{name}: build failed\n{res.output}")
-        sig = unit.signature.to_json(s.hints, absent)
+        sig = unit.signature.to_json(s.hints, absent, v.values)
         sig["library"] = res.artifact
         sig["values"] = {**v.values, **s.vars}
         if not out:

@@ -35,7 +35,8 @@ def main() -> int:
     if not res.ok or unit.signature is None:
         print(res.output, file=sys.stderr)
         return 1
-    sig = unit.signature.to_json(s.hints, [n for n, node in s.nodes.items() if node is None])
+    sig = unit.signature.to_json(s.hints, [n for n, node in s.nodes.items() if node is None],
+                                 v.values)
     sig["library"] = res.artifact
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(sig, f)

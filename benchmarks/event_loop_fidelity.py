@@ -29,6 +29,9 @@ from pathlib import Path
 import torch
 
 FLUSH_BYTES = 256 << 20
+SCALARS = {"int": ctypes.c_int, "uint8_t": ctypes.c_uint8, "int32_t": ctypes.c_int32,
+           "int64_t": ctypes.c_int64, "double": ctypes.c_double, "float": ctypes.c_float,
+           "bool": ctypes.c_bool, "unsigned": ctypes.c_uint, "size_t": ctypes.c_size_t}
 
 
 def storage_numel(size: list[int], stride: list[int], offset: int) -> int:
@@ -45,6 +48,11 @@ def allocate(signature: dict) -> tuple[list, list, list]:
         if a["kind"] == "size":
             values.append(ctypes.c_int64(int(a["value"])))
             types.append(ctypes.c_int64)
+            continue
+        if a["kind"] == "scalar":  # a runtime argument: its C type and value
+            t = SCALARS[a["ctype"]]
+            values.append(t(a["value"]))
+            types.append(t)
             continue
         types.append(ctypes.c_void_p)
         if a.get("none"):

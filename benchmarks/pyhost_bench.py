@@ -156,7 +156,7 @@ def measure(name: str, root: Path, entry: str, repeats: int) -> dict:
     info: dict = {}
     run = None
     for _ in range(repeats):
-        wall, res = plain(root, entry)
+        _, res = plain(root, entry)
         plains.append(res["seconds"])
         info = res
         w, run = through_cutlens(root)

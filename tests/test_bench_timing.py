@@ -47,29 +47,31 @@ def test_iteration_counts():
     assert iteration_counts(0.0, cfg) == (1000, 1000)
 
 
-def test_bench_flushes_before_each_timed_call():
+def test_bench_follows_do_bench():
+    """Each timed call after a flush (outside its marks); the estimate over 5 flushed calls
+    between one pair of marks, flushes included, as triton.testing.do_bench estimates."""
     clock = FakeClock()
     events: list[str] = []
-    costs = iter([5.0] * 1000)
 
     def fn() -> None:
         events.append("call")
-        clock.now += next(costs)
+        clock.now += 5.0
 
     def flush() -> None:
         events.append("flush")
-        clock.now += 100.0  # outside the marks: must not count
+        clock.now += 5.0  # in the estimate, not in the timed calls' marks
 
-    cfg = TimingConfig(warmup_ms=10, rep_ms=50, min_iters=3, max_iters=100)
+    cfg = TimingConfig(warmup_ms=25, rep_ms=100, min_iters=3, max_iters=100)
     t = bench(fn, clock, cfg, flush)
     assert t.ms == 5.0 and t.ms_min == 5.0 and t.spread_pct == 0.0
-    assert t.iters == 10  # 50 ms / 5 ms
-    # 1 first call, ESTIMATE_CALLS flushed, 2 warm-up (10/5), 10 timed with a flush each
+    assert t.iters == 10  # int(100 ms / (5 ms call + 5 ms flush)), as do_bench counts
+    # 1 first call, ESTIMATE_CALLS flushed, 2 warm-up (int(25 / 10)) unflushed, 10 timed
     assert events.count("call") == 1 + ESTIMATE_CALLS + 2 + 10
     assert events.count("flush") == ESTIMATE_CALLS + 10
-    timed = events[-20:]
-    assert timed == ["flush", "call"] * 10
-    assert clock.reserved == 2 * (ESTIMATE_CALLS + 10)  # marks prepared outside the loop
+    assert events[1:1 + 2 * ESTIMATE_CALLS] == ["flush", "call"] * ESTIMATE_CALLS
+    assert events[-22:] == ["call", "call"] + ["flush", "call"] * 10
+    assert clock.reserved == 2 + 2 * 10  # marks prepared before the warm-up
+    assert clock.syncs == 3  # after the first call, the estimate, the timed calls: no more
 
 
 def test_bench_without_flush():

@@ -14,7 +14,7 @@ from conftest import fakelib
 
 torch = pytest.importorskip("torch")
 
-from cutlens.bench.protocol import baseline_request, run_request  # noqa: E402
+from cutlens.bench.protocol import TimingConfig, baseline_request, run_request  # noqa: E402
 from cutlens.bench.worker import Worker, classify_error  # noqa: E402
 
 SERVER = str(Path(__file__).resolve().parents[1] / "server")
@@ -144,3 +144,22 @@ def test_protocol_stream_stays_clean(lib):
     assert lines[1]["verified"] is True and lines[1]["error"] is None
     assert "fake_add_noisy" in p.stderr
     assert p.returncode == 0
+
+
+def test_a_timing_after_an_idle_gpu_warms_up_longer(monkeypatch):
+    """The first timing, and one after a pause, adds RAMP_MS of warm-up (the GPU's clocks
+    dropped while it was idle); back-to-back timings use the configured warm-up."""
+    import cutlens.bench.worker as worker_mod
+
+    seen: list[float] = []
+    monkeypatch.setattr(worker_mod, "bench", lambda call, clock, cfg, flush: seen.append(
+        cfg.warmup_ms))
+    w = Worker("cuda")
+    monkeypatch.setattr(w, "_flusher", lambda dev, cfg: None)
+    cfg = TimingConfig(warmup_ms=25.0)
+    w._time(lambda: None, "cuda", cfg)
+    w._time(lambda: None, "cuda", cfg)
+    w._busy_until -= 2 * worker_mod.IDLE_S
+    w._time(lambda: None, "cuda", cfg)
+    w._time(lambda: None, "cpu", cfg)  # no clocks to ramp on the CPU
+    assert seen == [25.0 + worker_mod.RAMP_MS, 25.0, 25.0 + worker_mod.RAMP_MS, 25.0]

@@ -97,7 +97,8 @@ def test_gemm_sm90_grid_size_and_first_variant():
     assert [s.name for s in t.samples] == ["square", "large", "skinny", "dynamic", "bias"]
     for s in t.samples:
         vs = t.variants(s)
-        assert 24 <= len(vs) <= 48
+        assert 40 <= len(vs) <= 64  # issue 18: at least 40 points...
+        assert len({v.build_name for v in vs}) <= 15  # ...from one wave of builds on 16 cores
         assert vs[0].name == "128x128x64 1x1 cooperative persistent swizzle=1"
 
 
@@ -119,10 +120,17 @@ def test_gemm_sm90_grid_keeps_cutlass_rules():
     forced = [v for v in vs if v.values["decomposition"] == "streamk"]
     assert forced and all(v.values["scheduler"] == "streamk" for v in forced)
     assert all(v.name.split()[3] == "streamk-forced" for v in forced)
-    assert len(vs) == 43
+    split = [v for v in vs if v.values["decomposition"] == "splitk"]
+    assert split and all(v.values["splits"] == 2 and v.values["scheduler"] == "streamk"
+                         and v.name.split()[3] == "streamk-splitk2" for v in split)
+    assert all(v.values["splits"] == 1 for v in vs if v not in split)
+    assert len(vs) == 53 and len({v.build_name for v in vs}) == 13
     tuned = [v for v in vs if v.values["epilogue_tile"] != "auto"]
-    assert len(tuned) == 5 and all(v.name.endswith(" along_m epi=128x64") for v in tuned)
+    assert len(tuned) == 7 and all(v.name.endswith(" along_m epi=128x64") for v in tuned)
     assert len({v.name for v in vs}) == len(vs)
+    # swizzle, raster order and decomposition are the tile scheduler's: runtime parameters
+    assert all(v.runtime == ("swizzle", "raster", "decomposition", "splits") for v in vs)
+    assert {v.values["raster"] for v in vs} == {"heuristic", "along_m", "along_n"}
 
 
 def test_gemm_sm90_epilogue_keys_render():
@@ -130,7 +138,8 @@ def test_gemm_sm90_epilogue_keys_render():
     tuned = _render(t, "square", "256x128x64 1x2 cooperative persistent swizzle=4 along_m "
                     "epi=128x64").text
     assert "    Shape<_128, _64>,\n    ElementAccumulator, ElementCompute," in tuned
-    assert "raster_order = decltype(args.scheduler.raster_order)::AlongM;" in tuned
+    assert "args.scheduler.raster_order = static_cast<decltype(args.scheduler.raster_order)>" \
+           "(raster);" in tuned
     assert "EpilogueTileAuto" not in tuned
     plain = _render(t, "square").text
     assert "cutlass::epilogue::collective::EpilogueTileAuto,\n" in plain
@@ -168,6 +177,7 @@ def test_gemm_sm90_dtypes_schedules_and_signature():
     assert "using KernelSchedule = cutlass::gemm::KernelTmaWarpSpecializedCooperative;" in u.text
     assert "using TileScheduler = cutlass::gemm::PersistentScheduler;" in u.text
     assert "int cutlens_gemm_sm90(const bfloat16* X, const bfloat16* W, bfloat16* Y, " \
+           "int swizzle, int raster, int decomposition, int splits, " \
            "size_t* workspace_size, uint8_t* workspace, cudaStream_t stream)" in u.text
     # the workspace query comes before the null checks (its pointers may be null)
     assert u.text.index("*workspace_size = Gemm::get_workspace_size") < u.text.index(
@@ -176,7 +186,8 @@ def test_gemm_sm90_dtypes_schedules_and_signature():
 
     d = _render(t, "dynamic")
     assert _line(d.text, "using ElementA") == "using ElementA = cutlass::half_t;"
-    assert "const half* X, const half* W, half* Y, int64_t M, size_t* workspace_size" in d.text
+    assert "const half* X, const half* W, half* Y, int64_t M, int swizzle, int raster, " \
+           "int decomposition, int splits, size_t* workspace_size" in d.text
     # locals never shadow a size argument (`const int64_t M = M;` would read itself)
     assert "const int64_t problem_m = M;" in d.text
     assert _line(d.text, "using LayoutB") == "using LayoutB = cutlass::layout::RowMajor;"
@@ -185,9 +196,45 @@ def test_gemm_sm90_dtypes_schedules_and_signature():
     assert "cutlass::gemm::KernelTmaWarpSpecializedPingpong;" in pp
     assert "using EpilogueSchedule = cutlass::epilogue::TmaWarpSpecialized;" in pp
     assert "using ClusterShape = Shape<_2, _1, _1>;" in pp
-    assert "args.scheduler.max_swizzle_size = 8;" in pp
+    assert "args.scheduler.max_swizzle_size = swizzle;" in pp
+    assert "decomposition_mode" not in pp  # the persistent scheduler has none
+    assert pp == _render(t, "square", "128x128x64 2x1 pingpong persistent swizzle=1").text
     sk = _render(t, "square", "128x256x64 2x1 cooperative streamk swizzle=1").text
     assert "using TileScheduler = cutlass::gemm::StreamKScheduler;" in sk
+    assert "args.scheduler.decomposition_mode = static_cast<decltype(" \
+           "args.scheduler.decomposition_mode)>(decomposition);" in sk
+    assert "args.scheduler.splits = splits;" in sk
+    assert sk == _render(t, "square", "128x256x64 2x1 cooperative streamk-splitk2 swizzle=1").text
+
+
+def test_gemm_sm90_runtime_values_are_cutlass_enums():
+    """The C values passed for raster and decomposition are CUTLASS's enum values
+    (cutlass/gemm/kernel/tile_scheduler_detail.hpp: RasterOrderOptions, DecompositionMode)."""
+    t = _load("gemm_sm90.cu.jinja")
+    hdr = Path(nv.cutlass_include_dirs()[0]) / "cutlass/gemm/kernel/tile_scheduler_detail.hpp" \
+        if nv.cutlass_include_dirs() else None
+    if hdr is None or not hdr.is_file():
+        pytest.skip("no CUTLASS headers")
+    text = hdr.read_text()
+
+    def enum(name: str) -> list[str]:
+        body = re.search(rf"enum class {name} {{(.*?)}};", text, re.S).group(1)
+        body = re.sub(r"//.*", "", body)
+        return [e.strip() for e in body.split(",") if e.strip()]
+
+    raster = dict(t.runtime["raster"].values)
+    order = enum("RasterOrderOptions")
+    assert {k: order[v] for k, v in raster.items()} == {
+        "heuristic": "Heuristic", "along_m": "AlongM", "along_n": "AlongN"}
+    decomp = dict(t.runtime["decomposition"].values)
+    modes = enum("DecompositionMode")
+    assert {k: modes[v] for k, v in decomp.items()} == {
+        "heuristic": "Heuristic", "dataparallel": "DataParallel", "splitk": "SplitK",
+        "streamk": "StreamK"}
+    u = _render(t, "square", "256x128x64 1x2 cooperative persistent swizzle=4 along_m epi=128x64")
+    sig = u.signature.to_json(u.sample.hints, [], u.variant.values)
+    assert [(a["name"], a["value"]) for a in sig["args"] if a["kind"] == "scalar"] == [
+        ("swizzle", 4), ("raster", 1), ("decomposition", 0), ("splits", 1)]
 
 
 def test_gemm_sm90_bias_epilogue():

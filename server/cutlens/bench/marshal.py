@@ -1,17 +1,21 @@
 """From a recorded call signature to tensors and the ctypes arguments of the kernel ABI.
 
-The ABI (Inductor's): ``extern "C" int kernel(<buffers and size symbols, in signature order>,
-size_t* workspace_size, uint8_t* workspace, cudaStream_t stream)``. Buffers are passed as the
-base pointer of their storage (the kernel adds its offset itself), absent optional inputs as
-null, size symbols as ``int64_t``.
+The ABI (Inductor's): ``extern "C" int kernel(<buffers, size symbols and scalars, in
+signature order>, size_t* workspace_size, uint8_t* workspace, cudaStream_t stream)``. Buffers
+are passed as the base pointer of their storage (the kernel adds its offset itself), absent
+optional inputs as null, size symbols as ``int64_t``, scalars as their C type.
 
 Signature arguments (``signature["args"]``), in call order::
 
     {"name", "kind": "input" | "output" | "inout", "dtype", "size", "stride", "offset"}
     {"name", "kind": "input", "dtype": null, "none": true}      # absent optional node
     {"name", "kind": "size", "value": 4096}
+    {"name", "kind": "scalar", "ctype": "uint8_t", "value": 8}  # any extra scalar argument:
+                                                                # a runtime variant parameter,
+                                                                # Inductor's swizzle
 
-Inputs (and ``inout`` buffers) get deterministic random data for the seed; outputs are filled
+Inputs (and ``inout`` buffers) get deterministic random data for the seed (floats: standard
+normal, as Inductor and do_bench scripts time on); outputs are filled
 with NaN (floats) or an unlikely sentinel (integers) so that unwritten elements fail
 verification. Imports torch: only the worker and the fidelity script use this module.
 """
@@ -26,6 +30,17 @@ from typing import Any
 import torch
 
 BUFFER_KINDS = ("input", "output", "inout")
+
+#: C type of a scalar argument -> its ctypes type.
+SCALAR_CTYPES: dict[str, Any] = {
+    "bool": ctypes.c_bool, "int": ctypes.c_int, "unsigned": ctypes.c_uint,
+    "long": ctypes.c_long, "float": ctypes.c_float, "double": ctypes.c_double,
+    "size_t": ctypes.c_size_t, "int8_t": ctypes.c_int8, "int16_t": ctypes.c_int16,
+    "int32_t": ctypes.c_int32, "int64_t": ctypes.c_int64, "uint8_t": ctypes.c_uint8,
+    "uint16_t": ctypes.c_uint16, "uint32_t": ctypes.c_uint32, "uint64_t": ctypes.c_uint64,
+    "unsigned int": ctypes.c_uint, "unsigned long": ctypes.c_ulong,
+    "long long": ctypes.c_longlong,
+}
 
 #: Signature dtype names torch spells differently.
 _DTYPE_ALIASES = {"half": "float16", "float": "float32", "double": "float64",
@@ -58,16 +73,20 @@ def storage_numel(size: list[int], stride: list[int], offset: int) -> int:
 
 
 def fill_random(t: torch.Tensor, gen: torch.Generator) -> None:
-    """Fill ``t`` in place with seeded data suited to its dtype: floats U(-1, 1), signed
-    integers in [-8, 8), unsigned in [0, 16), booleans 0/1."""
+    """Fill ``t`` in place with seeded data suited to its dtype: floats from the standard
+    normal distribution (what Inductor's autotuning, ``rand_strided``, and most
+    ``triton.testing.do_bench`` scripts time on: a tensor-core GEMM's speed depends on its
+    data through the power it draws, so the distribution is part of the measurement;
+    ``benchmarks/fidelity_do_bench.py`` measures U(-1, 1), used before, against it),
+    signed integers in [-8, 8), unsigned in [0, 16), booleans 0/1."""
     dt = t.dtype
     if t.numel() == 0:
         return
     if dt.is_complex:
         t.copy_(torch.randn(t.shape, generator=gen, device=t.device, dtype=dt))
     elif dt.is_floating_point:
-        u = torch.rand(t.shape, generator=gen, device=t.device, dtype=torch.float32)
-        t.copy_(u.mul_(2).sub_(1).to(dt))
+        n = torch.randn(t.shape, generator=gen, device=t.device, dtype=torch.float32)
+        t.copy_(n.to(dt))
     elif dt == torch.bool:
         t.copy_(torch.randint(0, 2, t.shape, generator=gen, device=t.device).bool())
     else:
@@ -109,8 +128,10 @@ class Arg:
     #: Base storage (buffers), the strided view, or None for an absent input.
     storage: torch.Tensor | None = None
     view: torch.Tensor | None = None
-    #: Size symbols' value.
-    value: int | None = None
+    #: Size symbols' and scalars' value.
+    value: int | float | None = None
+    #: A scalar's ctypes type.
+    ctype: Any = None
     #: The sample node's name when it differs from the argument's (the reference uses it).
     node: str | None = None
 
@@ -132,11 +153,14 @@ class Marshalled:
     values: dict[str, Any] = field(default_factory=dict)
 
     def by_name(self) -> dict[str, Any]:
-        """Name -> tensor view (``None`` for absent inputs) or int, as the reference sees them;
-        buffers also under their node's name."""
+        """Name -> tensor view (``None`` for absent inputs) or number, as the reference sees
+        them; buffers also under their node's name. A scalar argument named like a variant
+        key leaves the key's variant value (``raster = "along_m"``, not its C value)."""
         out: dict[str, Any] = {**self.values, **dict.fromkeys(self.absent)}
         for a in self.args:
             value = a.view if a.is_buffer else a.value
+            if a.kind == "scalar" and a.name in self.values:
+                continue
             out[a.name] = value
             if a.node and a.node not in out:
                 out[a.node] = value
@@ -152,7 +176,8 @@ class Marshalled:
 
     def argtypes(self) -> list[Any]:
         """ctypes types of the full call: data args, then workspace_size, workspace, stream."""
-        data = [ctypes.c_void_p if a.is_buffer else ctypes.c_int64 for a in self.args]
+        data = [ctypes.c_void_p if a.is_buffer else a.ctype or ctypes.c_int64
+                for a in self.args]
         return [*data, ctypes.POINTER(ctypes.c_size_t), ctypes.c_void_p, ctypes.c_void_p]
 
     def data_args(self, null_buffers: bool = False) -> list[Any]:
@@ -163,6 +188,8 @@ class Marshalled:
             if a.is_buffer:
                 ptr = None if (null_buffers or a.storage is None) else a.storage.data_ptr()
                 out.append(ctypes.c_void_p(ptr))
+            elif a.ctype is not None:
+                out.append(a.ctype(a.value))
             else:
                 out.append(ctypes.c_int64(int(a.value or 0)))
         return out
@@ -187,8 +214,10 @@ def marshal(signature: dict, device: str | torch.device, seed: int = 0) -> Marsh
 
 def _marshal_arg(raw: dict, dev: torch.device, gen: torch.Generator) -> Arg:
     name, kind = raw.get("name"), raw.get("kind")
-    if not name or kind not in (*BUFFER_KINDS, "size"):
+    if not name or kind not in (*BUFFER_KINDS, "size", "scalar"):
         raise SignatureError(f"bad argument {raw!r}")
+    if kind == "scalar":
+        return _scalar(name, raw)
     if kind == "size":
         if not isinstance(raw.get("value"), int):
             raise SignatureError(f"size argument {name!r} has no integer value")
@@ -210,6 +239,27 @@ def _marshal_arg(raw: dict, dev: torch.device, gen: torch.Generator) -> Arg:
     node = raw.get("node")
     return Arg(name=name, kind=kind, storage=storage, view=view,
                node=str(node) if node and node != name else None)
+
+
+def _scalar(name: str, raw: dict) -> Arg:
+    ctype = SCALAR_CTYPES.get(str(raw.get("ctype")))
+    if ctype is None:
+        raise SignatureError(f"scalar argument {name!r}: unknown C type {raw.get('ctype')!r} "
+                             f"(known: {', '.join(SCALAR_CTYPES)})")
+    value = raw.get("value")
+    floating = ctype in (ctypes.c_float, ctypes.c_double)
+    if isinstance(value, bool) or not isinstance(value, int | float) or (
+            isinstance(value, float) and not floating):
+        raise SignatureError(f"scalar argument {name!r} ({raw.get('ctype')}) has no "
+                             f"{'number' if floating else 'integer'} value: {value!r}")
+    if not floating and ctype is not ctypes.c_bool:
+        bits = 8 * ctypes.sizeof(ctype)
+        signed = ctype(-1).value == -1
+        lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+        if not lo <= value <= hi:
+            raise SignatureError(f"scalar argument {name!r}: {value} does not fit a "
+                                 f"{raw.get('ctype')}")
+    return Arg(name=name, kind="scalar", value=value, ctype=ctype)
 
 
 def _contiguous(size: list[int]) -> list[int]:

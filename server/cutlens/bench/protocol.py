@@ -65,12 +65,12 @@ _ids = itertools.count(1)
 
 @dataclass
 class TimingConfig:
-    """How the worker times a call, after Triton's ``do_bench``.
+    """How the worker times a call: Triton's ``do_bench`` (:mod:`cutlens.bench.timing`).
 
-    It estimates the per-call time from a few calls, warms up for ``warmup_ms``, then times
-    enough calls to fill ``rep_ms`` (at least ``min_iters``, at most ``max_iters``), each
-    preceded by an L2 flush (zeroing ``flush_bytes``; default 256 MiB on CUDA, 8 MiB on CPU)
-    when ``flush_l2``.
+    It estimates the per-call time from a few flushed calls (flush included), warms up for
+    ``warmup_ms``, then times enough calls to fill ``rep_ms`` (at least ``min_iters``, at
+    most ``max_iters``), each preceded by an L2 flush (zeroing ``flush_bytes``; default
+    256 MiB on CUDA, do_bench's, 8 MiB on CPU) when ``flush_l2``; the median.
     """
 
     warmup_ms: float = 25.0

@@ -1,4 +1,5 @@
 """``cutlens bench`` output: table, JSON, CSV, ``--compare`` and ``--plot``; torch-free.
+(Over 450 lines: the five output forms share their row model, so they stay together.)
 
 The CLI collects the runner's results (variants and the per-sample torch baseline) and calls::
 
@@ -13,6 +14,9 @@ The report is the JSON document::
 
     {"gpu", "nvcc",
      "executor", "workers",                         # local | ray; bench workers of the sweep
+     "sweep_wall_s", "builds", "compiled", "cached",  # the sweep (cutlens bench): wall time,
+     "cold", "variants",                              # distinct TUs, how many nvcc compiled
+     "best": {"<sample>": {"variant_name", "ms", "torch_ms", "vs_torch"}},
      "results": [{"template", "sample", "variant", "variant_name", "ms", "ms_min", "spread_pct",
                   "tflops", "gbps", "workspace_bytes", "verified", "error",
                   "regs", "smem", "spills"}],        # sorted by latency, failures last
@@ -37,7 +41,8 @@ from typing import Any
 
 #: Keys of a result row in the JSON report, in order.
 ROW_KEYS = ("template", "sample", "variant", "variant_name", "ms", "ms_min", "spread_pct",
-            "tflops", "gbps", "workspace_bytes", "verified", "error", "regs", "smem", "spills")
+            "tflops", "gbps", "workspace_bytes", "verified", "error", "regs", "smem", "spills",
+            "build")
 CSV_KEYS = ("kind", "template", "sample", "variant_name", "variant", "ms", "ms_min",
             "spread_pct", "tflops", "gbps", "workspace_bytes", "regs", "smem", "spills",
             "verified", "error", "best")
@@ -60,7 +65,7 @@ def _row(result: Mapping[str, Any]) -> dict[str, Any]:
         row["variant"] = {}
     if not row["variant_name"]:
         row["variant_name"] = _variant_label(row["variant"])
-    for k in ("regs", "smem", "spills"):
+    for k in ("regs", "smem", "spills", "build"):
         if row[k] is None:
             del row[k]
     return row
@@ -80,11 +85,13 @@ def sort_key(row: Mapping[str, Any]) -> tuple:
 def make_report(results: Iterable[Mapping[str, Any]], *, gpu: str | None = None,
                 nvcc: str | None = None,
                 baseline: Mapping[str, Mapping[str, Any]] | None = None,
-                executor: str | None = None, workers: int | None = None) -> dict[str, Any]:
+                executor: str | None = None, workers: int | None = None,
+                sweep: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The JSON report from runner results. Baseline results (``op`` or ``kind`` ==
     ``baseline``) among ``results`` become ``baseline[sample]``; ``baseline`` adds more.
     ``executor`` / ``workers``: what ran the sweep (``local`` or ``ray``, how many bench
-    workers)."""
+    workers). ``sweep``: the sweep's figures (``SweepStats.to_json()``), added as they are,
+    with ``best`` (each sample's fastest ok variant against the torch baseline)."""
     rows, base = [], {}
     for r in results:
         if gpu is None and r.get("gpu"):
@@ -96,8 +103,24 @@ def make_report(results: Iterable[Mapping[str, Any]], *, gpu: str | None = None,
     for sample, b in (baseline or {}).items():
         base[sample] = _baseline_entry(b)
     rows.sort(key=sort_key)
-    return {"gpu": gpu, "nvcc": nvcc, "executor": executor, "workers": workers,
-            "results": rows, "baseline": base}
+    rep: dict[str, Any] = {"gpu": gpu, "nvcc": nvcc, "executor": executor, "workers": workers}
+    if sweep is not None:
+        rep.update(sweep)
+        rep["best"] = _best_vs_torch(rows, base)
+    rep.update(results=rows, baseline=base)
+    return rep
+
+
+def _best_vs_torch(rows: list[dict], base: Mapping[str, Mapping[str, Any]]) -> dict:
+    best: dict[str, dict] = {}
+    for row in rows:  # sorted: the first ok row of a sample is its best
+        s = str(row.get("sample") or "")
+        if s in best or not is_ok(row):
+            continue
+        torch_ms = (base.get(s) or {}).get("ms")
+        best[s] = {"variant_name": row["variant_name"], "ms": row["ms"], "torch_ms": torch_ms,
+                   "vs_torch": torch_ms / row["ms"] if torch_ms and row["ms"] else None}
+    return best
 
 
 def _baseline_entry(b: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,8 @@
-"""Benchmark a template: render the selected sample × variant units, build each in the
-compile pool, and send each build to the GPU runner as soon as it is ready; results go to
-the results store one by one. Shared by ``cutlens bench`` and the language server.
+"""Benchmark a template: render the selected sample × variant units, build each distinct
+translation unit once in the compile pool, and send every variant of a build to the GPU
+runner as soon as that build is ready (variants that differ only in runtime parameters share
+a build and are called with their own values); results go to the results store one by one.
+Shared by ``cutlens bench`` and the language server.
 
 Torch-free: only the runner's worker processes touch CUDA.
 """
@@ -8,6 +10,8 @@ Torch-free: only the runner's worker processes touch CUDA.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,8 +22,9 @@ from cutlens.bench.sweep import store_guard
 from cutlens.check.jinja_tier import jinja_check
 from cutlens.nvcc.mapping import map_result
 from cutlens.nvcc.options import compile_options, job_for
-from cutlens.nvcc.pool import Compiler, CompileResult, Mode
+from cutlens.nvcc.pool import CompileJob, Compiler, CompileResult, Mode
 from cutlens.nvcc.toolchain import find_nvcc, nvcc_version
+from cutlens.render.hooks import HookError
 from cutlens.render.renderer import RenderedUnit, Renderer, RenderFailure
 from cutlens.results.store import ResultStore, flags_hash
 from cutlens.template.model import Template
@@ -41,6 +46,47 @@ class SweepPlan:
         return jc.units, jc.failures
 
 
+@dataclass
+class SweepStats:
+    """What a sweep did, for its report: wall time, distinct builds, how many compiled."""
+
+    #: Seconds from the start of the sweep (rendering included) to its last result.
+    wall_s: float = 0.0
+    #: Distinct translation units the selected variants need.
+    builds: int = 0
+    #: Of those, how many nvcc compiled now, and how many came from the build cache.
+    compiled: int = 0
+    cached: int = 0
+    #: Variants rendered (each gets a result).
+    variants: int = 0
+
+    @property
+    def cold(self) -> bool:
+        """No build came from the build cache."""
+        return self.builds > 0 and self.cached == 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sweep_wall_s": round(self.wall_s, 3), "builds": self.builds,
+                "compiled": self.compiled, "cached": self.cached, "cold": self.cold,
+                "variants": self.variants}
+
+
+def build_groups(units: list[RenderedUnit], options: Any,
+                 mode: Mode = Mode.BUILD) -> list[tuple[CompileJob, list[RenderedUnit]]]:
+    """The distinct compile jobs of ``units`` (same TU name, text, companions and options:
+    one build), each with the units it serves, in the units' order. ``options``: the
+    compile options, or a function giving each unit's."""
+    groups: dict[str, tuple[CompileJob, list[RenderedUnit]]] = {}
+    for u in units:
+        job = job_for(u, mode, options(u) if callable(options) else options)
+        h = hashlib.sha256(job.name.encode() + b"\0" + job.source.encode() + b"\0" +
+                           repr(job.options).encode())
+        for name in sorted(job.companions):
+            h.update(b"\0" + name.encode() + b"\0" + job.companions[name].encode())
+        groups.setdefault(h.hexdigest(), (job, []))[1].append(u)
+    return list(groups.values())
+
+
 def _resources(res: CompileResult) -> dict[str, Any]:
     main = max(res.resources, key=lambda r: r.registers, default=None)
     if main is None:
@@ -56,9 +102,14 @@ def timing_from(template: Template) -> TimingConfig:
 async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner: Runner,
                 store: ResultStore | None = None,
                 on_result: Callable[[dict], None] | None = None,
-                on_planned: Callable[[int], None] | None = None) -> list[dict]:
-    """Benchmark the plan; returns every result (variants, failures and baselines)."""
+                on_planned: Callable[[int], None] | None = None,
+                stats: SweepStats | None = None) -> list[dict]:
+    """Benchmark the plan; returns every result (variants, failures and baselines).
+    ``stats`` (filled in when given): wall time, builds, compiles."""
+    t0 = time.monotonic()
+    stats = stats if stats is not None else SweepStats()
     t = plan.template
+    start = asyncio.ensure_future(runner.start())  # torch import, CUDA context: while rendering
     units, failures = await asyncio.to_thread(plan.units, renderer)
     options = compile_options(t)
     try:
@@ -88,33 +139,34 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
         first = f.diagnostics[0].message if f.diagnostics else "render failed"
         emit(error_result({}, f"render: {first}", sample=f.sample.name,
                           variant=f.variant.values, variant_name=f.variant.name))
-    start = asyncio.ensure_future(runner.start())
+    groups = build_groups(units, lambda u: compile_options(t, u))
+    stats.builds, stats.variants = len(groups), len(units)
+
+    def baseline_requests() -> list[dict]:
+        return [baseline_request(_signature(u, ""), bench, timing=timing, sample=name,
+                                 variant_name="torch", kind="baseline")
+                for name, u in baselines.items()]
 
     async def requests() -> AsyncIterator[dict]:
-        for name, u in baselines.items():
-            sig = _signature(u, "")
-            yield baseline_request(sig, bench, timing=timing, sample=name,
-                                   variant_name="torch", kind="baseline")
-        pending = {asyncio.ensure_future(compiler.compile(
-            job_for(u, Mode.BUILD, compile_options(t, u)))): u for u in units}
+        # The torch baselines go right after the first build's variants: timed on a GPU
+        # that is running the sweep's kernels, as the variants are (not on one idle through
+        # the compile), and before most of them.
+        pending_baselines = baseline_requests()
+        pending = {asyncio.ensure_future(compiler.compile(job)): us for job, us in groups}
         while pending:
             done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for fut in done:
-                u = pending.pop(fut)
                 res = fut.result()
-                ctx = {"sample": u.sample.name, "variant": u.variant.values,
-                       "variant_name": u.variant.name, **_resources(res)}
-                if not res.ok or res.artifact is None:
-                    errs = [m for m in map_result(u, res) if m.severity == "error"]
-                    first = errs[0].message if errs else "build failed"
-                    emit(error_result({}, f"nvcc: {len(errs)} error(s): {first}", **ctx))
-                    continue
-                if u.signature is None and u.call is None:
-                    emit(error_result({}, "no kernel signature (def_kernel never called)",
-                                      **ctx))
-                    continue
-                yield run_request(_signature(u, res.artifact), {**bench, **(u.bench or {})},
-                                  timing=timing, **ctx)
+                stats.cached += res.cached
+                stats.compiled += not res.cached and res.returncode is not None
+                for u in pending.pop(fut):
+                    req = _request_for(u, res, bench, timing, emit)
+                    if req is not None:
+                        yield req
+                while pending_baselines and res.ok:
+                    yield pending_baselines.pop(0)
+        for req in pending_baselines:  # no build succeeded
+            yield req
 
     try:
         async for r in runner.sweep(requests()):
@@ -122,7 +174,30 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
     finally:
         if not start.done():
             start.cancel()
+        stats.wall_s = time.monotonic() - t0
     return results
+
+
+def _request_for(u: RenderedUnit, res: CompileResult, bench: dict, timing: TimingConfig,
+                 emit: Callable[[dict], None]) -> dict | None:
+    """The run request of one variant of a finished build (its own runtime arguments), or
+    None after emitting why it cannot run."""
+    ctx = {"sample": u.sample.name, "variant": u.variant.values,
+           "variant_name": u.variant.name, "build": res.key[:16], **_resources(res)}
+    if not res.ok or res.artifact is None:
+        errs = [m for m in map_result(u, res) if m.severity == "error"]
+        first = errs[0].message if errs else "build failed"
+        emit(error_result({}, f"nvcc: {len(errs)} error(s): {first}", **ctx))
+        return None
+    if u.signature is None and u.call is None:
+        emit(error_result({}, "no kernel signature (def_kernel never called)", **ctx))
+        return None
+    try:
+        sig = _signature(u, res.artifact)
+    except HookError as e:
+        emit(error_result({}, f"signature: {e}", **ctx))
+        return None
+    return run_request(sig, {**bench, **(u.bench or {})}, timing=timing, **ctx)
 
 
 async def build_all(plan: SweepPlan, renderer: Renderer,
@@ -131,9 +206,9 @@ async def build_all(plan: SweepPlan, renderer: Renderer,
     fill the build cache for a later GPU sweep."""
     units, _ = await asyncio.to_thread(plan.units, renderer)
     t = plan.template
-    results = await asyncio.gather(*(compiler.compile(
-        job_for(u, Mode.BUILD, compile_options(t, u))) for u in units))
-    return list(zip(units, results, strict=True))
+    groups = build_groups(units, lambda u: compile_options(t, u))
+    results = await asyncio.gather(*(compiler.compile(job) for job, _ in groups))
+    return [(u, res) for (_, us), res in zip(groups, results, strict=True) for u in us]
 
 
 def _signature(u: RenderedUnit, library: str) -> dict:
@@ -142,7 +217,7 @@ def _signature(u: RenderedUnit, library: str) -> dict:
     else:
         assert u.signature is not None
         absent = [n for n, node in u.sample.nodes.items() if node is None]
-        sig = u.signature.to_json(u.sample.hints, absent)
+        sig = u.signature.to_json(u.sample.hints, absent, u.variant.values)
     sig["library"] = library
     sig["values"] = {**u.variant.values, **u.sample.vars}
     return sig

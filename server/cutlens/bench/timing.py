@@ -1,4 +1,21 @@
-"""Timing loop after Triton's ``do_bench``: estimate, warm up, flush L2, one timer pair a call.
+"""Timing loop of Triton's ``do_bench`` (triton 3.x ``triton.testing.do_bench`` with
+``return_mode="median"``), step for step, so that a figure from ``cutlens bench`` is the
+figure a user gets from ``do_bench`` for the same call:
+
+1. one call, synchronize;
+2. estimate the per-call time from ``ESTIMATE_CALLS`` calls, *each after an L2 flush*,
+   between one pair of marks: the estimate includes the flush, as do_bench's does;
+3. warm-up calls ``int(warmup_ms / estimate)`` and timed calls ``int(rep_ms / estimate)``
+   (at least 1, and within ``min_iters`` / ``max_iters``);
+4. the timed calls' marks are made before the warm-up (do_bench creates its events there);
+5. warm-up calls without flushes, then, with no synchronization in between, the timed calls:
+   flush, mark, call, mark;
+6. one synchronization; the median of the per-call times (and their min, max, spread).
+
+Before this module followed do_bench to the letter it estimated from the calls alone (the
+flush between marks left out) and synchronized between warm-up and timed calls; with its
+inputs drawn from U(-1, 1) rather than a normal distribution (:mod:`cutlens.bench.marshal`)
+its medians read about 4 % below do_bench's on an H200 (issue 18).
 
 The loop is device-neutral: a :class:`Clock` supplies the timestamps (CUDA events on the
 current stream, or ``time.perf_counter_ns`` on the CPU) and ``flush`` evicts the cache. The
@@ -8,7 +25,6 @@ This module imports torch only inside :class:`CudaClock` (given the module).
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from collections.abc import Callable
@@ -108,39 +124,45 @@ def summarize(times: list[float]) -> Timing:
 
 
 def iteration_counts(estimate_ms: float, cfg: TimingConfig) -> tuple[int, int]:
-    """(warm-up calls, timed calls) for a call that takes about ``estimate_ms``."""
+    """(warm-up calls, timed calls) for calls estimated at ``estimate_ms`` each (flush
+    included): do_bench's ``int(warmup / estimate)`` and ``int(rep / estimate)``, at least
+    1, the timed ones within ``min_iters`` / ``max_iters``."""
     est = max(estimate_ms, 1e-6)
     hi = max(1, cfg.max_iters)
     lo = max(1, min(cfg.min_iters, hi))
-    warmup = max(1, min(hi, math.ceil(cfg.warmup_ms / est)))
-    timed = max(lo, min(hi, math.ceil(cfg.rep_ms / est)))
+    warmup = max(1, min(hi, int(cfg.warmup_ms / est)))
+    timed = max(lo, min(hi, int(cfg.rep_ms / est)))
     return warmup, timed
 
 
 def bench(fn: Callable[[], None], clock: Clock, cfg: TimingConfig,
           flush: Callable[[], None] | None = None) -> Timing:
-    """Time ``fn``: estimate from a few flushed calls, warm up, then time each call between
-    two clock marks, flushing before each when ``cfg.flush_l2`` (the flush is outside the
-    marks). ``fn`` must raise on failure."""
+    """Time ``fn`` as ``triton.testing.do_bench`` does (see the module's docstring): the
+    median of per-call times, each call after a flush when ``cfg.flush_l2`` (the flush
+    outside the call's marks). ``fn`` must raise on failure."""
     flush = flush if (cfg.flush_l2 and flush is not None) else None
-
-    def timed_calls(n: int) -> list[float]:
-        clock.reserve(2 * n)
-        marks = []
-        for _ in range(n):
-            if flush is not None:
-                flush()
-            start = clock.mark()
-            fn()
-            marks.append((start, clock.mark()))
-        clock.sync()
-        return [clock.elapsed_ms(a, b) for a, b in marks]
 
     fn()
     clock.sync()
-    estimate = statistics.median(timed_calls(ESTIMATE_CALLS))
+    clock.reserve(2)
+    start = clock.mark()
+    for _ in range(ESTIMATE_CALLS):
+        if flush is not None:
+            flush()
+        fn()
+    end = clock.mark()
+    clock.sync()
+    estimate = clock.elapsed_ms(start, end) / ESTIMATE_CALLS
     warmup, n = iteration_counts(estimate, cfg)
+    clock.reserve(2 * n)
     for _ in range(warmup):
         fn()
+    marks = []
+    for _ in range(n):
+        if flush is not None:
+            flush()
+        a = clock.mark()
+        fn()
+        marks.append((a, clock.mark()))
     clock.sync()
-    return summarize(timed_calls(n))
+    return summarize([clock.elapsed_ms(a, b) for a, b in marks])

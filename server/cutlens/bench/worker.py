@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import dataclasses
 import json
 import math
 import os
@@ -41,6 +42,11 @@ from cutlens.bench.verify import (
 #: Bytes zeroed before each timed call to evict L2 (H100: 50 MB; H200: 60 MB).
 CUDA_FLUSH_BYTES = 256 << 20
 CPU_FLUSH_BYTES = 8 << 20
+#: A GPU idle for longer than this (the worker's start, a compile, a pause) has let its
+#: clocks drop: the next timing warms up for ``RAMP_MS`` more, so that it does not measure
+#: the clock ramp (do_bench's 25 ms warm-up assumes a busy GPU).
+IDLE_S = 1.0
+RAMP_MS = 200.0
 
 #: Substrings of CUDA error text -> the short reason reported.
 _CUDA_ERRORS = (
@@ -91,6 +97,7 @@ class Worker:
     def __init__(self, device: str = "cuda") -> None:
         self.device = device
         self._flush: dict[tuple[str, int], torch.Tensor] = {}
+        self._busy_until = -math.inf  # time.monotonic() when the last timing ended
 
     # ---- per-device plumbing -------------------------------------------------------------
     def _dev(self, req: dict) -> str:
@@ -111,6 +118,16 @@ class Worker:
     @staticmethod
     def _stream(dev: str) -> int | None:
         return None if dev == "cpu" else torch.cuda.current_stream().cuda_stream
+
+    def _time(self, call: Any, dev: str, cfg: TimingConfig) -> Timing:
+        """The timing loop (:func:`cutlens.bench.timing.bench`), with a longer warm-up when
+        the device was idle."""
+        if dev != "cpu" and time.monotonic() - self._busy_until > IDLE_S:
+            cfg = dataclasses.replace(cfg, warmup_ms=cfg.warmup_ms + RAMP_MS)
+        try:
+            return bench(call, self._clock(dev), cfg, self._flusher(dev, cfg))
+        finally:
+            self._busy_until = time.monotonic()
 
     def _flusher(self, dev: str, cfg: TimingConfig) -> Any:
         nbytes = cfg.flush_bytes or (CPU_FLUSH_BYTES if dev == "cpu" else CUDA_FLUSH_BYTES)
@@ -215,7 +232,7 @@ class Worker:
             if code != 0:
                 raise KernelReturned(code)
 
-        timing = bench(call, self._clock(dev), cfg, self._flusher(dev, cfg))
+        timing = self._time(call, dev, cfg)
         out = _with_timing(out, timing)
         out.update(_perf(spec, namespace(m), timing.ms, out))
         return out
@@ -236,7 +253,7 @@ class Worker:
         def call() -> None:
             exec(code, dict(base))
 
-        timing = bench(call, self._clock(dev), cfg, self._flusher(dev, cfg))
+        timing = self._time(call, dev, cfg)
         out: dict[str, Any] = {"id": req.get("id"), "op": "baseline", "error": None,
                                "workspace_bytes": 0, "verified": None, "max_abs_err": None}
         out = _with_timing(out, timing)

@@ -16,7 +16,7 @@ from cutlens.bench.executor import Executor, ExecutorConfig
 from cutlens.bench.launch import open_executor
 from cutlens.bench.progress import SweepProgress
 from cutlens.bench.runner import parse_gpus
-from cutlens.bench.template_sweep import SweepPlan, build_all, sweep, timing_from
+from cutlens.bench.template_sweep import SweepPlan, SweepStats, build_all, sweep, timing_from
 from cutlens.check.nvcc_tier import default_compiler
 from cutlens.cli.common import load_one, pairs_or_usage, selection
 from cutlens.nvcc.options import compile_options
@@ -65,7 +65,8 @@ def executor_config(args: argparse.Namespace, cfg: config_mod.ProjectConfig,
         workers=getattr(args, "workers", None))
 
 
-async def _run(args: argparse.Namespace, show_progress: bool) -> tuple[list[dict], Executor]:
+async def _run(args: argparse.Namespace, show_progress: bool,
+               stats: SweepStats) -> tuple[list[dict], Executor]:
     t = load_one(args.template)
     cfg = t.config
     if t.broken:
@@ -86,8 +87,9 @@ async def _run(args: argparse.Namespace, show_progress: bool) -> tuple[list[dict
             with progress:
                 return await sweep(plan, Renderer(), ex.compiler, ex.runner, store,
                                    on_result=progress.update,
-                                   on_planned=lambda n: progress.add_total(n)), ex
-        return await sweep(plan, Renderer(), ex.compiler, ex.runner, store), ex
+                                   on_planned=lambda n: progress.add_total(n),
+                                   stats=stats), ex
+        return await sweep(plan, Renderer(), ex.compiler, ex.runner, store, stats=stats), ex
 
 
 async def _build_only(args: argparse.Namespace) -> int:
@@ -104,11 +106,17 @@ async def _build_only(args: argparse.Namespace) -> int:
         async with open_executor(ecfg, cfg.root / ".cutlens" / "build", bench=False) as ex:
             built = await build_all(plan, Renderer(), ex.compiler)
     failed = 0
-    for u, res in built:
+    by_build: dict[int, list] = {}
+    for u, res in built:  # one line per build, naming the variants it serves
+        by_build.setdefault(id(res), [res]).append(u)
+    for res, *us in by_build.values():
         status = "ok" if res.ok else "FAILED"
         failed += not res.ok
+        u = us[0]
+        what = u.variant.build_name or u.variant.name
+        more = f" ({len(us)} variants)" if len(us) > 1 else ""
         sys.stdout.write(f"{status:6} {res.duration_s:6.1f}s{' (cached)' if res.cached else ''}"
-                         f"  {u.sample.name} / {u.variant.name}\n")
+                         f"  {u.sample.name} / {what}{more}\n")
     return 1 if failed else EXIT_OK
 
 
@@ -120,12 +128,14 @@ def run_bench(args: argparse.Namespace) -> int:
     try:
         if args.build_only:
             return asyncio.run(_build_only(args))
-        results, ex = asyncio.run(_run(args, tty))
+        stats = SweepStats()
+        results, ex = asyncio.run(_run(args, tty, stats))
     except ValueError as e:
         sys.stderr.write(f"cutlens bench: {e}\n")
         return EXIT_USAGE
     nvcc = next((r.get("nvcc") for r in results if r.get("nvcc")), None)
-    rep = report_mod.make_report(results, nvcc=nvcc, executor=ex.name, workers=ex.workers)
+    rep = report_mod.make_report(results, nvcc=nvcc, executor=ex.name, workers=ex.workers,
+                                 sweep=stats.to_json())
     for r in rep["results"]:
         r["template"] = args.template.name
     if args.output is not None:

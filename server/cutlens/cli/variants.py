@@ -44,8 +44,12 @@ def cmd_variants(args: argparse.Namespace) -> int:
             continue
         shown.add(key)
         scope = f" for sample {s.name}" if s is not None and len(samples) > 1 else ""
+        builds = ""
+        if t.runtime and vs:
+            n = len({v.build_name for v in vs})
+            builds = f", {n} build(s) ({', '.join(t.runtime)} passed at run time)"
         what = "case(s)" if t.engine == "driver" else "variant(s)"
-        print(f"{len(vs)} {what}{scope}")
+        print(f"{len(vs)} {what}{scope}{builds}")
         for v in vs:
             print(f"  [{v.index}] {v.name}  {json.dumps(v.values)}")
     if t.variants_unknown and not pairs:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -87,9 +88,28 @@ def failed(mode: Mode, message: str) -> CompileResult:
                          duration_s=0.0, cached=False)
 
 
+#: Longest TU file name stem (bytes): the unit's files add a suffix, and a file name is at
+#: most 255 bytes.
+MAX_TU_NAME = 160
+
+
 def job_for(unit: RenderedUnit, mode: Mode, options: CompileOptions) -> CompileJob:
-    """The compile job of a rendered unit (its TU named after template, sample, variant)."""
+    """The compile job of a rendered unit: its TU named after template, sample and the
+    variant's build (variants differing only in runtime parameters share the name, and so,
+    rendered alike, one cache entry and one nvcc run). Long names keep their start and a hash
+    of the whole."""
     stem = unit.template.name.split(".")[0]
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{stem}-{unit.sample.name}-{unit.variant.slug}")
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-",
+                  f"{stem}-{unit.sample.name}-{unit.variant.build_slug}")
+    if len(name) > MAX_TU_NAME:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+        name = f"{name[:MAX_TU_NAME - 13]}-{digest}"
     return CompileJob(source=unit.text, mode=mode, options=options, name=name,
-                      companions={k: v.text for k, v in unit.companions.items()})
+                      companions={k: v.text for k, v in unit.companions.items()},
+                      cost=cost_label(unit))
+
+
+def cost_label(unit: RenderedUnit) -> str:
+    """What the compile pool learns compile times and peak memory under: the template file
+    (its units cost about the same)."""
+    return str(unit.template)

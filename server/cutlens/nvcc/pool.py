@@ -2,7 +2,9 @@
 
 ``Compiler.compile(job)`` answers from the cache when it can (no nvcc), joins a running
 compile of the same ``(key, mode)`` instead of starting another, and otherwise runs nvcc in
-its own process group under a ``jobs``-wide semaphore. Cancelling the awaiting task kills the
+its own process group when :mod:`cutlens.nvcc.schedule` lets it: longest expected first, at
+most ``jobs`` at once and within the memory budget (each run's peak memory is sampled and
+learned, with its time, under the job's ``cost`` label). Cancelling the awaiting task kills the
 process group (once no other caller waits for that compile); a time limit, a crashed or killed
 nvcc, a missing nvcc or a cache that cannot be written (disk full) becomes a message in the
 result, never an exception or a hang. Results of failures that say nothing about the code
@@ -21,6 +23,7 @@ import os
 import re
 import signal
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -28,6 +31,7 @@ from cutlens.config import flags
 from cutlens.nvcc import cache as build_cache
 from cutlens.nvcc import toolchain as nv
 from cutlens.nvcc.output import CompilerMessage, KernelResources, parse, parse_resources
+from cutlens.nvcc.schedule import HISTORY_FILE, History, PeakSampler, Slots, memory_budget
 from cutlens.nvcc.toolchain import CompileOptions, Mode
 
 __all__ = ["CompileJob", "CompileOptions", "CompileResult", "Compiler", "CompilerStats", "Mode"]
@@ -50,6 +54,9 @@ class CompileJob:
     options: CompileOptions = field(default_factory=CompileOptions)
     name: str = "kernel"
     companions: dict[str, str] = field(default_factory=dict)
+    #: What the pool learns this job's compile time and memory under (units of one template
+    #: cost about the same); not part of the cache key.
+    cost: str = ""
 
 
 @dataclass
@@ -72,6 +79,8 @@ class CompileResult:
     cancelled: bool = False
     key: str = ""
     command: list[str] = field(default_factory=list)
+    #: The nvcc process group's largest resident memory, sampled (None: not measured).
+    peak_rss_bytes: int | None = None
 
     @property
     def errors(self) -> list[CompilerMessage]:
@@ -104,6 +113,8 @@ class CompilerStats:
     cancelled: int = 0  # nvcc process groups killed by cancellation
     running: int = 0  # nvcc processes alive now
     peak_running: int = 0
+    #: Order in which the last nvcc runs started: (job name, mode), for tests and logs.
+    started: deque[tuple[str, str]] = field(default_factory=lambda: deque(maxlen=1000))
 
 
 @dataclass
@@ -134,14 +145,20 @@ def _cacheable(res: CompileResult) -> bool:
 
 
 class Compiler:
-    """An async pool of at most ``jobs`` concurrent nvcc processes over a :class:`BuildCache`."""
+    """An async pool of nvcc processes over a :class:`BuildCache`: at most ``jobs`` at once
+    (default: the cores), their estimated peak memory within ``memory_bytes`` (default:
+    ``$CUTLENS_COMPILE_MEMORY``, else the memory available at start), longest first."""
 
-    def __init__(self, cache_dir: str | os.PathLike[str], jobs: int | None = None) -> None:
+    def __init__(self, cache_dir: str | os.PathLike[str], jobs: int | None = None,
+                 memory_bytes: int | None = None) -> None:
         self.cache = build_cache.BuildCache(cache_dir)
         self.jobs = max(1, jobs or os.cpu_count() or 1)
+        self.memory_budget = memory_budget(memory_bytes)
+        self.history = History(self.cache.root / HISTORY_FILE)
+        self.sampler = PeakSampler()
         self.stats = CompilerStats()
         self._inflight: dict[tuple[str, Mode], _Inflight] = {}
-        self._sem: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        self._slots: tuple[asyncio.AbstractEventLoop, Slots] | None = None
         self._pids: set[int] = set()
 
     # ------------------------------------------------------------------ public
@@ -210,11 +227,12 @@ class Compiler:
 
     # ------------------------------------------------------------------ internals
 
-    def _semaphore(self) -> asyncio.Semaphore:
+    def slots(self) -> Slots:
+        """The admission control of this event loop's nvcc runs."""
         loop = asyncio.get_running_loop()
-        if self._sem is None or self._sem[0] is not loop:
-            self._sem = (loop, asyncio.Semaphore(self.jobs))
-        return self._sem[1]
+        if self._slots is None or self._slots[0] is not loop:
+            self._slots = (loop, Slots(self.jobs, self.memory_budget))
+        return self._slots[1]
 
     def _prepare(self, job: CompileJob) -> _Unit:
         key = self.key(job)
@@ -280,9 +298,12 @@ class Compiler:
                 f"nvcc not run: argument {unsafe[0]!r} holds '$' or '`', which nvcc's "
                 "/bin/sh would expand (run commands)")])
         timeout = job.options.timeout_s
+        est = self.history.estimate(job.cost, mode, job.source)
         try:
-            async with self._semaphore():
-                outcome = await self._exec(cmd, cwd=unit.source_path.parent, timeout_s=timeout)
+            async with self.slots().hold(est):
+                self.stats.started.append((job.name, mode.value))
+                outcome, peak = await self._exec(cmd, cwd=unit.source_path.parent,
+                                                 timeout_s=timeout)
         except BaseException:
             if final is not None:
                 with contextlib.suppress(OSError):
@@ -312,15 +333,20 @@ class Compiler:
             messages.append(_nvcc_message(
                 f"nvcc exited with status {outcome.returncode} without a diagnostic",
                 outcome.output[-2000:]))
+        if outcome.returncode == 0 and not outcome.timed_out:
+            await asyncio.to_thread(self.history.record, job.cost, mode, outcome.duration_s,
+                                    peak)
         return CompileResult(
             mode=mode, ok=ok, returncode=outcome.returncode, messages=messages,
             resources=resources, output=outcome.output,
             source_path=str(unit.source_path), companion_paths=dict(unit.companion_paths),
             artifact=artifact, duration_s=outcome.duration_s, cached=False,
-            timed_out=outcome.timed_out, key=unit.key, command=cmd)
+            timed_out=outcome.timed_out, key=unit.key, command=cmd, peak_rss_bytes=peak)
 
-    async def _exec(self, cmd: list[str], cwd: Path, timeout_s: float) -> nv.RunOutcome:
-        """Start ``cmd`` as a new session; kill its whole group on timeout or cancellation."""
+    async def _exec(self, cmd: list[str], cwd: Path,
+                    timeout_s: float) -> tuple[nv.RunOutcome, int | None]:
+        """Start ``cmd`` as a new session; kill its whole group on timeout or cancellation.
+        Also the group's sampled peak resident memory."""
         t0 = time.monotonic()
         proc = await asyncio.create_subprocess_exec(
             *cmd, cwd=cwd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
@@ -329,6 +355,7 @@ class Compiler:
         self.stats.running += 1
         self.stats.peak_running = max(self.stats.peak_running, self.stats.running)
         self._pids.add(proc.pid)
+        self.sampler.watch(proc.pid)
         chunks: list[bytes] = []
 
         async def drain() -> None:
@@ -358,6 +385,7 @@ class Compiler:
         finally:
             self.stats.running -= 1
             self._pids.discard(proc.pid)
+            peak = self.sampler.forget(proc.pid)
             if not reader.done():
                 reader.cancel()
         rc = proc.returncode
@@ -367,7 +395,7 @@ class Compiler:
             returncode=None if timed_out else rc,
             output=b"".join(chunks).decode("utf-8", "replace"),
             duration_s=time.monotonic() - t0, timed_out=timed_out,
-            signal=-rc if rc is not None and rc < 0 and not timed_out else None)
+            signal=-rc if rc is not None and rc < 0 and not timed_out else None), peak
 
 
 async def _exited(proc: asyncio.subprocess.Process, timeout_s: float) -> bool:

@@ -19,6 +19,7 @@ from jinja2.runtime import Macro, Undefined
 from cutlens.render import sourcemap
 from cutlens.render.loader import OverlayLoader
 from cutlens.render.markers import DATA_NAME, RESERVED_RE, STRIP_NAME, MarkSource, strip_value
+from cutlens.render.runtime import is_runtime
 from cutlens.template.symexpr import SympySafeSandbox
 
 
@@ -76,6 +77,7 @@ class RenderEnvironment(SympySafeSandbox):
         self._compiled: dict[str, _Compiled] = {}
         self.globals["cutlens_tick"] = lambda: None
         self.globals[STRIP_NAME] = self.filters[STRIP_NAME] = strip_value
+        self.tests["runtime"] = is_runtime
         self.fast_reloads = 0
 
     def take_data(self) -> list[str]:

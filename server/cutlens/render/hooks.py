@@ -3,6 +3,7 @@
 Each hook returns the C++ text Inductor's ``CUDATemplateKernel`` / ``CUTLASSTemplate``
 produce for the same nodes (torch/_inductor/codegen/cuda, PR #107931), plus the later
 additions (``batch_stride``, ``cutlass_dtype``, ``max_valid_index``, ``get_layout_args``).
+(Over 450 lines: the whole hook API templates are written against, kept in one place.)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sympy
 
 from cutlens.render.cexpr import cexpr
 from cutlens.template.ir import DTYPES, Node
+from cutlens.template.model import RuntimeParam
 from cutlens.template.symexpr import ExprError, to_expr
 
 EXTRA_CPP_ARGS = "size_t* workspace_size, uint8_t* workspace, cudaStream_t stream"
@@ -66,10 +68,12 @@ class KernelArg:
     """One argument of the kernel's C signature, in order."""
 
     name: str
-    kind: str  # "input" | "output" | "size"
+    kind: str  # "input" | "output" | "size" | "scalar"
     node: Node | None = None
     symbol: sympy.Symbol | None = None
     ctype: str = ""
+    #: A scalar's runtime parameter: its variant key and the C values of named values.
+    param: RuntimeParam | None = None
 
 
 @dataclass
@@ -80,12 +84,29 @@ class KernelSignature:
     args: list[KernelArg] = field(default_factory=list)
     text: str = ""
 
-    def to_json(self, hints: dict[str, int], absent: list[str] | None = None) -> dict:
-        """Concrete argument list (symbols replaced by their hints); ``absent`` names the
-        sample's optional nodes that are None (bound as None for the bench reference)."""
+    def to_json(self, hints: dict[str, int], absent: list[str] | None = None,
+                values: dict[str, Any] | None = None) -> dict:
+        """Concrete argument list (symbols replaced by their hints, runtime parameters by
+        the C value of the variant's ``values``); ``absent`` names the sample's optional
+        nodes that are None (bound as None for the bench reference).
+
+        A scalar argument is ``{"name", "kind": "scalar", "ctype", "value", "key"}``: any
+        extra scalar of the ABI (a runtime parameter, Inductor's ``uint8_t swizzle``)."""
         out = []
         for a in self.args:
-            if a.kind == "size":
+            if a.kind == "scalar":
+                assert a.param is not None
+                key = a.param.key
+                if values is None or key not in values:
+                    raise HookError(f"runtime argument {a.name} has no value: the variant "
+                                    f"lacks key {key!r}")
+                try:
+                    c = a.param.c_value(values[key])
+                except ValueError as e:
+                    raise HookError(f"runtime argument {a.name}: {e}") from None
+                out.append({"name": a.name, "kind": "scalar", "ctype": a.ctype, "value": c,
+                            "key": key})
+            elif a.kind == "size":
                 assert a.symbol is not None
                 if a.symbol.name not in hints:
                     raise HookError(f"size symbol {a.symbol.name} has no hint; "
@@ -111,16 +132,22 @@ class KernelContext:
         self.output_buffers: dict[str, str] = {}
         #: symbol -> C name of the size argument.
         self.size_args: dict[sympy.Symbol, str] = {}
+        #: The variant's runtime parameters (set by the renderer), in declaration order.
+        self.runtime_params: list[RuntimeParam] = []
         self.signature: KernelSignature | None = None
 
     # -- signature -------------------------------------------------------------------------
     def def_kernel(self, inputs: list[Node | None], outputs: list[Node | None],
-                   names_str: str = "", input_reorder: list[int] | None = None) -> str:
-        """``PT_EXPORT int <name>(<buffers>, <size args>, size_t* workspace_size,
-        uint8_t* workspace, cudaStream_t stream)``; registers each node under its name.
+                   names_str: str = "", input_reorder: list[int] | None = None,
+                   runtime: list[str] | None = None) -> str:
+        """``PT_EXPORT int <name>(<buffers>, <size args>, <runtime args>,
+        size_t* workspace_size, uint8_t* workspace, cudaStream_t stream)``; registers each
+        node under its name.
 
         ``names_str``: comma-separated input then output argument names. ``input_reorder``:
         the actual order of the inputs (e.g. ``[2, 0, 1]`` for ``Bias, X, W``).
+        ``runtime``: the order of the runtime parameters' arguments (every
+        ``[variants.runtime]`` key, once); default: their declaration order.
         """
         if self.signature is not None:
             raise HookError("def_kernel called twice in one template")
@@ -167,9 +194,30 @@ class KernelContext:
         for s, cname in self.size_args.items():
             arg_defs.append(f"{SIZE_ARG_TYPE} {cname}")
             sig.args.append(KernelArg(cname, "size", symbol=s, ctype=SIZE_ARG_TYPE))
+        taken = {a.name for a in sig.args}
+        for p in self._runtime_order(runtime):
+            if p.name in taken:
+                raise HookError(f"def_kernel: runtime argument {p.name!r} ([variants.runtime] "
+                                f"{p.key}) has the name of another argument; give it another "
+                                f"with arg = \"...\"")
+            arg_defs.append(f"{p.ctype} {p.name}")
+            sig.args.append(KernelArg(p.name, "scalar", ctype=p.ctype, param=p))
         sig.text = f"PT_EXPORT int {self.kernel_name}({', '.join([*arg_defs, EXTRA_CPP_ARGS])})"
         self.signature = sig
         return sig.text
+
+    def _runtime_order(self, runtime: list[str] | None) -> list[RuntimeParam]:
+        by_key = {p.key: p for p in self.runtime_params}
+        if runtime is None:
+            return list(self.runtime_params)
+        names = [str(k) for k in runtime]
+        unknown = [k for k in names if k not in by_key]
+        missing = [k for k in by_key if k not in names]
+        if unknown or missing or len(set(names)) != len(names):
+            raise HookError(
+                f"def_kernel: runtime={names} must list each runtime parameter once "
+                f"(declared in [variants.runtime]: {', '.join(by_key) or 'none'})")
+        return [by_key[k] for k in names]
 
     def _check_node(self, node: Any, name: str) -> None:
         if not isinstance(node, Node):

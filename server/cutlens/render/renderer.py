@@ -21,6 +21,7 @@ from cutlens.render.environment import RenderEnvironment, RenderTimeout
 from cutlens.render.errors import error_diagnostics
 from cutlens.render.hooks import KernelContext, TemplateContext
 from cutlens.render.loader import OverlayLoader
+from cutlens.render.runtime import RuntimeArg
 from cutlens.render.unit import RenderedFile, RenderedUnit, RenderFailure, add_line_directives
 from cutlens.template.model import DEFAULT_SAMPLE, Sample, Template, Variant
 from cutlens.template.pymodule import load_attr
@@ -83,8 +84,12 @@ class Renderer:
                     file=file, line=line, message=f"template_class: {type(e).__name__}: {e}",
                     source="cutlens")], time.perf_counter() - t0)
             kernel = kcls(template.kernel_name)
+            params = [template.runtime[k] for k in variant.runtime if k in template.runtime]
+            kernel.runtime_params = params
             tctx = tcls(template.path.name, template.kind, sample, variant, kernel)
-            ctx = {**sample.context(), **variant.values, "kernel": kernel, "template": tctx,
+            ctx = {**sample.context(), **variant.values,
+                   **{p.key: RuntimeArg(p) for p in params},
+                   "kernel": kernel, "template": tctx,
                    "kernel_name": template.kernel_name, "sample_name": sample.name,
                    "variant_name": variant.name}
             try:

@@ -53,18 +53,38 @@ class RenderedUnit:
         return h.hexdigest()
 
     def header(self) -> str:
+        """A ``//`` comment naming the template, sample and variant (names kept on the one
+        line), and the runtime arguments the variant's kernel is called with."""
         what = self.title or (f"sample '{self.sample.name}', variant '{self.variant.name}' "
                               f"(#{self.variant.index})")
-        return _comment(f"Rendered by cutlens from {self.template.name}, {what}.")
+        out = f"// Rendered by cutlens from {_one_line(f'{self.template.name}, {what}')}.\n"
+        scalars = [a for a in self.signature.args if a.param is not None] \
+            if self.signature is not None else []
+        if scalars:
+            shown = []
+            for a in scalars:
+                value = self.variant.values.get(a.param.key)  # type: ignore[union-attr]
+                try:
+                    c = a.param.c_value(value)  # type: ignore[union-attr]
+                except ValueError:
+                    c = None
+                text = f"{a.name} = {c}"
+                if c is None or str(c) != str(value):
+                    text += f" ({_one_line(str(value))})"
+                shown.append(text)
+            out += ("// Runtime arguments (passed when the kernel is called): "
+                    f"{', '.join(shown)}.\n")
+        return out
 
     def with_line_directives(self) -> str:
         """The text with ``#line N "template"`` wherever the origin jumps."""
         return add_line_directives(self.text, self.source_map)
 
 
-def _comment(text: str) -> str:
-    """``text`` as one C++ line comment (a newline in a name cannot end it early)."""
-    return "// " + " ".join(text.split()) + "\n"
+def _one_line(text: str) -> str:
+    """``text`` with line breaks and control characters shown as spaces (a ``//`` comment
+    ends at a line break)."""
+    return "".join(c if c.isprintable() else " " for c in text)
 
 
 def add_line_directives(text: str, smap: sourcemap.SourceMap) -> str:

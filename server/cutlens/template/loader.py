@@ -121,9 +121,10 @@ def _expand(t: Template) -> None:
             t.settings.get("variants", "")):
         t.variants_unknown = (f"the workspace is not trusted: {', '.join(t.python_uses())} "
                               "was not run, so the variants are unknown")
+    memo: dict[str, bool] = {}  # skip_if's answers, shared by the samples when it can be
     for s in t.sample_list:
         try:
-            t.variant_table[s.name] = expand_variants(t, s if t.samples else None)
+            t.variant_table[s.name] = expand_variants(t, s if t.samples else None, memo)
         except VariantError as e:
             file, line = t.setting_line(e.table, e.key)
             d = Diagnostic(file=file, line=line, message=str(e), source="cutlens")

@@ -38,21 +38,122 @@ class Sample:
         return {**self.vars, **self.nodes}
 
 
+#: C types a runtime variant parameter may have (the kernel ABI's scalar arguments).
+RUNTIME_CTYPES = ("int", "unsigned", "long", "bool", "float", "double", "size_t", "int8_t",
+                  "int16_t", "int32_t", "int64_t", "uint8_t", "uint16_t", "uint32_t",
+                  "uint64_t")
+#: Longest variant name (characters) and file-name slug (bytes) before they are shortened.
+MAX_NAME = 96
+MAX_SLUG = 80
+
+
+def short_hash(text: str, n: int = 8) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:n]
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text``, or its first characters plus a hash of the whole when longer than
+    ``limit``: still unique, and short enough for a file name or a table cell."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit - 12].rstrip()}...{short_hash(text)}"
+
+
+def slugify(text: str, fallback: str, limit: int = MAX_SLUG) -> str:
+    """A file-name-safe form of ``text`` (``[A-Za-z0-9_.-]``), at most ``limit`` bytes."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or fallback
+    return shorten(slug, limit)
+
+
+@dataclass(frozen=True)
+class RuntimeParam:
+    """A variant key passed to the kernel when it is called instead of rendered into its
+    source (``[variants.runtime]``): variants that differ only in such keys share one build.
+
+    The kernel gets it as a scalar argument ``<ctype> <arg>`` after the size arguments;
+    ``values`` maps a variant's value (by its text) to the C value passed, for keys whose
+    values are names (``raster = "along_m"`` -> ``1``)."""
+
+    key: str
+    ctype: str = "int"
+    arg: str = ""
+    values: tuple[tuple[str, int | float], ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The C argument's name."""
+        return self.arg or self.key
+
+    @property
+    def is_float(self) -> bool:
+        return self.ctype in ("float", "double")
+
+    def c_value(self, value: Any) -> int | float:
+        """The C value passed for a variant's ``value``; ValueError when it has none."""
+        if self.values:
+            table = dict(self.values)
+            text = value if isinstance(value, str) else _toml_text(value)
+            if text not in table:
+                raise ValueError(f"{value!r} is not one of {', '.join(table)} (the values of "
+                                 f"[variants.runtime] {self.key})")
+            return table[text]
+        if isinstance(value, bool) and self.ctype == "bool":
+            return int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return float(value) if self.is_float else value
+        if isinstance(value, float) and self.is_float:
+            return value
+        raise ValueError(f"{value!r} is not a number of C type {self.ctype}; give its C "
+                         f"value with [variants.runtime] {self.key} = {{ type = "
+                         f"\"{self.ctype}\", values = {{ ... }} }}")
+
+
+def _toml_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 @dataclass
 class Variant:
-    """One set of template variables (a point of the variant grid, or a generator's dict)."""
+    """One set of template variables (a point of the variant grid, or a generator's dict).
+
+    ``runtime`` names the keys passed to the kernel at call time (:class:`RuntimeParam`);
+    ``values`` holds them too. ``build_name`` names what the variant compiles to: variants
+    with the same compile-time values share it (and, rendered alike, one build)."""
 
     index: int
     name: str
     values: dict[str, Any]
     line: int = 0
+    runtime: tuple[str, ...] = ()
+    build_name: str = ""
 
     @property
     def slug(self) -> str:
-        return re.sub(r"[^A-Za-z0-9_.-]+", "-", self.name).strip("-") or f"v{self.index}"
+        return slugify(self.name, f"v{self.index}")
+
+    @property
+    def build_slug(self) -> str:
+        """The file-name form of :attr:`build_name` (of the name when there is none)."""
+        return slugify(self.build_name, f"v{self.index}") if self.build_name else self.slug
+
+    @property
+    def runtime_values(self) -> dict[str, Any]:
+        """The values of the runtime keys."""
+        return {k: self.values[k] for k in self.runtime if k in self.values}
+
+    @property
+    def build_values(self) -> dict[str, Any]:
+        """The values rendered into the source (all but the runtime keys)."""
+        return {k: v for k, v in self.values.items() if k not in self.runtime}
 
     def to_json(self) -> dict:
-        return {"index": self.index, "name": self.name, "values": self.values}
+        out = {"index": self.index, "name": self.name, "values": self.values}
+        if self.runtime:
+            out["runtime"] = list(self.runtime)
+            out["build"] = self.build_name
+        return out
 
 
 @dataclass
@@ -76,6 +177,8 @@ class Template:
     samples: list[Sample] = field(default_factory=list)
     #: Variants by sample name (generators and ``skip_if`` may depend on the sample).
     variant_table: dict[str, list[Variant]] = field(default_factory=dict)
+    #: The runtime variant parameters (``[variants.runtime]``), in declaration order.
+    runtime: dict[str, RuntimeParam] = field(default_factory=dict)
     #: Why the variants are unknown (e.g. an untrusted workspace ran no generator).
     variants_unknown: str | None = None
     bench: BenchSpec = field(default_factory=BenchSpec)

@@ -1,0 +1,310 @@
+#!/usr/bin/env python3
+"""Fidelity against ``triton.testing.do_bench``: the same libraries timed by cutlens and by
+do_bench in one process.
+
+    python benchmarks/fidelity_do_bench.py templates/gemm_sm90.cu.jinja --sample square \\
+        (--variants NAME ... | --from-report SWEEP.json --top 3) [--rounds 3] -o OUT.json
+    ... --dry-run      # no GPU: render, build (unless --no-build), marshal on the CPU, plan
+
+For each library (a built variant, called with its runtime arguments) and for the sample's
+torch reference (``torch.mm``), every round times:
+
+* ``cutlens``: a ``run`` request (``baseline`` for torch) served by cutlens's bench worker
+  code (:class:`cutlens.bench.worker.Worker`, in this process: the code ``cutlens bench``'s
+  worker processes run), verification included, timing config from the template;
+* ``do_bench``: ``triton.testing.do_bench(fn, warmup, rep, return_mode="median")`` on
+  tensors allocated here the way a user's script does (``torch.randn`` inputs, the
+  signature's sizes and strides), sharing no code with cutlens;
+* ``do_bench_uniform``: the same on U(-1, 1) inputs (cutlens's distribution before issue
+  18), to measure how much the data alone moves a figure.
+
+The order of the three rotates every round, and each figure is the median over rounds.
+``diff_pct`` = 100 * (cutlens - do_bench) / do_bench; the JSON has ``max_abs_diff_pct`` over
+all libraries and torch, and ``within_2pct``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "server"))
+
+from cutlens import config  # noqa: E402
+from cutlens.bench.protocol import baseline_request, run_request  # noqa: E402
+from cutlens.bench.template_sweep import _signature, build_groups, timing_from  # noqa: E402
+from cutlens.check.nvcc_tier import default_compiler  # noqa: E402
+from cutlens.nvcc.options import compile_options  # noqa: E402
+from cutlens.render.renderer import RenderedUnit, Renderer  # noqa: E402
+from cutlens.template.loader import load  # noqa: E402
+
+METHODS = ("cutlens", "do_bench", "do_bench_uniform")
+
+
+# ----------------------------------------------------------------------- choosing libraries
+def top_variants(report: dict, sample: str, n: int) -> list[str]:
+    """The ``n`` fastest verified variants of ``sample`` in a sweep report, one per build."""
+    rows = sorted((r for r in report["results"] if r.get("sample") == sample and r.get("ms")
+                   and r.get("verified") and not r.get("error")), key=lambda r: r["ms"])
+    out, builds = [], set()
+    for r in rows:
+        if r.get("build") in builds:
+            continue
+        builds.add(r.get("build"))
+        out.append(r["variant_name"])
+        if len(out) == n:
+            break
+    return out
+
+
+def diff_pct(ours: float, theirs: float) -> float:
+    return 100.0 * (ours - theirs) / theirs
+
+
+def summarize(entry: dict) -> dict:
+    """Median per method over the rounds, and the differences."""
+    for m in METHODS:
+        vals = [r[m] for r in entry["rounds"] if r.get(m) is not None]
+        entry[f"{m}_ms"] = statistics.median(vals) if vals else None
+    if entry["cutlens_ms"] and entry["do_bench_ms"]:
+        entry["diff_pct"] = diff_pct(entry["cutlens_ms"], entry["do_bench_ms"])
+    if entry["do_bench_uniform_ms"] and entry["do_bench_ms"]:
+        entry["data_effect_pct"] = diff_pct(entry["do_bench_uniform_ms"], entry["do_bench_ms"])
+    return entry
+
+
+def rotation(round_index: int) -> list[str]:
+    """The order of the methods in a round: rotated, so no method always goes first."""
+    k = round_index % len(METHODS)
+    return [*METHODS[k:], *METHODS[:k]]
+
+
+# ----------------------------------------------------------------------- do_bench's side
+def user_tensors(signature: dict, device: str, dist: str, seed: int) -> dict[str, Any]:
+    """Tensors for the signature's buffers as a user's script makes them (independent of
+    cutlens's marshalling): inputs ``randn`` (or U(-1, 1)), outputs empty, with the
+    signature's sizes, strides and offsets."""
+    import torch
+
+    gen = torch.Generator(device=device).manual_seed(seed)
+    out: dict[str, Any] = {}
+    for a in signature["args"]:
+        if a["kind"] not in ("input", "output", "inout") or a.get("none"):
+            continue
+        dtype = getattr(torch, a["dtype"])
+        size, stride, offset = a["size"], a["stride"], int(a.get("offset") or 0)
+        numel = offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True)) + 1
+        base = torch.empty(numel, dtype=dtype, device=device)
+        if a["kind"] != "output":
+            if dist == "randn":
+                base.copy_(torch.randn(numel, generator=gen, device=device))
+            else:
+                base.copy_(torch.rand(numel, generator=gen, device=device).mul_(2).sub_(1))
+        out[a["name"]] = (base, torch.as_strided(base, size, stride, offset))
+    return out
+
+
+_CTYPES = {"int": ctypes.c_int, "uint8_t": ctypes.c_uint8, "int32_t": ctypes.c_int32,
+           "int64_t": ctypes.c_int64, "double": ctypes.c_double, "float": ctypes.c_float,
+           "bool": ctypes.c_bool, "unsigned": ctypes.c_uint, "size_t": ctypes.c_size_t}
+
+
+def library_call(signature: dict, tensors: dict, stream: int | None,
+                 device: str = "cuda") -> tuple[Any, Any]:
+    """``(fn, keep)``: a no-argument callable running the library's kernel on ``tensors``
+    (workspace queried and allocated), and what must stay alive while it is used."""
+    import torch
+
+    lib = ctypes.CDLL(signature["library"], mode=ctypes.RTLD_LOCAL)
+    kfn = getattr(lib, signature["kernel"])
+    types, values = [], []
+    for a in signature["args"]:
+        if a["kind"] == "size":
+            types.append(ctypes.c_int64)
+            values.append(ctypes.c_int64(int(a["value"])))
+        elif a["kind"] == "scalar":
+            t = _CTYPES[a["ctype"]]
+            types.append(t)
+            values.append(t(a["value"]))
+        else:
+            types.append(ctypes.c_void_p)
+            ptr = None if a.get("none") else tensors[a["name"]][0].data_ptr()
+            values.append(ctypes.c_void_p(ptr))
+    kfn.restype = ctypes.c_int
+    kfn.argtypes = [*types, ctypes.POINTER(ctypes.c_size_t), ctypes.c_void_p, ctypes.c_void_p]
+    s = ctypes.c_void_p(stream)
+    ws = ctypes.c_size_t(0)
+    nulls = [ctypes.c_void_p(None) if t is ctypes.c_void_p else v
+             for t, v in zip(types, values, strict=True)]
+    if kfn(*nulls, ctypes.byref(ws), None, s) != 0:
+        raise RuntimeError("workspace query failed")
+    workspace = torch.zeros(max(ws.value, 1), dtype=torch.uint8, device=device)
+    args = [*values, None, ctypes.c_void_p(workspace.data_ptr() if ws.value else None), s]
+
+    def fn() -> None:
+        if kfn(*args) != 0:
+            raise RuntimeError("kernel returned non-zero")
+
+    return fn, (lib, workspace, tensors)
+
+
+def do_bench_ms(fn: Any, timing: dict) -> float:
+    from triton.testing import do_bench
+
+    return float(do_bench(fn, warmup=timing["warmup_ms"], rep=timing["rep_ms"],
+                          return_mode="median"))
+
+
+def torch_call(signature: dict, tensors: dict) -> Any:
+    """The sample's torch reference as a user writes it: ``torch.mm(X, W)``."""
+    import torch
+
+    x, w = tensors["X"][1], tensors["W"][1]
+    return lambda: torch.mm(x, w)
+
+
+# ----------------------------------------------------------------------- the run
+def plan(template: Path, sample: str, variants: list[str], build: bool) -> dict:
+    """Render (and build) the variants; their signatures, with the library paths."""
+    path = template.resolve()
+    cfg = config.load(config.find_root(path))
+    t = load(path, cfg)
+    s = t.sample(sample)
+    renderer = Renderer()
+    units = []
+    for name in variants:
+        u = renderer.render(t, s, t.variant(s, name))
+        if not isinstance(u, RenderedUnit):
+            raise SystemExit(f"{name}: render failed: {u.diagnostics[0].message}")
+        units.append(u)
+    libs: dict[str, str] = {}
+    if build:
+        compiler = default_compiler(cfg.root)
+        groups = build_groups(units, compile_options(t))
+        results = asyncio.run(_build(compiler, [job for job, _ in groups]))
+        for (_, us), res in zip(groups, results, strict=True):
+            if not res.ok:
+                raise SystemExit(f"build failed: {res.errors[0].message if res.errors else ''}")
+            for u in us:
+                libs[u.variant.name] = res.artifact
+    return {"template": t, "sample": s, "units": units, "libraries": libs,
+            "timing": timing_from(t).to_json(), "bench": t.bench.to_json()}
+
+
+async def _build(compiler: Any, jobs: list) -> list:
+    return list(await asyncio.gather(*(compiler.compile(j) for j in jobs)))
+
+
+def todo_of(p: dict) -> list[tuple[str, dict, str]]:
+    """(name, signature, op) of each library of the plan, then the torch reference."""
+    todo = [(u.variant.name, _signature(u, p["libraries"][u.variant.name]), "run")
+            for u in p["units"]]
+    todo.append(("torch.mm", _signature(p["units"][0], ""), "baseline"))
+    return todo
+
+
+def measure(todo: list[tuple[str, dict, str]], bench: dict, timing: dict, rounds: int,
+            device: str = "cuda", bencher: Any = None) -> list[dict]:
+    """Each library (and the reference) timed by every method, ``rounds`` times, the
+    methods' order rotating. ``bencher(fn, timing)``: do_bench (another timer in tests)."""
+    import torch
+
+    from cutlens.bench.worker import Worker
+
+    bencher = bencher or do_bench_ms
+    worker = Worker(device)
+    stream = torch.cuda.current_stream().cuda_stream if device != "cpu" else None
+    entries: list[dict] = []
+    for name, sig, op in todo:
+        entry: dict[str, Any] = {"name": name, "op": op, "rounds": []}
+        data = {d: user_tensors(sig, device, d, seed=1) for d in ("randn", "uniform")}
+        fns = {d: (library_call(sig, data[d], stream, device) if op == "run"
+                   else (torch_call(sig, data[d]), None)) for d in data}
+        for r in range(rounds):
+            res: dict[str, Any] = {"order": rotation(r)}
+            for m in res["order"]:
+                if m == "cutlens":
+                    make = run_request if op == "run" else baseline_request
+                    req = make(sig, bench, timing=timing, device=device)
+                    out = worker.handle(req)
+                    if out.get("error"):
+                        raise SystemExit(f"{name}: cutlens: {out['error']}")
+                    res[m] = out["ms"]
+                    res["verified"] = out.get("verified")
+                else:
+                    res[m] = bencher(fns["randn" if m == "do_bench" else "uniform"][0], timing)
+            entry["rounds"].append(res)
+        entries.append(summarize(entry))
+        print(f"{name:70} cutlens {entry['cutlens_ms']:.4f}  do_bench {entry['do_bench_ms']:.4f}"
+              f"  diff {entry['diff_pct']:+.2f}%  (U(-1,1) data {entry['data_effect_pct']:+.2f}%)",
+              flush=True)
+    return entries
+
+
+def report(entries: list[dict]) -> dict:
+    """``max_abs_diff_pct`` over the libraries and the reference, and ``within_2pct``."""
+    diffs = [abs(e["diff_pct"]) for e in entries if e.get("diff_pct") is not None]
+    worst = max(diffs) if diffs else None
+    return {"libraries": entries, "max_abs_diff_pct": worst,
+            "within_2pct": worst is not None and worst <= 2.0}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("template", type=Path)
+    ap.add_argument("--sample", default="square")
+    ap.add_argument("--variants", nargs="*", default=[])
+    ap.add_argument("--from-report", type=Path, help="a cutlens bench JSON: take its --top")
+    ap.add_argument("--top", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("-o", "--output", type=Path)
+    ap.add_argument("--dry-run", action="store_true", help="no GPU: plan only")
+    ap.add_argument("--no-build", action="store_true", help="with --dry-run: do not build")
+    args = ap.parse_args(argv)
+    variants = list(args.variants)
+    if args.from_report is not None:
+        variants += top_variants(json.loads(args.from_report.read_text()), args.sample,
+                                 args.top)
+    if len(variants) < 1:
+        ap.error("no variants (give --variants or --from-report)")
+    t0 = time.monotonic()
+    p = plan(args.template, args.sample, variants, build=not (args.dry_run and args.no_build))
+    doc: dict[str, Any] = {"template": args.template.name, "sample": args.sample,
+                           "variants": variants, "rounds": args.rounds,
+                           "timing": p["timing"], "methods": list(METHODS)}
+    if args.dry_run:
+        from cutlens.bench.marshal import marshal
+
+        for u in p["units"]:
+            sig = _signature(u, p["libraries"].get(u.variant.name, ""))
+            m = marshal(sig, "cpu")
+            print(f"{u.variant.name}: {len(m.args)} args "
+                  f"({', '.join(a.name for a in m.args if a.kind == 'scalar')} at call time), "
+                  f"library {sig['library'] or '(not built)'}")
+        doc.update(dry_run=True, libraries=p["libraries"])
+    else:
+        import torch
+        import triton
+
+        entries = measure(todo_of(p), p["bench"], p["timing"], args.rounds)
+        doc.update(gpu=torch.cuda.get_device_name(), torch=torch.__version__,
+                   triton=triton.__version__, **report(entries))
+    doc["wall_s"] = round(time.monotonic() - t0, 2)
+    text = json.dumps(doc, indent=2, default=str)
+    if args.output is not None:
+        args.output.write_text(text + "\n")
+    if not args.dry_run:
+        print(f"max |diff| {doc['max_abs_diff_pct']:.2f}% (within 2 %: {doc['within_2pct']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
