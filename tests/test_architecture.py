@@ -16,7 +16,7 @@ STAGES = [
     ("cutlens", "cutlens.diagnostics", "cutlens.trust"),
     ("cutlens.config",),
     ("cutlens.template",),
-    ("cutlens.render", "cutlens.pyhost"),
+    ("cutlens.render", "cutlens.pyhost", "cutlens.inductor"),
     ("cutlens.nvcc",),
     ("cutlens.check",),
     ("cutlens.results",),

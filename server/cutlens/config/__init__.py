@@ -19,12 +19,14 @@ from cutlens.config.schema import (
     BenchConfig,
     CompileTable,
     DriverConfig,
+    InductorConfig,
     ProjectConfig,
     TemplateBench,
     TemplateSettings,
 )
 
 __all__ = ["CHECK_ON", "DEFAULT_EXCLUDE", "DEFAULT_GLOBS", "KINDS", "TEMPLATE_KEYS",
-           "BenchConfig", "CompileTable", "ConfigError", "DriverConfig", "ProjectConfig",
+           "BenchConfig", "CompileTable", "ConfigError", "DriverConfig", "InductorConfig",
+           "ProjectConfig",
            "TemplateBench", "TemplateSettings", "apply_settings", "driver_module_file",
            "find_root", "load"]

@@ -125,6 +125,29 @@ class DriverConfig:
 
 
 @attrs.define
+class InductorConfig:
+    """``[inductor]``: check PyTorch Inductor's own CUTLASS GEMM templates, rendered by
+    Inductor's classes (the built-in ``inductor`` render driver)."""
+
+    #: The template module: an edited copy or a PyTorch checkout's file (default: the
+    #: installed torch's ``torch/_inductor/codegen/cutlass/gemm_template.py``).
+    source: str | None = attrs.field(default=None, metadata=_meta(path=True))
+    #: Template classes to render (default: every CUTLASS GEMM template class it defines).
+    templates: list[str] = attrs.Factory(list)
+    #: Substrings of op names to check (default: the sampling rule, ``max_ops`` per class).
+    ops: list[str] = attrs.Factory(list)
+    max_ops: int = attrs.field(default=4, metadata=_meta(min=1))
+    #: The runtime swizzles each op is benchmarked with (one build for all).
+    swizzles: list[int] = attrs.field(factory=lambda: [1, 2, 4, 8])
+    #: Inductor's ``config.cuda.arch`` (default: from the project's ``arch``: sm_90a -> 90).
+    arch: str | None = attrs.field(default=None, metadata=_meta(
+        pattern=r"\d{2,3}", pattern_doc="a number such as 90"))
+    timeout_s: float = attrs.field(default=900.0, metadata=_meta(min=0))
+    #: Sample problems: nodes X, W, Y (front-matter node syntax), checked by the loader.
+    samples: dict[str, Any] = attrs.Factory(dict)
+
+
+@attrs.define
 class ProjectConfig:
     """The settings of one project root, typed. Paths are absolute once loaded: in the
     config file they resolve against the file's folder (the root); in editor settings,
@@ -173,6 +196,8 @@ class ProjectConfig:
     bench: BenchConfig = attrs.Factory(BenchConfig)
     #: Render drivers (``[[driver]]``): templates that live in Python.
     driver: list[DriverConfig] = attrs.field(factory=list, metadata=_meta(internal=True))
+    #: Inductor's own CUTLASS templates (``[inductor]``), None when not configured.
+    inductor: InductorConfig | None = None
     #: Per-template tables (settings for templates that cannot carry front matter), by
     #: path relative to ``root``; their contents are checked when the template loads.
     template: dict[str, dict] = attrs.field(factory=dict, metadata=_meta(internal=True))

@@ -254,6 +254,16 @@ def structure(cls: type, data: Any, where: Where, table: str, problems: Problems
     return cls(**values(cls, data, where, table, problems, base, skip))
 
 
+def _attrs_class(tp: Any) -> type | None:
+    """The attrs class of a field typed ``C`` or ``C | None``."""
+    if attrs.has(tp):
+        return tp
+    args = [a for a in get_args(tp) if a is not NoneType]
+    if get_origin(tp) in (typing.Union, UnionType) and len(args) == 1 and attrs.has(args[0]):
+        return args[0]
+    return None
+
+
 def values(cls: type, data: Any, where: Where, table: str, problems: Problems,
            base: Path | None = None, skip: Iterable[str] = ()) -> dict[str, Any]:
     """The valid keys of ``data`` as ``cls``'s field values (nested tables as instances),
@@ -275,8 +285,10 @@ def values(cls: type, data: Any, where: Where, table: str, problems: Problems,
         f = fields[name]
         label = key_name(table, raw_key)
         tp = hints[name]
-        if attrs.has(tp):
-            out[name] = structure(tp, value, where, key_name(table, raw_key), problems, base)
+        nested = _attrs_class(tp)
+        if nested is not None:
+            out[name] = structure(nested, value, where, key_name(table, raw_key), problems,
+                                  base)
             continue
         try:
             v = CONVERTER.structure(value, tp)

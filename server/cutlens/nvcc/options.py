@@ -23,6 +23,10 @@ def compile_options(template: Template, unit: RenderedUnit | None = None) -> Com
     ``arch``, ``std``, ``defines``, ``include_dirs`` relative to the root, ``extra_flags``)."""
     cfg, table = template.config, template.compile
     own = unit.compile if unit is not None else {}
+    if own.get("exact_flags"):  # the unit's own command line (e.g. Inductor's)
+        return CompileOptions(nvcc=cfg.nvcc, extra_flags=tuple(own.get("extra_flags", [])),
+                              cutlass=False, exact_flags=True,
+                              timeout_s=cfg.compile_timeout_s)
     if own:
         table = attrs.evolve(
             table, arch=own.get("arch") or table.arch, std=own.get("std") or table.std,

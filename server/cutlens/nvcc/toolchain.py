@@ -75,6 +75,9 @@ class CompileOptions:
     #: includes cute (benchmarks/nvcc_modes.py); a project not using the extended GMMA
     #: shapes can leave it out.
     cutlass_defines: tuple[str, ...] | None = None
+    #: ``extra_flags`` are the whole command line (a project's own, e.g. Inductor's): no
+    #: cutlens defaults, and the modes add no optimisation level of their own.
+    exact_flags: bool = False
 
 
 # --------------------------------------------------------------------------- finding nvcc
@@ -231,6 +234,8 @@ MODE_SUFFIX: Mapping[Mode, str] = {Mode.QUICK: ".ptx", Mode.FULL: ".o", Mode.BUI
 
 def common_flags(options: CompileOptions) -> list[str]:
     """Flags shared by every mode, without the nvcc path, source or output."""
+    if options.exact_flags:
+        return list(options.extra_flags)
     flags = [f"-std={options.std}", "--expt-relaxed-constexpr", *gencode(options.arch),
              "-Xcompiler=-fPIC"]
     cl_defines = CUTLASS_DEFINES if options.cutlass_defines is None else options.cutlass_defines
@@ -246,7 +251,10 @@ def common_flags(options: CompileOptions) -> list[str]:
 
 def mode_flags(mode: Mode, options: CompileOptions) -> list[str]:
     """Everything but the nvcc path, source and output: what the cache key hashes."""
-    return [*common_flags(options), *MODE_FLAGS[Mode(mode)]]
+    extra = MODE_FLAGS[Mode(mode)]
+    if options.exact_flags:  # the project's own optimisation level stays
+        extra = tuple(f for f in extra if not f.startswith("-O"))
+    return [*common_flags(options), *extra]
 
 
 def command(mode: Mode, options: CompileOptions, source_path: str | os.PathLike[str],
@@ -262,8 +270,9 @@ def link_command(options: CompileOptions, object_path: str | os.PathLike[str],
     """Link a FULL object into BUILD's shared library (~1 s: nvlink, fatbinary, g++).
     ``extra_flags`` come along (``-rdc=true``, ``-lcublas``...)."""
     nvcc = find_nvcc(options.nvcc)
-    return [nvcc, "-shared", *gencode(options.arch), "-Xcompiler=-fPIC",
-            *options.extra_flags, os.fspath(object_path), "-o", os.fspath(output_path)]
+    arch = [] if options.exact_flags else [*gencode(options.arch), "-Xcompiler=-fPIC"]
+    return [nvcc, "-shared", *arch, *options.extra_flags, os.fspath(object_path), "-o",
+            os.fspath(output_path)]
 
 
 # --------------------------------------------------------------------------- running

@@ -11,6 +11,8 @@ the case.
 
 from __future__ import annotations
 
+import difflib
+
 from cutlens.pyhost.interpose import MappedStr, Registry
 from cutlens.render.sourcemap import Frame
 
@@ -84,8 +86,39 @@ def line_frames(text: str, reg: Registry, fallback: Frame,
                 break
         if all(covered):
             break
+    if not all(covered):
+        align(text, frames, covered, reg, exclude or set())
     refine(text, frames, reg, exclude or set())
     return [f or (fallback,) for f in frames]
+
+
+def _norm(line: str) -> str:
+    return " ".join(line.split())
+
+
+def align(text: str, frames: list[Frames | None], covered: list[bool], reg: Registry,
+          exclude: set[int]) -> None:
+    """Text Python reworked line by line (dedented, blank lines emptied, a name replaced —
+    Inductor's ``IndentedBuffer.splice``): the lines of the largest renders aligned with
+    ``difflib``; equal lines, and lines of same-sized replaced runs, take the render's."""
+    lines = [_norm(ln) for ln in str.__str__(text).split("\n")][:len(frames)]
+    for r in _by_size(reg):
+        if id(r) in exclude or len(r) < MIN_ANCHOR:
+            continue
+        theirs = [_norm(ln) for ln in str.__str__(r).split("\n")]
+        sm = difflib.SequenceMatcher(None, lines, theirs, autojunk=False)
+        if sm.ratio() < 0.5:
+            continue
+        inner = _render_frames(reg, r)
+        for tag, i1, i2, j1, j2 in sm.get_opcodes():
+            if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1):
+                for k in range(i2 - i1):
+                    i, j = i1 + k, j1 + k
+                    if not covered[i] and j < len(inner):
+                        frames[i] = inner[j]
+                        covered[i] = True
+        if all(covered):
+            return
 
 
 def refine(text: str, frames: list[Frames | None], reg: Registry, exclude: set[int]) -> None:

@@ -46,6 +46,12 @@ class Case:
     bench: dict[str, Any] | None = None
     #: A group of cases (shown as a sample): e.g. the problem shape.
     sample: str = "default"
+    #: Cases with the same build (and the same text) compile once: they differ only in how
+    #: the kernel is called (a runtime argument such as a swizzle).
+    build: str | None = None
+    #: ``extra_flags`` are the whole nvcc command line (no cutlens defaults added): a
+    #: project's own flags, e.g. Inductor's.
+    exact_flags: bool = False
 
 
 class CaseError(ValueError):
@@ -79,6 +85,8 @@ def as_case(obj: Any) -> Case:
         value = getattr(case, key)
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
             raise CaseError(f"case {case.name!r}: {key} must be a list of strings")
+    if case.build is not None and not isinstance(case.build, str):
+        raise CaseError(f"case {case.name!r}: build must be a string")
     if not isinstance(case.companions, Mapping):
         raise CaseError(f"case {case.name!r}: companions must map names to texts")
     return case

@@ -80,6 +80,9 @@ class Registry:
 
     root: Path
     overlays: dict[str, str] = field(default_factory=dict)
+    #: Files outside the root that count as the project's (an installed template module the
+    #: config names as the one being checked).
+    extra_files: set[str] = field(default_factory=set)
     names: list[str] = field(default_factory=list)
     templates: dict[str, TemplateFile] = field(default_factory=dict)
     literals: LiteralIndex = field(default_factory=LiteralIndex)
@@ -123,6 +126,8 @@ class Registry:
             p = Path(file).resolve()
         except (OSError, ValueError):
             return False
+        if str(p) in self.extra_files:
+            return True
         return p.is_relative_to(self.root) and "site-packages" not in p.parts and \
             not p.is_relative_to(_CUTLENS)
 

@@ -62,9 +62,9 @@ def _load(entry: str) -> Any:
     return fn
 
 
-def _cases(fn: Any) -> tuple[Any, int]:
+def _cases(fn: Any, args: dict) -> tuple[Any, int]:
     """The driver's result (an iterator) and the line a plain list result maps to."""
-    out = fn()
+    out = fn(**args)
     if out is None:
         raise CaseError("the driver returned None: it must return or yield cases")
     line = getattr(getattr(fn, "__code__", None), "co_firstlineno", 1)
@@ -85,7 +85,10 @@ def run_driver(reg: Registry, spec: dict, enc: _Encoder) -> dict:
     try:
         fn = _load(entry)
         module_file = str(Path(sys.modules[fn.__module__].__file__ or "").resolve())
-        out, first_line = _cases(fn)
+        builtin = not reg.in_project(module_file)
+        if builtin:  # a built-in driver (cutlens's own): its lines are the config's
+            module_file = declared[0]
+        out, first_line = _cases(fn, spec.get("args") or {})
         it = iter(out)
     except Exception as e:
         error(e, None)
@@ -100,7 +103,8 @@ def run_driver(reg: Registry, spec: dict, enc: _Encoder) -> dict:
             error(e, None)
             break
         frame = getattr(it, "gi_frame", None)
-        line = frame.f_lineno if frame is not None else first_line
+        line = frame.f_lineno if frame is not None and not builtin else \
+            declared[1] if builtin else first_line
         driver_frame = Frame(module_file, line, 0, "text")
         try:
             case = as_case(obj)
@@ -128,9 +132,10 @@ def _case(reg: Registry, case: Case, driver_frame: Frame, enc: _Encoder,
     out: dict[str, Any] = {"name": case.name, "sample": case.sample, "source": None,
                            "line": driver_frame.line,
                            "lines": [], "companions": {}, "bench": case.bench, "templates": [],
+                           "build": case.build,
                            "compile": {k: getattr(case, k) for k in
                                        ("arch", "std", "defines", "include_dirs",
-                                        "extra_flags")}}
+                                        "extra_flags", "exact_flags")}}
     source: Any = case.source
     if callable(source):
         try:
@@ -143,6 +148,9 @@ def _case(reg: Registry, case: Case, driver_frame: Frame, enc: _Encoder,
                             f"{type(source).__name__}, not a string"), case.name)
             return out
     out["source"] = str.__str__(source)
+    resolve = getattr(case.bench, "resolve", None)
+    if callable(resolve):  # a call spec known once the unit is made
+        out["bench"] = resolve()
     reg.used = set()
     out["lines"] = enc.lines(anchor.line_frames(source, reg, driver_frame))
     for name, text in case.companions.items():
@@ -158,11 +166,12 @@ def run(request: dict) -> dict:
     """Every driver of the request, in one process."""
     root = Path(request["root"]).resolve()
     overlays = {str(Path(k).resolve()): v for k, v in request.get("overlays", {}).items()}
+    extra = [str(Path(f).resolve()) for f in request.get("sources", [])]
     sys.path.insert(0, str(root))
     sys.dont_write_bytecode = True
     enc = _Encoder()
     drivers = []
-    reg = Registry(root, overlays)
+    reg = Registry(root, overlays, extra_files=set(extra))
     with overlays_installed(overlays), installed(reg):
         for spec in request["drivers"]:
             reg.renders, reg.undefined = [], []

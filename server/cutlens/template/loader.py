@@ -54,7 +54,7 @@ def load(path: Path, config: ProjectConfig, source: str | None = None,
     path = path.resolve()
     if source is None:
         source = path.read_text()
-    if path.suffix == ".py" and config.driver:  # a driver run has its own cache
+    if path.suffix == ".py" and (config.driver or config.inductor):  # a driver run: own cache
         return _load(path, config, source, overlays)
     key = _cache_key(path, source, config)
     cached = _CACHE.get(key) if key is not None else None

@@ -256,8 +256,9 @@ class Template:
 
     def python_uses(self) -> list[str]:
         """The workspace Python the template loads: ``generator 'ops:variants'``..."""
-        out = [f"render driver {d.entry!r}" for d in self.config.driver] \
-            if self.engine == "driver" else []
+        drivers = [d.entry for d in self.config.driver] + \
+            (["inductor"] if self.config.inductor is not None else [])
+        out = [f"render driver {d!r}" for d in drivers] if self.engine == "driver" else []
         variants = self.settings.get("variants")
         if isinstance(variants, dict) and variants.get("generator"):
             out.append(f"generator {variants['generator']!r}")
