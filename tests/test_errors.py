@@ -163,3 +163,20 @@ def test_missing_hint_warns(project):
     jc = check(project, "t.cu.jinja")
     w = [d for d in jc.diagnostics if d.severity == "warning"]
     assert any("no hint for size symbol(s) M" in d.message for d in w)
+
+
+def test_a_hook_that_quietly_renders_its_default_warns_on_its_line(project):
+    """Inductor's hooks render 0 for an index past the node's rank: without an explicit
+    default_value that is probably a mistake, so it is a warning on the template line."""
+    src = HEAD + ("int s = {{ kernel.stride(X, -3) }};\n"
+                  "int t = {{ kernel.size(X, 2) }};\n"
+                  "int u = {{ kernel.stride(X, -3, default_value=0) }};\n"
+                  "int v = {{ kernel.size(Y, 0, -3, default_value=1) }};\n")
+    project.write("t.cu.jinja", src)
+    jc = check(project, "t.cu.jinja")
+    warn = [d for d in jc.diagnostics if d.code == "hook-default"]
+    assert [(d.line, d.severity) for d in warn] == [(line_of(src, "int s ="), "warning"),
+                                                    (line_of(src, "int t ="), "warning")]
+    assert warn[0].message == ("kernel.stride(): index -3 is outside X's 2 dims: renders the "
+                               "default 0 (as Inductor does)")
+    assert "int s = 0;" in jc.units[0].text and "int v = 1;" in jc.units[0].text

@@ -46,7 +46,7 @@ def configs_for(paths: list[Path]) -> tuple[dict[Path, config_mod.ProjectConfig]
     by_root: dict[Path, config_mod.ProjectConfig] = {}
     problems: list[Diagnostic] = []
     for p in paths:
-        root = config_mod.find_root(Path(p))
+        root = config_mod.root_for(Path(p))
         if root not in by_root:
             by_root[root] = config_mod.load(root)
             problems += by_root[root].problems

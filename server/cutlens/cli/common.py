@@ -66,7 +66,7 @@ def default_paths(paths: list[Path]) -> list[Path]:
 def project_config(path: Path) -> config_mod.ProjectConfig:
     """The config of the project ``path`` is in; :class:`ConfigProblems` when it has any."""
     existing([path])
-    cfg = config_mod.load(config_mod.find_root(path))
+    cfg = config_mod.load(config_mod.root_for(path))
     if cfg.problems:
         raise ConfigProblems(cfg.problems)
     return cfg

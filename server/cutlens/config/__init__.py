@@ -8,7 +8,9 @@ from cutlens.config.load import (
     apply_settings,
     driver_module_file,
     find_root,
+    has_config,
     load,
+    root_for,
 )
 from cutlens.config.schema import (
     CHECK_ON,
@@ -29,4 +31,5 @@ __all__ = ["CHECK_ON", "DEFAULT_EXCLUDE", "DEFAULT_GLOBS", "KINDS", "TEMPLATE_KE
            "BenchConfig", "CompileTable", "ConfigError", "DriverConfig", "InductorConfig",
            "ProjectConfig",
            "TemplateBench", "TemplateSettings", "apply_settings", "driver_module_file",
-           "find_root", "load"]
+           "find_root", "has_config", "load",
+           "root_for"]

@@ -85,6 +85,27 @@ def find_root(start: Path) -> Path:
     return base
 
 
+def root_for(path: Path) -> Path:
+    """The project root of ``path``; a file outside any project (an installed module the
+    project checks, e.g. torch's gemm_template.py) belongs to the current directory's."""
+    root = find_root(path)
+    if not has_config(root):
+        here = find_root(Path.cwd())
+        if has_config(here):
+            return here
+    return root
+
+
+def has_config(root: Path) -> bool:
+    if (root / "cutlens.toml").is_file():
+        return True
+    pp = root / "pyproject.toml"
+    try:
+        return pp.is_file() and "cutlens" in tomllib.loads(pp.read_text()).get("tool", {})
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
+        return False
+
+
 def load(root: Path) -> ProjectConfig:
     """The config of a project root (defaults where there is no file or a key is bad);
     ``problems`` lists what was wrong, each on its line."""

@@ -12,12 +12,18 @@ from cutlens.lsp.lenses import bench_text, check_text
 from cutlens.template.model import Template
 
 
-def _status(names: list[str], runs: dict[str, dict], checks: dict[str, dict]) -> str:
+def _status(names: list[str], runs: dict[str, dict], checks: dict[str, dict],
+            inductor: dict[str, dict] | None = None) -> str:
     benched = [runs[n] for n in names if n in runs]
     ok = [r for r in benched if r.get("ms") is not None and not r.get("error")]
     if ok:
         best = min(ok, key=lambda r: r["ms"])
-        return f"best {best['variant_name']}: {bench_text(best)}"
+        text = f"best {best['variant_name']}: {bench_text(best)}"
+        theirs = [inductor[n] for n in names if inductor and n in inductor]
+        if theirs:  # Inductor's own max-autotune of the same GEMM
+            pick = min(theirs, key=lambda r: r["ms"])
+            text += f" · Inductor autotune best {pick['variant_name']}: {pick['ms']:.4f} ms"
+        return text
     checked = [checks[n] for n in names if n in checks]
     if not checked:
         return "not checked yet"
@@ -31,13 +37,16 @@ def _lens(line0: int, title: str, command: str, args: list) -> lsp.CodeLens:
                         command=lsp.Command(title=title, command=command, arguments=args))
 
 
-def code_lenses(uri: str, t: Template, runs: list[dict], checks: list[dict]) -> list[lsp.CodeLens]:
-    """The lenses of a render-driver template (``t.engine == "driver"``)."""
+def code_lenses(uri: str, t: Template, runs: list[dict], checks: list[dict],
+                inductor: list[dict] | None = None) -> list[lsp.CodeLens]:
+    """The lenses of a render-driver template (``t.engine == "driver"``); ``inductor``:
+    Inductor's own autotune timings of the same cases."""
     names = [v.name for s in t.sample_list for v in t.variants(s)]
     if not names:
         return []
     run_of = {r.get("variant_name"): r for r in runs}
     check_of = {c.get("variant_name"): c for c in checks}
+    ind_of = {r.get("variant_name"): r for r in inductor or [] if r.get("ms") is not None}
     out = [_lens(0, "▶ Check", "cutlens.check", [uri]),
            _lens(0, f"▶ Benchmark ({len(names)} case{'s' if len(names) != 1 else ''})",
                  "cutlens.benchmark", [uri])]
@@ -52,7 +61,7 @@ def code_lenses(uri: str, t: Template, runs: list[dict], checks: list[dict]) -> 
             sample = t.cases[used[0]].sample
             shown = ", ".join(used[:3]) + (f" +{len(used) - 3}" if len(used) > 3 else "")
             out.append(_lens(line - 1, f"{len(used)} case{'s' if len(used) != 1 else ''} "
-                             f"({shown}) · {_status(used, run_of, check_of)}",
+                             f"({shown}) · {_status(used, run_of, check_of, ind_of)}",
                              "cutlens.showRendered", [uri, sample, used[0]]))
         return out
     for s in t.sample_list:  # the driver module: a lens on each case's line

@@ -168,7 +168,12 @@ def register_views(server: CutlensServer) -> None:
             log.exception("reading results")
             runs, checks = [], []
         if t.engine == "driver":
-            return case_lenses.code_lenses(params.text_document.uri, t, runs, checks)
+            try:
+                inductor = proj.store.latest(t.content_hash, kind="inductor")
+            except Exception:
+                inductor = []
+            return case_lenses.code_lenses(params.text_document.uri, t, runs, checks,
+                                           inductor)
         return lenses_mod.code_lenses(params.text_document.uri, t, runs, checks,
                                       doc.active_sample, doc.active_variant)
 

@@ -50,7 +50,7 @@ async def collect(paths: list[Path], settings: dict | None = None,
                           *(["--no-exec"] if no_exec else []))
     if no_exec:
         settings = {**(settings or {}), "trusted": False}
-    roots = [config_mod.find_root(p) for p in paths]
+    roots = [config_mod.root_for(p) for p in paths]
     caps = lsp.ClientCapabilities(
         text_document=lsp.TextDocumentClientCapabilities(
             publish_diagnostics=lsp.PublishDiagnosticsClientCapabilities(
@@ -62,7 +62,7 @@ async def collect(paths: list[Path], settings: dict | None = None,
     client.initialized(lsp.InitializedParams())
     templates: list[Path] = []
     for p in paths:
-        cfg = config_mod.load(config_mod.find_root(p))
+        cfg = config_mod.load(config_mod.root_for(p))
         templates += discover([p], cfg).templates
     for t in templates:
         client.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(

@@ -142,6 +142,8 @@ class Session:
             if path.is_relative_to(wr) and root == (path if path.is_dir() else path.parent) \
                     and not (root / "cutlens.toml").exists():
                 root = wr
+        if not config_mod.has_config(root):  # e.g. the installed torch module a project checks
+            root = next((wr for wr in self.workspace_roots if config_mod.has_config(wr)), root)
         return root
 
     def _make_project(self, root: Path) -> Project:

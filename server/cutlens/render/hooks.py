@@ -9,6 +9,7 @@ additions (``batch_stride``, ``cutlass_dtype``, ``max_valid_index``, ``get_layou
 from __future__ import annotations
 
 import re
+import sys
 import textwrap
 from dataclasses import dataclass, field
 from typing import Any
@@ -135,6 +136,23 @@ class KernelContext:
         #: The variant's runtime parameters (set by the renderer), in declaration order.
         self.runtime_params: list[RuntimeParam] = []
         self.signature: KernelSignature | None = None
+        #: Hooks that quietly rendered their default: (template file, line, message).
+        self.quiet_defaults: list[tuple[str, int, str]] = []
+
+    def _quiet_default(self, hook: str, message: str, default: object) -> str:
+        """Render ``default`` as Inductor does, and note where a template relied on it (an
+        index past the node's rank: probably a mistake)."""
+        f = sys._getframe(2)
+        while f is not None:
+            t = f.f_globals.get("__jinja_template__")
+            if t is not None:
+                line = t.get_corresponding_lineno(f.f_lineno)
+                self.quiet_defaults.append((f.f_code.co_filename, line,
+                                            f"kernel.{hook}(): {message}: renders the default "
+                                            f"{default!s} (as Inductor does)"))
+                break
+            f = f.f_back
+        return str(default)
 
     # -- signature -------------------------------------------------------------------------
     def def_kernel(self, inputs: list[Node | None], outputs: list[Node | None],
@@ -309,28 +327,39 @@ class KernelContext:
         return arg_name if offset == "0" else f"{arg_name} + {offset}"
 
     def size(self, node: Node | None, start_index: int, end_index: int | None = None,
-             default_value: int = 0) -> str:
+             default_value: int | None = None) -> str:
         """Product of the node's sizes over dims ``[start_index, end_index]`` (inclusive;
-        negative indices count from the end) as C++; ``default_value`` for None/empty."""
+        negative indices count from the end) as C++; ``default_value`` for None/empty (dims
+        outside the node with no ``default_value`` given render 0 with a warning)."""
         if node is None:
-            return str(default_value)
+            return str(default_value or 0)
         n = len(node.get_size())
+        start, end = start_index, end_index
         start_index = _normalize_idx(start_index, n)
         if end_index is None:
             end_index = start_index
         end_index = _normalize_idx(end_index, n)
+        if default_value is None and not (0 <= start_index < n and 0 <= end_index < n):
+            dims = f"[{start}, {start if end is None else end}]"
+            return self._quiet_default("size", f"dims {dims} are outside {node.get_name()}'s "
+                                       f"{n} dims", 0)
         sizes = node.get_size()[start_index:end_index + 1]
         if len(sizes) == 0:
-            return str(default_value)
+            return str(default_value or 0)
         return self._c(sympy.Mul(*sizes))
 
-    def stride(self, node: Node | None, index: int, default_value: int = 0) -> str:
-        """The node's stride at ``index`` as C++ (``default_value`` for None/out of range)."""
+    def stride(self, node: Node | None, index: int, default_value: int | None = None) -> str:
+        """The node's stride at ``index`` as C++ (``default_value`` for None/out of range; an
+        index out of range with no ``default_value`` given renders 0 with a warning)."""
         if node is None:
-            return str(default_value)
-        index = _normalize_idx(index, len(node.get_size()))
+            return str(default_value or 0)
+        n = len(node.get_size())
+        given, index = index, _normalize_idx(index, n)
         if index < 0:
-            return str(default_value)
+            if default_value is not None:
+                return str(default_value)
+            return self._quiet_default("stride", f"index {given} is outside "
+                                       f"{node.get_name()}'s {n} dims", 0)
         return self._c(node.get_stride()[index])
 
     def row_or_column_stride(self, node: Node | None, default_value: int = 0) -> str:

@@ -104,6 +104,10 @@ class Renderer:
             env.set_deadline(None)
         unit = RenderedUnit(template.path, sample, variant, text, smap, template.kernel_name,
                             kernel.signature, companions)
+        for file, line, message in kernel.quiet_defaults:
+            unit.warnings.append(Diagnostic(
+                file=file, line=line, severity="warning", source="jinja", code="hook-default",
+                message=message, samples=[sample.name], variants=[variant.name]))
         if kernel.signature is None and template.samples:  # (a sample-less file: no kernel)
             unit.warnings.append(Diagnostic(
                 file=str(template.path), line=1, severity="warning", source="jinja",

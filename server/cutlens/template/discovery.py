@@ -60,7 +60,7 @@ def load_template(path: Path, cfg: ProjectConfig | None = None,
                   source: str | None = None) -> Template:
     """Load one template with the config of the project it lives in."""
     if cfg is None:
-        cfg = config_mod.load(config_mod.find_root(path))
+        cfg = config_mod.load(config_mod.root_for(path))
     return load(path, cfg, source)
 
 

@@ -57,7 +57,7 @@ class CaseData:
     @property
     def files(self) -> set[str]:
         """The files its lines come from (the modules whose templates it uses)."""
-        out = {f[0] for fr in self.lines for f in fr}
+        out = {f[0] for fr in self.lines for f in fr} | {e.file for e in self.errors}
         for _, lines in self.companions.values():
             out |= {f[0] for fr in lines for f in fr}
         return out
@@ -326,7 +326,9 @@ def fill(t: Template, overlays: dict[str, str] | None = None) -> None:
         return
     runs = run_drivers(cfg, {**(overlays or {}), str(t.path): t.source})
     path = str(t.path)
-    own = [r for r in runs if str(driver_module_file(cfg.root, r.driver.entry)) == path]
+    src = inductor_source(cfg)
+    own = [r for r in runs if str(driver_module_file(cfg.root, r.driver.entry)) == path or
+           (r.driver.entry == INDUCTOR_ENTRY and src is not None and str(src.resolve()) == path)]
     cases = [c for r in own for c in r.cases] or \
         [c for r in runs for c in r.cases if path in c.files]
     errors = [e for r in (own or runs) for e in r.errors if not e.variants]
