@@ -232,7 +232,7 @@ def call_spec(kernel_name: str, nodes: dict[str, dict], extra_args: list,
     m, k = nodes["X"]["size"][-2:]
     n = nodes["W"]["size"][-1]
     return {"function": kernel_name, "args": args, "reference": "Y = X @ W",
-            "flops": str(2 * int(m) * int(n) * int(k)), "atol": 0.05, "rtol": 0.02}
+            "flops": str(2 * int(m) * int(n) * int(k))}
 
 
 _SIG_RE = re.compile(r"PT_EXPORT int (\w+)\((.*?)\)\s*\{", re.S)
