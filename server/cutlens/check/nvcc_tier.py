@@ -176,20 +176,22 @@ async def nvcc_check_all(checks: list[JinjaCheck], jobs: int | None = None,
 
 
 class _Progress:
-    """A rich progress bar on stderr (terminal only)."""
+    """A rich progress bar on stderr (terminal only): ``nvcc ━━━ 3/8 t.cu.jinja
+    [sample/variant]``."""
 
     def __init__(self, total: int) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+        # markup=False: "[sample/variant]" is text, not a rich style tag
         self._p = Progress(TextColumn("nvcc"), BarColumn(), MofNCompleteColumn(),
-                           TextColumn("{task.description}"),
+                           TextColumn("{task.description}", markup=False),
                            console=Console(stderr=True), transient=True)
         self._task = self._p.add_task("", total=total)
         self._p.start()
 
     def update(self, done: int, unit: RenderedUnit) -> None:
-        self._p.update(self._task, completed=done,
+        self._p.update(self._task, completed=done, refresh=True,
                        description=f"{unit.template.name} [{unit.sample.name}/"
                                    f"{unit.variant.name}]")
 
