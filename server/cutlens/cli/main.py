@@ -202,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with trust.exec_policy(False) if untrusted else contextlib.nullcontext():
             status = COMMANDS[args.cmd](args)
-            sys.stdout.flush()  # a closed pipe shows here, not at exit
+            if not sys.stdout.closed:  # (the language server closes it when it ends)
+                sys.stdout.flush()  # a closed pipe shows here, not at exit
             return status
     except ConfigProblems as e:
         sys.stderr.write(formats.text(e.problems, Path.cwd(), color=err_color))
