@@ -89,6 +89,8 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
         emit(error_result({}, f"render: {first}", sample=f.sample.name,
                           variant=f.variant.values, variant_name=f.variant.name))
     start = asyncio.ensure_future(runner.start())
+    held: list[str] = []  # builds a bench worker will load: kept from cache eviction
+    hold = getattr(compiler, "hold", None)
 
     async def requests() -> AsyncIterator[dict]:
         for name, u in baselines.items():
@@ -113,6 +115,9 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
                     emit(error_result({}, "no kernel signature (def_kernel never called)",
                                       **ctx))
                     continue
+                if hold is not None and res.key:
+                    hold(res.key)
+                    held.append(res.key)
                 yield run_request(_signature(u, res.artifact), bench, timing=timing, **ctx)
 
     try:
@@ -121,6 +126,8 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
     finally:
         if not start.done():
             start.cancel()
+        for key in held:
+            compiler.release(key)
     return results
 
 

@@ -138,8 +138,13 @@ def quick_reporter(checks: list[JinjaCheck],
     return on_event
 
 
-def default_compiler(root: Path, jobs: int | None = None) -> Compiler:
-    return Compiler(root / ".cutlens" / "build", jobs)
+def default_compiler(root: Path, jobs: int | None = None,
+                     max_bytes: int | None = None) -> Compiler:
+    """The project's compile pool over its build cache (``max_bytes``: the cache's bound,
+    the config's ``[cache] max_size``; None: the default)."""
+    if max_bytes is None:
+        return Compiler(root / ".cutlens" / "build", jobs)
+    return Compiler(root / ".cutlens" / "build", jobs, max_bytes=max_bytes)
 
 
 async def nvcc_check_all(checks: list[JinjaCheck], jobs: int | None = None,
@@ -149,8 +154,9 @@ async def nvcc_check_all(checks: list[JinjaCheck], jobs: int | None = None,
     """Compile every template's units with one shared pool; all diagnostics, sorted."""
     if not checks:
         return []
-    root = checks[0].template.config.root
-    compiler = compiler or default_compiler(root, jobs or checks[0].template.config.jobs or None)
+    cfg = checks[0].template.config
+    compiler = compiler or default_compiler(cfg.root, jobs or cfg.jobs or None,
+                                            cfg.cache.max_bytes)
     total = sum(len(jc.units) * len(modes_for(mode)) for jc in checks)
     done = 0
     bar = _Progress(total) if progress and total else None

@@ -119,8 +119,8 @@ async def _run(args: argparse.Namespace, show_progress: bool) -> tuple[list[dict
                              ) if show_progress else None
     ecfg = executor_config(args, cfg, timeout)
     require_nvcc(t, ecfg.kind)
-    async with open_executor(ecfg,
-                             cfg.root / ".cutlens" / "build") as ex:
+    async with open_executor(ecfg, cfg.root / ".cutlens" / "build",
+                             max_bytes=cfg.cache.max_bytes) as ex:
         if progress is not None:
             with progress:
                 return await sweep(plan, Renderer(), ex.compiler, ex.runner, store,
@@ -140,9 +140,11 @@ async def _build_only(args: argparse.Namespace) -> int:
     ecfg = executor_config(args, cfg)
     require_nvcc(t, ecfg.kind)
     if ecfg.kind == "local":  # no bench worker needed
-        built = await build_all(plan, Renderer(), default_compiler(cfg.root, ecfg.jobs))
+        built = await build_all(plan, Renderer(), default_compiler(cfg.root, ecfg.jobs,
+                                                                   cfg.cache.max_bytes))
     else:
-        async with open_executor(ecfg, cfg.root / ".cutlens" / "build", bench=False) as ex:
+        async with open_executor(ecfg, cfg.root / ".cutlens" / "build", bench=False,
+                                 max_bytes=cfg.cache.max_bytes) as ex:
             built = await build_all(plan, Renderer(), ex.compiler)
     failed = 0
     for u, res in built:
