@@ -1,4 +1,5 @@
 """``cutlens bench`` output: table, JSON, CSV, ``--compare`` and ``--plot``; torch-free.
+(Over 450 lines: every output reads the same report rows, kept in one place.)
 
 The CLI collects the runner's results (variants and the per-sample torch baseline) and calls::
 
