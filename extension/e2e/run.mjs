@@ -12,13 +12,17 @@
 //   2. both diagnostics appear on the right lines (Problems panel),
 //   3. the server's code lenses render with their titles,
 //   4. Show Rendered Source opens the rendered CUDA beside the template,
-//   5. the status bar shows the server ready.
+//   5. the status bar shows the server ready,
+//   8. grid.cu.jinja (a [variants] grid whose host-code "kernel" a CPU bench worker runs: no GPU
+//      needed) has ONE summary lens on its grid line, before and after a real benchmark, an
+//      inlay hint with ptxas' registers there and a document link on #include; the summary lens
+//      opens the results view; hovering a grid key shows the results by its values.
 // Screenshots go to test-artifacts/ (CUTLENS_E2E_ARTIFACTS). Exit status 0 only if all pass.
 //
 // Environment: CUTLENS_PYTHON (interpreter with cutlens; default python3), CUTLENS_VSIX (default:
 // the newest cutlens-*.vsix in the repository root), CUTLENS_E2E_DIR (default <repo>/.e2e),
 // CUTLENS_E2E_KEEP=1 keeps the temporary folders, CUTLENS_E2E_DOCS_SCREENSHOT=path also writes
-// the README screenshot there.
+// the README screenshot there, CUTLENS_E2E_DOCS_GRID_SCREENSHOT=path the grid's (check 8c).
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -37,6 +41,7 @@ const python = pythonEnv.includes('/') ? resolve(pythonEnv) : pythonEnv;
 const absPython = python.includes('/') ? python : spawnSync('sh', ['-c', `command -v ${python}`], { encoding: 'utf8' }).stdout.trim() || python;
 const keep = process.env.CUTLENS_E2E_KEEP === '1';
 const TEMPLATE = 'saxpy.cu.jinja';
+const GRID = 'grid.cu.jinja'; // a [variants] grid benchmarked on a CPU bench worker
 // 1-based lines in extension/e2e/workspace/saxpy.cu.jinja (checked against the file below).
 const JINJA_ERROR_LINE = 22; // {{ tile_config.stages }} — undefined, only when block > 128
 const NVCC_ERROR_LINE = 18; // int unused = undeclared_name;
@@ -105,26 +110,79 @@ function findFiles(dir, pred, out = []) {
 
 const nbsp = (s) => (s ?? '').replace(/\u00a0/g, ' ');
 
+// Under load (other processes compiling on the same cores) every step can take seconds:
+// the waits below poll for the state they need, with generous limits, and never assume that
+// a fixed pause was long enough.
+
+/** Polls `fn` until it returns a truthy value; fails with `what` and the last value after `ms`. */
+async function until(page, fn, what, ms = 20000) {
+  const end = Date.now() + ms;
+  let last;
+  for (;;) {
+    last = await fn();
+    if (last) return last;
+    if (Date.now() > end) fail(`timed out after ${ms / 1000}s waiting for ${what} (last: ${JSON.stringify(last)})`);
+    await page.waitForTimeout(150);
+  }
+}
+
 async function runCommand(page, quickInput, title) {
   await page.keyboard.press('F1');
-  await quickInput.waitFor({ timeout: 10000 });
+  await quickInput.waitFor({ timeout: 20000 });
   await quickInput.fill(`>${title}`);
-  await page.waitForSelector(`.quick-input-list .monaco-list-row[aria-label*="${title.split(': ').pop()}"]`, { timeout: 10000 });
+  // Enter runs the focused row: wait until it is this command (not merely listed).
+  await page.waitForSelector(`.quick-input-list .monaco-list-row.focused[aria-label*="${title.split(': ').pop()}"]`, { timeout: 20000 });
   await page.keyboard.press('Enter');
-  await page.waitForTimeout(300);
+  await quickInput.waitFor({ state: 'hidden', timeout: 20000 });
 }
 
 async function gotoLine(page, quickInput, line) {
   await page.keyboard.press('Control+G');
-  await quickInput.waitFor({ timeout: 10000 });
+  await quickInput.waitFor({ timeout: 20000 });
   await quickInput.fill(`:${line}`);
   await page.keyboard.press('Enter');
-  await page.waitForTimeout(300);
+  await quickInput.waitFor({ state: 'hidden', timeout: 20000 });
+  await until(page, async () => (await cursorLine(page)) === line, `the cursor on line ${line}`);
+}
+
+/** Opens a workspace file through Quick Open and waits for its editor. */
+async function openFile(page, quickInput, name) {
+  await page.keyboard.press('Control+P');
+  await quickInput.waitFor({ timeout: 20000 });
+  await quickInput.fill(name);
+  await page.waitForSelector(`.quick-input-list .monaco-list-row.focused[aria-label*="${name}"]`, { timeout: 20000 });
+  await page.keyboard.press('Enter');
+  await page.waitForSelector(`.tab.active[data-resource-name="${name}"], .tab.active[aria-label*="${name}"]`, { timeout: 20000 });
+  await page.locator('.editor-instance .view-lines').first().waitFor({ timeout: 20000 });
+}
+
+/**
+ * Clicks a code lens until `done()` holds; the number of clicks it took. A click that lands
+ * while VS Code re-renders the lenses (a refresh) runs a command it has just disposed of
+ * ("Actual command not found"): that click is repeated, and its notification cleared.
+ */
+async function clickLens(page, text, done, what) {
+  for (let attempt = 1; ; attempt++) {
+    await page.locator('.codelens-decoration a', { hasText: text }).first().click({ timeout: 20000 });
+    try {
+      await until(page, done, what, 15000);
+      return attempt;
+    } catch (e) {
+      if (attempt >= 3) throw e;
+      log(`lens click ${attempt} on ${text} did not take; again`);
+    }
+  }
+}
+
+async function clearNotifications(page, quickInput) {
+  if (await page.locator('.notifications-toasts .notification-toast').count()) {
+    await runCommand(page, quickInput, 'Notifications: Clear All Notifications');
+  }
 }
 
 /** The active editor's cursor line (1-based), from the status bar's "Ln X, Col Y". */
 async function cursorLine(page) {
-  const t = await page.locator('[id="status.editor.selection"]').textContent({ timeout: 5000 });
+  const t = await page.locator('[id="status.editor.selection"]').textContent({ timeout: 20000 });
   const m = /Ln (\d+)/.exec(t ?? '');
   if (!m) fail(`no cursor position in the status bar: ${JSON.stringify(t)}`);
   return Number(m[1]);
@@ -221,7 +279,7 @@ try {
   const serverLog = [];
   server.stdout.on('data', (d) => serverLog.push(String(d)));
   server.stderr.on('data', (d) => serverLog.push(String(d)));
-  await waitForHealth(`http://127.0.0.1:${port}/healthz`, 30000);
+  await waitForHealth(`http://127.0.0.1:${port}/healthz`, 90000);
   log(`code-server up on port ${port} (pid ${server.pid})`);
 
   browser = await chromium.launch({
@@ -231,19 +289,13 @@ try {
   });
   page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
   await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
-  await page.waitForSelector('.monaco-workbench', { timeout: 30000 });
-  await page.waitForSelector('.explorer-folders-view .monaco-list-row', { timeout: 30000 });
+  await page.waitForSelector('.monaco-workbench', { timeout: 90000 });
+  await page.waitForSelector('.explorer-folders-view .monaco-list-row', { timeout: 90000 });
   log('workbench up');
 
   // Open the template through Quick Open.
-  await page.keyboard.press('Control+P');
   const quickInput = page.locator('.quick-input-widget .quick-input-box input');
-  await quickInput.waitFor({ timeout: 10000 });
-  await quickInput.fill(TEMPLATE);
-  await page.waitForSelector(`.quick-input-list .monaco-list-row[aria-label*="${TEMPLATE}"]`, { timeout: 10000 });
-  await page.keyboard.press('Enter');
-  await page.waitForSelector(`.tab[data-resource-name="${TEMPLATE}"], .tab[aria-label*="${TEMPLATE}"]`, { timeout: 10000 });
-  await page.locator('.editor-instance .view-lines').first().waitFor({ timeout: 10000 });
+  await openFile(page, quickInput, TEMPLATE);
   log('template open');
 
   const results = [];
@@ -283,7 +335,7 @@ try {
     await page.waitForFunction(
       () => [...document.querySelectorAll('.statusbar-item')].some((e) => /cutlens: ready/.test(e.textContent ?? '')),
       null,
-      { timeout: 45000 },
+      { timeout: 120000 },
     );
     const texts = await page.locator('.statusbar-item').allTextContents();
     serverReady = true;
@@ -298,7 +350,7 @@ try {
         return /Check/.test(t) && /Benchmark/.test(t) && /Show rendered/i.test(t);
       },
       null,
-      { timeout: 30000 },
+      { timeout: 60000 },
     );
     const texts = await page.locator('.codelens-decoration').allTextContents();
     return texts.map((t) => t.trim()).filter(Boolean).join(' | ');
@@ -336,7 +388,7 @@ try {
       await page.waitForFunction(
         () => ![...document.querySelectorAll('.statusbar-item')].some((e) => /cutlens: check —/.test(e.textContent ?? '')),
         null,
-        { timeout: 10000 },
+        { timeout: 20000 },
       );
       await page.locator('.editor-instance .view-lines').first().click();
       await runCommand(page, quickInput, 'cutlens: Check File');
@@ -348,21 +400,21 @@ try {
             /cutlens: check (—|failed)/.test(e.textContent ?? ''),
           ),
         null,
-        { timeout: 60000 },
+        { timeout: 240000 },
       );
       const toasts = await page.locator('.notifications-toasts .notification-list-item-message').allTextContents();
       const failedToast = toasts.find((t) => /cutlens: check failed/.test(t));
       if (failedToast) fail(`Check File failed: ${failedToast.trim()}`);
     };
-    let { rows, missing } = await waitRows(20000);
+    let { rows, missing } = await waitRows(30000);
     const onOpen = missing.length === 0;
     if (!onOpen) {
       await checkFile();
-      ({ rows, missing } = await waitRows(30000));
+      ({ rows, missing } = await waitRows(60000));
       if (missing.length) fail(`missing ${missing.join(' and ')} diagnostic after Check File; Problems rows: ${JSON.stringify(rows)}`);
     }
     await checkFile();
-    ({ rows, missing } = await waitRows(10000));
+    ({ rows, missing } = await waitRows(30000));
     if (missing.length) fail(`missing ${missing.join(' and ')} diagnostic after a second Check File; Problems rows: ${JSON.stringify(rows)}`);
     const extra = rows.filter((r) => /generated by cutlens/.test(r) && !want.some((w) => w.re.test(r)));
     if (extra.length) fail(`unexpected diagnostics: ${JSON.stringify(extra)}`);
@@ -371,14 +423,17 @@ try {
 
   // 4. Show Rendered Source (the code lens) opens the rendered CUDA beside the template.
   await check('4 Show rendered opens the rendered CUDA', async () => {
-    const lens = page.locator('.codelens-decoration a', { hasText: /Show rendered/i }).first();
-    await lens.click();
-    await page.waitForSelector(`.tab[data-resource-name="${TEMPLATE}.cu"], .tab[aria-label*="${TEMPLATE}.cu"]`, { timeout: 20000 });
+    await clickLens(
+      page,
+      /Show rendered/i,
+      () => page.locator(`.tab[data-resource-name="${TEMPLATE}.cu"], .tab[aria-label*="${TEMPLATE}.cu"]`).count(),
+      'the rendered view\'s tab',
+    );
     const editor = page.locator('.editor-group-container', { has: page.locator(`.tab.active[aria-label*="${TEMPLATE}.cu"]`) });
     await page.waitForFunction(
       () => [...document.querySelectorAll('.editor-instance .view-lines')].some((v) => /saxpy_kernel/.test(v.textContent ?? '') && /PT_EXPORT\s+int/.test(v.textContent ?? '')),
       null,
-      { timeout: 20000 },
+      { timeout: 60000 },
     );
     const text = (await editor.locator('.view-lines').first().textContent()) ?? '';
     if (/\{\{|\{%/.test(text)) fail('the rendered view still has Jinja delimiters');
@@ -388,11 +443,22 @@ try {
   // Extra: a cursor move in the template selects the mapped line in the rendered view.
   await check('4b template cursor moves follow the source map', async () => {
     await gotoLine(page, quickInput, NVCC_ERROR_LINE);
-    // Focus the rendered editor (the group to the right) and read its cursor line.
-    await page.keyboard.press('Control+2');
-    const ln = await cursorLine(page);
-    const lineText = await visibleLineText(page, ln);
-    if (!/undeclared_name/.test(lineText)) fail(`rendered cursor on line ${ln}: ${JSON.stringify(lineText)}`);
+    // The rendered view follows asynchronously (a round trip through the extension): focus
+    // it (the group to the right) and read its cursor line until it has moved there.
+    let ln = 0;
+    let lineText = '';
+    await until(
+      page,
+      async () => {
+        await page.keyboard.press('Control+2');
+        ln = await cursorLine(page);
+        lineText = await visibleLineText(page, ln);
+        if (/undeclared_name/.test(lineText)) return true;
+        await page.keyboard.press('Control+1');
+        return false;
+      },
+      `the rendered view's cursor on undeclared_name (at line ${ln}: ${JSON.stringify(lineText)})`,
+    );
     await page.keyboard.press('Control+1');
     return `template line ${NVCC_ERROR_LINE} → rendered line ${ln}: ${lineText.trim()}`;
   });
@@ -412,7 +478,7 @@ try {
       return f ? readFileSync(f, 'utf8') : '';
     };
     const waitLog = async (re, what) => {
-      const end = Date.now() + 20000;
+      const end = Date.now() + 60000;
       while (Date.now() < end) {
         if (re.test(cutlensLog())) return;
         await page.waitForTimeout(250);
@@ -423,7 +489,18 @@ try {
     // made to the file behind its back).
     const editSettings = async (extra) => {
       await runCommand(page, quickInput, 'Preferences: Open User Settings (JSON)');
-      await page.waitForSelector('.tab.active[aria-label*="settings.json"]', { timeout: 10000 });
+      await page.waitForSelector('.tab.active[aria-label*="settings.json"]', { timeout: 20000 });
+      // typing goes where the focus is: wait until it is in the settings editor
+      await until(
+        page,
+        () =>
+          page.evaluate(() => {
+            const el = document.activeElement;
+            const tab = el?.closest('.editor-group-container')?.querySelector('.tab.active');
+            return !!el?.closest('.monaco-editor') && /settings\.json/.test(tab?.getAttribute('aria-label') ?? '');
+          }),
+        'the focus in settings.json',
+      );
       await page.keyboard.press('Control+A');
       await page.keyboard.press('Delete');
       // One line: no auto-indentation or bracket auto-closing gets a say.
@@ -431,7 +508,7 @@ try {
       await page.keyboard.insertText(JSON.stringify(want));
       await page.keyboard.press('Control+S');
       const file = join(userData, 'User/settings.json');
-      const end = Date.now() + 5000;
+      const end = Date.now() + 30000;
       let saved;
       while (Date.now() < end) {
         try {
@@ -453,7 +530,7 @@ try {
     await page.waitForFunction(
       () => [...document.querySelectorAll('.statusbar-item')].some((e) => /cutlens: ready/.test(e.textContent ?? '')),
       null,
-      { timeout: 30000 },
+      { timeout: 120000 },
     );
     return 'didChangeConfiguration sent; restarted and ready again';
   });
@@ -462,20 +539,161 @@ try {
   await check('6 editing: {% auto-closes, comment toggle on a Jinja line uses {# #}', async () => {
     await page.keyboard.press('Control+1'); // the template's editor group
     await gotoLine(page, quickInput, JINJA_ERROR_LINE - 1);
+    const original = await activeLineText(page);
     await page.keyboard.press('Control+/');
-    const commented = await activeLineText(page);
+    // the editor renders an edit on its next frame: poll the line, don't read it at once
+    const commentedRe = /^\s*\{#\s*\{% if block > 128 %\}\s*#\}\s*$/;
+    let commented = '';
+    try {
+      await until(page, async () => commentedRe.test((commented = await activeLineText(page))), 'the commented line', 10000);
+    } catch {
+      fail(`Ctrl+/ gave ${JSON.stringify(commented)}`);
+    }
     await page.keyboard.press('Control+z');
+    await until(page, async () => (await activeLineText(page)) === original, 'the undo');
     await page.keyboard.press('End');
     await page.keyboard.press('Enter');
-    await page.waitForTimeout(200);
+    const newLine = JINJA_ERROR_LINE;
+    await until(page, async () => (await cursorLine(page)) === newLine, 'the new line');
     await page.keyboard.type('{% if x', { delay: 60 });
-    const typed = await activeLineText(page);
-    await runCommand(page, quickInput, 'File: Revert File');
-    if (!/^\s*\{#\s*\{% if block > 128 %\}\s*#\}\s*$/.test(commented)) fail(`Ctrl+/ gave ${JSON.stringify(commented)}`);
-    if (!/^\s*\{% if x %\}\s*$/.test(typed)) fail(`typing "{% if x" gave ${JSON.stringify(typed)}`);
+    const typedRe = /^\s*\{% if x %\}\s*$/;
+    let typed = '';
+    try {
+      await until(page, async () => typedRe.test((typed = await activeLineText(page))), 'the auto-closed tag', 10000);
+    } catch {
+      fail(`typing "{% if x" gave ${JSON.stringify(typed)}`);
+    } finally {
+      await runCommand(page, quickInput, 'File: Revert File');
+    }
     return `${commented.trim()}  /  ${typed.trim()}`;
   }, false);
 
+  // 8. A [variants] grid after a real benchmark (a CPU bench worker runs grid.cu.jinja's host
+  // "kernel"): one summary lens on the grid's line, a click opens the results view, hovering a
+  // grid key shows its values' results; ptxas' registers as an inlay hint on the grid line,
+  // #include as a document link. (checkOn is "change" since check 7: opening it compiles it.)
+  // the grid template's editor (saxpy's, in a background tab, has a [variants] line too);
+  // Monaco renders spaces as U+00A0, which \s matches
+  const gridEditor = () =>
+    page.locator('.editor-group-container', { has: page.locator(`.tab.active[data-resource-name="${GRID}"]`) }).locator('.editor-instance');
+  const gridLine = () => gridEditor().locator('.view-line', { hasText: /^\[variants\]/ }).first();
+  const lensesOn = (needle) =>
+    page.evaluate(
+      ([n, grid]) => {
+        const group = [...document.querySelectorAll('.editor-group-container')].find((g) =>
+          g.querySelector(`.tab.active[data-resource-name="${grid}"]`),
+        );
+        const deco = [...(group?.querySelectorAll('.codelens-decoration') ?? [])].find((d) => (d.textContent ?? '').includes(n));
+        return deco ? [...deco.querySelectorAll('a')].map((a) => (a.textContent ?? '').replace(/\u00a0/g, ' ')) : [];
+      },
+      [needle, GRID],
+    );
+  await check('8a grid template: one summary lens, ptxas inlay hint, #include link', async () => {
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Control+1');
+    // the Problems panel (check 2) would take half the height of the screenshot
+    if (await page.locator('.part.panel').isVisible()) {
+      await page.keyboard.press('Control+J');
+      await until(page, async () => !(await page.locator('.part.panel').isVisible()), 'the panel to close');
+    }
+    await openFile(page, quickInput, GRID);
+    await until(page, async () => (await lensesOn('Benchmark (6 variants)')).length > 0, 'the Benchmark lens', 60000);
+    // before a benchmark the grid's line has one summary too (its compile check), not 6 lenses
+    const before = await until(page, async () => {
+      const l = await lensesOn('6 variants ·');
+      return l.length && l;
+    }, 'the grid summary lens', 60000);
+    if (before.length !== 1) fail(`the [variants] line has ${before.length} lenses: ${JSON.stringify(before)}`);
+    // the nvcc tier's full pass gives ptxas' figures: an inlay hint at the end of [variants]
+    const hinted = await until(
+      page,
+      async () => {
+        const t = nbsp(await gridLine().textContent());
+        return /regs \d+/.test(t) && t;
+      },
+      'an inlay hint with registers on the [variants] line',
+      240000,
+    );
+    const links = await gridEditor().locator('.detected-link', { hasText: 'cuda_runtime.h' }).count();
+    if (!links) fail('#include <cuda_runtime.h> is no document link');
+    return `${before[0].trim()} | ${hinted.trim()}; #include <cuda_runtime.h> is a link`;
+  });
+
+  let summary = '';
+  await check('8b benchmark: one summary lens on the grid line, results view opens', async () => {
+    await runCommand(page, quickInput, 'cutlens: Benchmark Template');
+    await page.waitForSelector(`.tab[aria-label*="Results: ${GRID}"]`, { timeout: 300000 });
+    const lenses = await until(
+      page,
+      async () => {
+        const l = await lensesOn('6 variants ·');
+        return l.some((t) => /6 variants · best .+ ms · spread .+ · 6 ✓ · 0 ✗/.test(t)) && l;
+      },
+      'the grid summary lens after the benchmark',
+      120000,
+    );
+    if (lenses.length !== 1) fail(`the [variants] line has ${lenses.length} lenses: ${JSON.stringify(lenses)}`);
+    const perVariant = await page.locator('.codelens-decoration a', { hasText: /^(● )?unroll=\d/ }).count();
+    if (perVariant) fail(`${perVariant} per-variant lenses on a grid`);
+    summary = lenses[0].trim();
+    return summary;
+  });
+
+  await check('8c the summary lens opens the results view', async () => {
+    const tab = page.locator(`.tab[aria-label*="Results: ${GRID}"]`);
+    await tab.click();
+    await page.keyboard.press('Control+W');
+    await until(page, async () => (await tab.count()) === 0, 'the results view to close');
+    await page.keyboard.press('Control+1');
+    const clicks = await clickLens(page, /6 variants · best/, async () => (await tab.count()) > 0, 'the results view');
+    const frameText = await until(
+      page,
+      async () => {
+        for (const f of page.frames()) {
+          const t = await f.evaluate(() => document.body?.innerText ?? '').catch(() => '');
+          if (/unroll=1 no-approx/.test(t) && /★/.test(t)) return t;
+        }
+        return '';
+      },
+      'the results table in the webview',
+      60000,
+    );
+    // the screenshot of a grid after a benchmark: its one summary lens and inlay hint, the
+    // results view beside (the mouse away from the editor: no hover over the lens)
+    await clearNotifications(page, quickInput);
+    await page.mouse.move(5, 400);
+    await shot('e2e-grid-lenses.png');
+    if (process.env.CUTLENS_E2E_DOCS_GRID_SCREENSHOT) {
+      await page.screenshot({ path: resolve(process.env.CUTLENS_E2E_DOCS_GRID_SCREENSHOT) });
+      log(`docs screenshot: ${process.env.CUTLENS_E2E_DOCS_GRID_SCREENSHOT}`);
+    }
+    return `results view (${clicks} click(s)): ${frameText.split('\n').filter((l) => /unroll=/.test(l)).length} variant rows`;
+  });
+
+  await check('8d hover on a grid key shows its values\' results', async () => {
+    await clearNotifications(page, quickInput);
+    await page.keyboard.press('Control+1');
+    const line = gridEditor().locator('.view-line', { hasText: /^unroll\s*=\s*\[1,\s*2,\s*4\]/ }).first();
+    const box = await line.boundingBox();
+    if (!box) fail('the unroll line is not visible');
+    const hover = page.locator('.monaco-hover:not(.hidden)', { hasText: 'best variant' });
+    // rest the mouse on the key (each move restarts the editor's hover delay), retrying from
+    // elsewhere if no hover came
+    for (let attempt = 1; ; attempt++) {
+      await page.mouse.move(box.x + 200, box.y - 60);
+      await page.mouse.move(box.x + 16, box.y + box.height / 2, { steps: 4 });
+      try {
+        await hover.first().waitFor({ state: 'visible', timeout: 10000 });
+        break;
+      } catch (e) {
+        if (attempt >= 3) fail(`no hover with the grid's results on the unroll key: ${e.message.split('\n')[0]}`);
+      }
+    }
+    const text = nbsp(await hover.first().innerText());
+    for (const v of ['unroll', '1', '2', '4', 'best ms']) if (!text.includes(v)) fail(`hover lacks ${v}: ${text}`);
+    await shot('e2e-grid-hover.png');
+    return text.split('\n').slice(0, 3).join(' / ');
+  });
 
   const failed = results.filter((r) => !r.ok);
   ok = failed.length === 0;

@@ -1,8 +1,8 @@
 // Commands. The server's own ids (cutlens.check, cutlens.benchmark, cutlens.showRendered,
-// cutlens.selectSample, cutlens.selectVariant — what the code lenses carry) are registered by
-// vscode-languageclient from the server's capabilities; `interceptServerCommand` adds the local
-// part (open the rendered view, show a picker, refresh the results). Palette commands use
-// distinct ids and go through the same interception.
+// cutlens.selectSample, cutlens.selectVariant, cutlens.results — what the code lenses carry)
+// are registered by vscode-languageclient from the server's capabilities; `interceptServerCommand`
+// adds the local part (open the rendered view, show a picker, open or refresh the results view).
+// Palette commands use distinct ids and go through the same interception.
 import * as vscode from 'vscode';
 import {
   type ChoicesResult,
@@ -129,6 +129,13 @@ export function makeInterceptor(deps: Deps) {
         const result = await send(command, [uri.toString(), value]);
         deps.rendered.refresh(uri);
         return result;
+      }
+      case ServerCommand.results: {
+        // A grid's summary lens: the results view has every variant of the sweep.
+        const uri = toUri(uriArg) ?? activeTemplate();
+        if (!uri) return undefined;
+        await deps.results.show(uri);
+        return undefined;
       }
       case ServerCommand.benchmark: {
         const uri = toUri(uriArg) ?? activeTemplate();

@@ -9,6 +9,10 @@ export const ServerCommand = {
   showRendered: 'cutlens.showRendered',
   selectSample: 'cutlens.selectSample',
   selectVariant: 'cutlens.selectVariant',
+  /** The latest sweep (a grid's summary lens carries it): the client shows its results view. */
+  results: 'cutlens.results',
+  /** Show a file at a line (a quick fix: the header an nvcc error came from). */
+  openLocation: 'cutlens.openLocation',
 } as const;
 
 export const RenderedRequest = 'cutlens/rendered';

@@ -39,7 +39,7 @@ def _vsix() -> Path:
 def test_vscode_extension_end_to_end():
     env = {**os.environ, "CUTLENS_PYTHON": sys.executable, "CUTLENS_VSIX": str(_vsix())}
     r = subprocess.run(["node", str(REPO / "extension/e2e/run.mjs")], cwd=REPO, env=env,
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=900)
     print(r.stdout[-20000:])
     tail = f"{r.stdout[-8000:]}\n{r.stderr[-4000:]}"
     assert r.returncode == 0, f"VS Code end-to-end test failed:\n{tail}"

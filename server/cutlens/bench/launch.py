@@ -12,10 +12,11 @@ from cutlens.nvcc.pool import Compiler
 
 
 @contextlib.asynccontextmanager
-async def open_executor(cfg: ExecutorConfig, build_dir: Path,
-                        bench: bool = True) -> AsyncIterator[Executor]:
+async def open_executor(cfg: ExecutorConfig, build_dir: Path, bench: bool = True,
+                        max_bytes: int | None = None) -> AsyncIterator[Executor]:
     """The executor of ``cfg``; its workers stop on exit. ``build_dir``: the local build
-    cache. ``bench=False`` (build only) starts no bench worker."""
+    cache (``max_bytes``: its bound; None: the default). ``bench=False`` (build only)
+    starts no bench worker."""
     if cfg.kind == "ray":
         try:
             from cutlens.bench.ray_executor import open_ray
@@ -26,4 +27,6 @@ async def open_executor(cfg: ExecutorConfig, build_dir: Path,
             yield ex
         return
     async with local_runner(cfg) as runner:
-        yield Executor("local", Compiler(build_dir, cfg.jobs), runner)
+        compiler = Compiler(build_dir, cfg.jobs) if max_bytes is None else \
+            Compiler(build_dir, cfg.jobs, max_bytes=max_bytes)
+        yield Executor("local", compiler, runner)

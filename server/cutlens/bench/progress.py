@@ -41,9 +41,12 @@ class SweepProgress:
             TimeElapsedColumn,
         )
 
-        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+        # markup=False: variant names are text ("[128, 256]" is not a style tag)
+        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}",
+                                                              markup=False),
                                   BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                  TextColumn("{task.fields[note]}"), console=self.console,
+                                  TextColumn("{task.fields[note]}", markup=False),
+                                  console=self.console,
                                   transient=True)
         self._progress.__enter__()
         self._task = self._progress.add_task(self.description, total=self.total, note="")

@@ -249,8 +249,15 @@ def status_text(row: Mapping[str, Any]) -> str:
     return "✓" if row.get("verified") else "? (no reference)"
 
 
-def render_table(report: Mapping[str, Any], title: str | None = None) -> Any:
-    """A ``rich.table.Table`` of the report: per sample, sorted by latency, best marked ★."""
+#: On a terminal, the ✓/✗ column gets the width the others leave, at least this; longer
+#: errors are listed in full under the table.
+STATUS_WIDTH_MIN = 12
+
+
+def render_table(report: Mapping[str, Any], title: str | None = None,
+                 status_width: int | None = None) -> Any:
+    """A ``rich.table.Table`` of the report: per sample, sorted by latency, best marked ★.
+    ``status_width``: cut the ✓/✗ column there (an ellipsis; never one word per line)."""
     from rich.table import Table
     from rich.text import Text
 
@@ -264,7 +271,7 @@ def render_table(report: Mapping[str, Any], title: str | None = None) -> Any:
     table.add_column("sample")
     for name in ("ms", "spread", "TFLOP/s", "GB/s", "workspace", "regs", "smem"):
         table.add_column(name, justify="right")
-    table.add_column("✓/✗", overflow="fold")
+    table.add_column("✓/✗", no_wrap=True, overflow="ellipsis", max_width=status_width)
     rows = table_rows(report)
     for i, row in enumerate(rows):
         end = i + 1 == len(rows) or rows[i + 1]["sample"] != row["sample"]
@@ -274,7 +281,8 @@ def render_table(report: Mapping[str, Any], title: str | None = None) -> Any:
                  "red" if status.startswith("✗") else "")
         spread = row.get("spread_pct")
         table.add_row(
-            "★" if row.get("best") else "", str(row["variant_name"]), str(row["sample"] or ""),
+            "★" if row.get("best") else "", Text(str(row["variant_name"])),
+            Text(str(row["sample"] or "")),
             fmt_ms(row.get("ms")),
             "—" if spread is None or row.get("ms") is None else f"±{spread:.1f}%",
             _num(row.get("tflops")), _num(row.get("gbps"), 0),
@@ -287,11 +295,23 @@ def render_table(report: Mapping[str, Any], title: str | None = None) -> Any:
 
 
 def print_table(report: Mapping[str, Any], console: Any = None) -> None:
-    """Print :func:`render_table` (and the best variant of each sample)."""
+    """Print :func:`render_table` (and the best variant of each sample); on a terminal,
+    errors too long for the table in full under it."""
     from rich.console import Console
+    from rich.markup import escape
 
     console = console or Console()
-    console.print(render_table(report))
+    width = None
+    if console.is_terminal:  # the other columns at their width; ✓/✗ gets what is left
+        rest = console.measure(render_table(report, status_width=1)).maximum - 1
+        width = max(console.width - rest, STATUS_WIDTH_MIN)
+    console.print(render_table(report, status_width=width))
+    cut = [r for r in table_rows(report) if width and len(status_text(r)) > width]
+    if cut:
+        console.print("failures:", style="red", markup=False)
+        for r in cut:
+            console.print(f"  {r['sample'] or '-'} / {r['variant_name']}: {status_text(r)}",
+                          markup=False, soft_wrap=True)
     base = report.get("baseline", {})
     for sample, row in best_rows(report).items():
         b = base.get(sample) or {}
@@ -300,7 +320,8 @@ def print_table(report: Mapping[str, Any], console: Any = None) -> None:
             ratio = b["ms"] / row["ms"]
             vs = (f" — {ratio:.2f}× faster than torch" if ratio >= 1 else
                   f" — {1 / ratio:.2f}× slower than torch")
-        console.print(f"best for [bold]{sample or '-'}[/]: [bold green]{row['variant_name']}[/] "
+        console.print(f"best for [bold]{escape(sample or '-')}[/]: "
+                      f"[bold green]{escape(str(row['variant_name']))}[/] "
                       f"{fmt_ms(row['ms'])} ms{vs}")
 
 

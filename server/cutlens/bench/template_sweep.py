@@ -141,6 +141,8 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
                           variant=f.variant.values, variant_name=f.variant.name))
     groups = build_groups(units, lambda u: compile_options(t, u))
     stats.builds, stats.variants = len(groups), len(units)
+    held: list[str] = []  # builds a bench worker will load: kept from cache eviction
+    hold = getattr(compiler, "hold", None)
 
     def baseline_requests() -> list[dict]:
         return [baseline_request(_signature(u, ""), bench, timing=timing, sample=name,
@@ -162,6 +164,9 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
                 for u in pending.pop(fut):
                     req = _request_for(u, res, bench, timing, emit)
                     if req is not None:
+                        if hold is not None and res.key and res.key not in held:
+                            hold(res.key)
+                            held.append(res.key)
                         yield req
                 while pending_baselines and res.ok:
                     yield pending_baselines.pop(0)
@@ -175,6 +180,8 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
         if not start.done():
             start.cancel()
         stats.wall_s = time.monotonic() - t0
+        for key in held:
+            compiler.release(key)
     return results
 
 

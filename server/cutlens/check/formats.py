@@ -6,6 +6,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from cutlens import __version__
@@ -30,16 +31,51 @@ def summary(diags: list[Diagnostic], templates: int = 0) -> dict:
             "warnings": c.get("warning", 0), "infos": c.get("info", 0)}
 
 
-def text(diags: Iterable[Diagnostic], base: Path | None = None) -> str:
-    """``file:line:col: severity: message [sample/variant]``, one per line."""
+#: ANSI styles of the text format (as gcc and clang colour theirs).
+_SGR = {"loc": "1", "error": "1;31", "warning": "1;35", "info": "1;36", "note": "1;36",
+        "where": "2"}
+
+
+def _paint(text: str, style: str, color: bool) -> str:
+    return f"\x1b[{_SGR[style]}m{text}\x1b[0m" if color else text
+
+
+def text(diags: Iterable[Diagnostic], base: Path | None = None, color: bool = False) -> str:
+    """``file:line:col: severity: message [sample/variant]``, one per line (``color``: ANSI
+    colours as compilers use on a terminal)."""
     out = []
     for d in diags:
-        where = f" {d.where()}" if d.partial and d.where() else ""
-        out.append(f"{_rel(d.file, base)}:{d.line}:{max(d.column, 1)}: {d.severity}: "
-                   f"{d.message}{where}")
+        where = f" {_paint(d.where(), 'where', color)}" if d.partial and d.where() else ""
+        loc = _paint(f"{_rel(d.file, base)}:{d.line}:{max(d.column, 1)}:", "loc", color)
+        out.append(f"{loc} {_paint(d.severity + ':', d.severity, color)} {d.message}{where}")
         for r in d.related:
-            out.append(f"  {_rel(r.file, base)}:{r.line}: note: {r.message}")
+            rloc = _paint(f"{_rel(r.file, base)}:{r.line}:", "loc", color)
+            out.append(f"  {rloc} {_paint('note:', 'note', color)} {r.message}")
     return "\n".join(out) + ("\n" if out else "")
+
+
+UNTRUSTED = "untrusted"
+
+
+def untrusted_once(diags: list[Diagnostic]) -> tuple[list[Diagnostic], bool]:
+    """For a human reader: the per-template "workspace not trusted" notices without the
+    advice they all repeat. Templates whose workspace Python was skipped keep their notice
+    (it says what), without the advice; the others lose theirs. The bool says whether there
+    were any (print :data:`UNTRUSTED_ADVICE` once then)."""
+    out, seen = [], False
+    for d in diags:
+        if d.code != UNTRUSTED:
+            out.append(d)
+            continue
+        seen = True
+        if "workspace Python" in d.message:
+            out.append(replace(d, message=d.message.split(". To trust it")[0]))
+    return out, seen
+
+
+#: Said once by ``check``/``watch``/``lsp --headless`` when templates were not trusted.
+UNTRUSTED_ADVICE = ("--no-exec: the Jinja tier only; nvcc, benchmarks and workspace Python "
+                    "did not run (run without --no-exec to run them)")
 
 
 def to_json(diags: list[Diagnostic], templates: int = 0, base: Path | None = None,
@@ -124,11 +160,11 @@ def github(diags: Iterable[Diagnostic], base: Path | None = None) -> str:
 
 
 def render(fmt: str, diags: list[Diagnostic], templates: int = 0,
-           base: Path | None = None) -> str:
+           base: Path | None = None, color: bool = False) -> str:
     if fmt == "json":
         return to_json(diags, templates, base)
     if fmt == "sarif":
         return sarif(diags, base)
     if fmt == "github":
         return github(diags, base)
-    return text(diags, base)
+    return text(diags, base, color)

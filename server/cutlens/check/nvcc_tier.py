@@ -138,8 +138,13 @@ def quick_reporter(checks: list[JinjaCheck],
     return on_event
 
 
-def default_compiler(root: Path, jobs: int | None = None) -> Compiler:
-    return Compiler(root / ".cutlens" / "build", jobs)
+def default_compiler(root: Path, jobs: int | None = None,
+                     max_bytes: int | None = None) -> Compiler:
+    """The project's compile pool over its build cache (``max_bytes``: the cache's bound,
+    the config's ``[cache] max_size``; None: the default)."""
+    if max_bytes is None:
+        return Compiler(root / ".cutlens" / "build", jobs)
+    return Compiler(root / ".cutlens" / "build", jobs, max_bytes=max_bytes)
 
 
 async def nvcc_check_all(checks: list[JinjaCheck], jobs: int | None = None,
@@ -149,8 +154,9 @@ async def nvcc_check_all(checks: list[JinjaCheck], jobs: int | None = None,
     """Compile every template's units with one shared pool; all diagnostics, sorted."""
     if not checks:
         return []
-    root = checks[0].template.config.root
-    compiler = compiler or default_compiler(root, jobs or checks[0].template.config.jobs or None)
+    cfg = checks[0].template.config
+    compiler = compiler or default_compiler(cfg.root, jobs or cfg.jobs or None,
+                                            cfg.cache.max_bytes)
     total = sum(len(jc.units) * len(modes_for(mode)) for jc in checks)
     done = 0
     bar = _Progress(total) if progress and total else None
@@ -176,20 +182,22 @@ async def nvcc_check_all(checks: list[JinjaCheck], jobs: int | None = None,
 
 
 class _Progress:
-    """A rich progress bar on stderr (terminal only)."""
+    """A rich progress bar on stderr (terminal only): ``nvcc ━━━ 3/8 t.cu.jinja
+    [sample/variant]``."""
 
     def __init__(self, total: int) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+        # markup=False: "[sample/variant]" is text, not a rich style tag
         self._p = Progress(TextColumn("nvcc"), BarColumn(), MofNCompleteColumn(),
-                           TextColumn("{task.description}"),
+                           TextColumn("{task.description}", markup=False),
                            console=Console(stderr=True), transient=True)
         self._task = self._p.add_task("", total=total)
         self._p.start()
 
     def update(self, done: int, unit: RenderedUnit) -> None:
-        self._p.update(self._task, completed=done,
+        self._p.update(self._task, completed=done, refresh=True,
                        description=f"{unit.template.name} [{unit.sample.name}/"
                                    f"{unit.variant.name}]")
 

@@ -17,15 +17,54 @@ from cutlens.bench.launch import open_executor
 from cutlens.bench.progress import SweepProgress
 from cutlens.bench.runner import parse_gpus
 from cutlens.bench.template_sweep import SweepPlan, SweepStats, build_all, sweep, timing_from
+from cutlens.check import formats
 from cutlens.check.nvcc_tier import default_compiler
-from cutlens.cli.common import load_one, pairs_or_usage, selection
+from cutlens.cli.common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    EXIT_USAGE,
+    UsageError,
+    console,
+    load_one,
+    pairs_or_usage,
+    selection,
+    use_color,
+)
 from cutlens.nvcc.options import compile_options
 from cutlens.nvcc.toolchain import NvccNotFound, find_nvcc, nvcc_version
 from cutlens.render.renderer import Renderer
 from cutlens.results.store import ResultStore
 from cutlens.template.model import Template
 
-EXIT_OK, EXIT_REGRESSION, EXIT_USAGE = 0, 1, 2
+
+class BrokenTemplate(Exception):
+    """The template cannot be benchmarked (bad front matter...): its problems, printed like
+    ``check`` prints them, exit 1 like ``check``."""
+
+    def __init__(self, template: Template) -> None:
+        super().__init__(f"{template.path.name}: cannot be benchmarked")
+        self.template = template
+
+
+def require_plot(path: Path | None) -> None:
+    """``--plot`` needs matplotlib: say so before the sweep, not after it."""
+    if path is None:
+        return
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as e:
+        raise UsageError(f"--plot {path}: matplotlib is not installed in this Python "
+                         f"environment ({e}); install it (pip install matplotlib, or "
+                         "'cutlens[bench]') or run without --plot") from None
+    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise UsageError(f"--plot {path}: the file must end in .png, .svg or .pdf")
+
+
+def failed_rows(report: dict) -> int:
+    """Results that are problems: a render, compile or run error, a wrong result, a failed
+    torch reference."""
+    bad = sum(1 for r in report["results"] if not report_mod.is_ok(r))
+    return bad + sum(1 for b in report.get("baseline", {}).values() if b.get("error"))
 
 
 def require_nvcc(template: Template, kind: str) -> None:
@@ -70,19 +109,19 @@ async def _run(args: argparse.Namespace, show_progress: bool,
     t = load_one(args.template)
     cfg = t.config
     if t.broken:
-        raise ValueError("; ".join(f"{Path(d.file).name}:{d.line}: {d.message}"
-                                   for d in t.errors))
+        raise BrokenTemplate(t)
     sel = selection(args)
     pairs_or_usage(t, sel)
     plan = SweepPlan(t, sel, baseline=not args.no_baseline)
     store = ResultStore(cfg.root)
     timing = timing_from(t)
     timeout = max(cfg.bench.timeout_s, 5 * (timing.warmup_ms + timing.rep_ms) / 1000)
-    progress = SweepProgress(console=None) if show_progress else None
+    progress = SweepProgress(console=console(sys.stderr, use_color(args.color, sys.stderr))
+                             ) if show_progress else None
     ecfg = executor_config(args, cfg, timeout)
     require_nvcc(t, ecfg.kind)
-    async with open_executor(ecfg,
-                             cfg.root / ".cutlens" / "build") as ex:
+    async with open_executor(ecfg, cfg.root / ".cutlens" / "build",
+                             max_bytes=cfg.cache.max_bytes) as ex:
         if progress is not None:
             with progress:
                 return await sweep(plan, Renderer(), ex.compiler, ex.runner, store,
@@ -95,15 +134,19 @@ async def _run(args: argparse.Namespace, show_progress: bool,
 async def _build_only(args: argparse.Namespace) -> int:
     t = load_one(args.template)
     cfg = t.config
+    if t.broken:
+        raise BrokenTemplate(t)
     sel = selection(args)
     pairs_or_usage(t, sel)
     plan = SweepPlan(t, sel, baseline=False)
     ecfg = executor_config(args, cfg)
     require_nvcc(t, ecfg.kind)
     if ecfg.kind == "local":  # no bench worker needed
-        built = await build_all(plan, Renderer(), default_compiler(cfg.root, ecfg.jobs))
+        built = await build_all(plan, Renderer(), default_compiler(cfg.root, ecfg.jobs,
+                                                                   cfg.cache.max_bytes))
     else:
-        async with open_executor(ecfg, cfg.root / ".cutlens" / "build", bench=False) as ex:
+        async with open_executor(ecfg, cfg.root / ".cutlens" / "build", bench=False,
+                                 max_bytes=cfg.cache.max_bytes) as ex:
             built = await build_all(plan, Renderer(), ex.compiler)
     failed = 0
     by_build: dict[int, list] = {}
@@ -117,19 +160,34 @@ async def _build_only(args: argparse.Namespace) -> int:
         more = f" ({len(us)} variants)" if len(us) > 1 else ""
         sys.stdout.write(f"{status:6} {res.duration_s:6.1f}s{' (cached)' if res.cached else ''}"
                          f"  {u.sample.name} / {what}{more}\n")
-    return 1 if failed else EXIT_OK
+    return EXIT_PROBLEMS if failed else EXIT_OK
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    """Exit 0 when every result is good; 1 when a variant failed (render, compile, run,
+    verification), the template is broken, or ``--compare`` found a regression; 2 for usage
+    and config problems (raised as :class:`UsageError`)."""
     if not args.template.exists():
-        sys.stderr.write(f"cutlens bench: {args.template}: no such file\n")
-        return EXIT_USAGE
+        raise UsageError(f"{args.template}: no such file")
+    require_plot(args.plot)
+    baseline = None
+    if args.compare is not None:  # a bad baseline is a usage error before the sweep
+        try:
+            baseline = report_mod.load_report(args.compare)
+        except (OSError, ValueError) as e:
+            raise UsageError(f"--compare {args.compare}: {getattr(e, 'strerror', None) or e}"
+                             ) from None
     tty = sys.stderr.isatty() and args.format == "table"
     try:
         if args.build_only:
             return asyncio.run(_build_only(args))
         stats = SweepStats()
         results, ex = asyncio.run(_run(args, tty, stats))
+    except BrokenTemplate as e:
+        sys.stderr.write(formats.text([d for d in e.template.errors], Path.cwd(),
+                                      use_color(args.color, sys.stderr)))
+        sys.stderr.write(f"cutlens bench: {e}\n")
+        return EXIT_PROBLEMS
     except ValueError as e:
         sys.stderr.write(f"cutlens bench: {e}\n")
         return EXIT_USAGE
@@ -140,16 +198,24 @@ def run_bench(args: argparse.Namespace) -> int:
         r["template"] = args.template.name
     if args.output is not None:
         args.output.write_text(report_mod.to_json(rep) + "\n")
+    out = console(sys.stdout, use_color(args.color, sys.stdout))
     if args.format == "table":
-        report_mod.print_table(rep)
+        report_mod.print_table(rep, out)
     else:
         sys.stdout.write(report_mod.format_report(rep, args.format))
     if args.plot is not None:
         report_mod.plot(rep, args.plot, title=args.template.name)
         sys.stderr.write(f"plot written to {args.plot}\n")
-    if args.compare is not None:
-        base = report_mod.load_report(args.compare)
-        cmp = report_mod.compare(rep, base, args.threshold)
-        report_mod.print_comparison(cmp)
-        return cmp.exit_code
-    return EXIT_OK
+    status = EXIT_PROBLEMS if failed_rows(rep) else EXIT_OK
+    if not rep["results"]:
+        sys.stderr.write("cutlens bench: nothing was benchmarked\n")
+        status = EXIT_PROBLEMS
+    elif status:
+        sys.stderr.write(f"cutlens bench: {failed_rows(rep)} result(s) failed\n")
+    if baseline is not None:
+        cmp = report_mod.compare(rep, baseline, args.threshold)
+        # beside a table on stdout; on stderr beside JSON or CSV (they stay parseable)
+        stream = sys.stdout if args.format == "table" else sys.stderr
+        report_mod.print_comparison(cmp, console(stream, use_color(args.color, stream)))
+        status = max(status, cmp.exit_code)
+    return status

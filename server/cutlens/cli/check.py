@@ -16,6 +16,7 @@ from cutlens.cli.common import (
     UsageError,
     default_paths,
     selection,
+    use_color,
 )
 
 
@@ -23,12 +24,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     paths = default_paths(args.paths)
     base = Path.cwd()
     printed: set[tuple] = set()
+    color = use_color(args.color, sys.stdout)
+    untrusted = False
 
     def stream(diags: list) -> None:
-        """Text format: print each problem as soon as a tier finds it, once."""
+        """Text format: print each problem as soon as a tier finds it, once (the
+        ``--no-exec`` advice once, not per template)."""
+        nonlocal untrusted
+        diags, seen = formats.untrusted_once(diags)
+        untrusted |= seen
         new = [d for d in diags if d.key() not in printed]
         printed.update(d.key() for d in new)
-        sys.stdout.write(formats.text(new, base))
+        sys.stdout.write(formats.text(new, base, color))
         sys.stdout.flush()
 
     report = check_paths(paths, selection(args), jobs=args.jobs,
@@ -48,6 +55,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.format == "text":
         stream(report.diagnostics)
         s = formats.summary(report.diagnostics, len(report.templates))
+        if untrusted:
+            sys.stderr.write(f"cutlens check: {formats.UNTRUSTED_ADVICE}\n")
         sys.stderr.write(f"cutlens check: {s['templates']} template(s), {s['errors']} "
                          f"error(s), {s['warnings']} warning(s)\n")
     else:

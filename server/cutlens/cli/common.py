@@ -4,15 +4,17 @@ project's config (a config with problems stops a command, exit 2) and a template
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+from typing import Any, TextIO
 
 from cutlens import config as config_mod
 from cutlens import trust
 from cutlens.diagnostics import Diagnostic
 from cutlens.template.discovery import load_template
 from cutlens.template.model import Template
-from cutlens.template.selection import SYNTAX, Selection
+from cutlens.template.selection import Selection
 
 #: Exit codes, the same for every command: 0 all good; 1 problems found (render, compile,
 #: verification, regression); 2 usage or config.
@@ -31,20 +33,68 @@ class ConfigProblems(UsageError):
         self.problems = problems
 
 
-def add_selection(p: argparse.ArgumentParser, what: str) -> None:
+def add_selection(p: argparse.ArgumentParser, what: str, default: str = "all") -> None:
     """``--samples``/``--variants`` (and ``--sample``/``--variant`` for one name), the same
     syntax on every command."""
-    g = p.add_argument_group("selection", f"which samples × variants to {what}: {SYNTAX}")
+    g = p.add_argument_group("selection", f"which samples × variants to {what} (syntax and "
+                                          "examples below)")
     g.add_argument("--samples", nargs="+", action="extend", default=[], metavar="SPEC",
-                   help="samples (default: all)")
+                   help=f"samples: all, first, first:K, an index, a name or a glob, several "
+                        f"allowed (default: {default})")
     g.add_argument("--sample", dest="samples", action="append", metavar="NAME",
-                   help="one sample (repeatable)")
+                   help="one sample, by name or index (repeatable; adds to --samples)")
     g.add_argument("--variants", nargs="+", action="extend", default=[], metavar="SPEC",
-                   help="variants (default: all)")
+                   help=f"variants: all, first, first:K, an index [N] as `cutlens variants` "
+                        f"lists it, a name, a slug or a glob such as '*pingpong*', several "
+                        f"allowed (default: {default})")
     g.add_argument("--variant", dest="variants", action="append", metavar="NAME",
-                   help="one variant (repeatable)")
+                   help="one variant, by index, name or slug (repeatable; adds to --variants)")
     g.add_argument("--case", dest="variants", action="append", metavar="NAME",
                    help="one case of a render driver (the same as --variant)")
+
+
+COLORS = ("auto", "always", "never")
+
+
+def add_color(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--color", choices=COLORS, default="auto",
+                   help="colour the output: auto (on a terminal, unless NO_COLOR is set), "
+                        "always or never (default: auto)")
+
+
+def use_color(choice: str | None, stream: TextIO) -> bool:
+    """Whether to colour ``stream``: ``always``/``never`` as said; ``auto``: on a terminal,
+    unless ``NO_COLOR`` is set (https://no-color.org) or ``TERM=dumb``; ``FORCE_COLOR``
+    forces it."""
+    if choice == "always":
+        return True
+    if choice == "never":
+        return False
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    if os.environ.get("TERM") == "dumb":
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def console(stream: TextIO, color: bool) -> Any:
+    """A rich console on ``stream``: coloured or not as decided; off a terminal as wide as
+    what it prints (a table is never squeezed to 80 columns for a file or a pipe)."""
+    from rich.console import Console
+
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    return Console(file=stream, force_terminal=True if color else (None if tty else False),
+                   no_color=not color,
+                   color_system="auto" if color else None, highlight=False,
+                   width=None if tty else 10_000, soft_wrap=not tty)
 
 
 def selection(args: argparse.Namespace) -> Selection:
@@ -82,6 +132,17 @@ def load_one(path: Path) -> Template:
         sys.stderr.write(f"{t.path.name}: --no-exec: not run: "
                          f"{', '.join(t.python_uses())} (workspace Python)\n")
     return t
+
+
+def relative(path: Path | str, base: Path | None = None) -> str:
+    """``path`` relative to the current folder (``base``) when it is inside it, as ``check``
+    prints paths; else as it is."""
+    base = base or Path.cwd()
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(p)
 
 
 def pairs_or_usage(t: Template, sel: Selection) -> list:

@@ -5,65 +5,103 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from cutlens import __version__, trust
 from cutlens.check import formats
+from cutlens.cli import help as help_mod
 from cutlens.cli.check import cmd_check
 from cutlens.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
     ConfigProblems,
     UsageError,
+    add_color,
     add_selection,
     default_paths,
     selection,
+    use_color,
 )
 from cutlens.cli.render import cmd_render
 from cutlens.cli.variants import cmd_variants
 from cutlens.config import ConfigError
 
 
+def _command(sub: Any, name: str, help: str, selection: bool = True) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".",
+                          epilog=help_mod.epilog(name, selection),
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cutlens", description="Render, check and benchmark "
-                                "Jinja-templated CUDA/CUTLASS kernels.")
+                                "Jinja-templated CUDA/CUTLASS kernels.",
+                                epilog=help_mod.EXIT_STATUS + "\n\n" + help_mod.COLOR,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"cutlens {__version__}")
-    sub = p.add_subparsers(dest="cmd", required=True)
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND",
+                           help="`cutlens COMMAND --help` says more")
+    template_help = "the template (*.cu.jinja, *.cuh.jinja, *.cu.j2 or a configured glob)"
+    paths_help = ("templates or folders to search for templates (default: the project "
+                  "around the current folder)")
 
-    r = sub.add_parser("render", help="write the rendered CUDA of a template")
-    r.add_argument("template", type=Path)
-    add_selection(r, "render (default: the first sample and variant)")
+    r = _command(sub, "render", "write the rendered CUDA of a template")
+    r.add_argument("template", type=Path, help=template_help)
+    add_selection(r, "render", default="first")
     r.add_argument("--all", action="store_true", help="every sample × variant")
-    r.add_argument("-o", "--output", type=Path, help="output directory (default: stdout)")
+    r.add_argument("-o", "--output", type=Path, metavar="DIR",
+                   help="write into DIR (one folder per pair with several) and print the "
+                        "files written; default: stdout")
     r.add_argument("--line-directives", action="store_true",
                    help="emit #line directives pointing at the template")
 
-    v = sub.add_parser("variants", help="list a template's samples and variants")
-    v.add_argument("template", type=Path)
-    v.add_argument("--format", choices=("text", "json"), default="text")
+    v = _command(sub, "variants", "list a template's samples and variants")
+    v.add_argument("template", type=Path, help=template_help)
+    v.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text (default) or json")
     add_selection(v, "list")
 
-    c = sub.add_parser("check", help="render and compile templates; report diagnostics")
-    c.add_argument("paths", nargs="*", type=Path)
-    c.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text")
-    c.add_argument("--jobs", type=int, default=None)
+    c = _command(sub, "check", "render and compile templates; report problems on their lines")
+    c.add_argument("paths", nargs="*", type=Path, metavar="PATH", help=paths_help)
+    c.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text",
+                   help="text: file:line:col: severity: message, like a compiler (default); "
+                        "json; sarif (2.1.0, for code scanning); github (workflow "
+                        "annotations)")
+    c.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="parallel nvcc processes (default: the config's `jobs`, else one per "
+                        "core)")
     add_selection(c, "check")
-    c.add_argument("--no-nvcc", action="store_true", help="the Jinja tier only")
+    c.add_argument("--no-nvcc", action="store_true",
+                   help="the Jinja tier only: render, do not compile")
     c.add_argument("--mode", choices=("quick", "full"), default="full",
                    help="nvcc pass: quick (device syntax only) or full (default)")
 
-    b = sub.add_parser("bench", help="benchmark a template's variants on the GPU")
-    b.add_argument("template", type=Path)
+    b = _command(sub, "bench", "benchmark a template's variants on the GPU")
+    b.add_argument("template", type=Path, help=template_help)
     add_selection(b, "benchmark")
-    b.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    b.add_argument("--compare", type=Path, help="baseline JSON from an earlier --format json")
-    b.add_argument("--threshold", type=float, default=5.0, help="regression threshold, %%")
-    b.add_argument("--plot", type=Path, help="write a latency-per-variant plot (PNG)")
-    b.add_argument("--jobs", type=int, default=None)
-    b.add_argument("--no-baseline", action="store_true", help="skip the torch baseline row")
-    b.add_argument("-o", "--output", type=Path, help="also write the JSON here")
+    b.add_argument("--format", choices=("table", "json", "csv"), default="table",
+                   help="table (default, sorted by latency, best marked ★), json (the "
+                        "report --compare reads) or csv")
+    b.add_argument("--compare", type=Path, metavar="BASELINE.json",
+                   help="compare with a report from an earlier --format json; exit 1 on a "
+                        "regression")
+    b.add_argument("--threshold", type=float, default=5.0, metavar="PCT",
+                   help="with --compare: slower by more than PCT %% is a regression "
+                        "(default 5)")
+    b.add_argument("--plot", type=Path, metavar="FILE",
+                   help="write a latency-per-variant plot (PNG, SVG or PDF; needs "
+                        "matplotlib)")
+    b.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="parallel nvcc processes (default: the config's `jobs`, else one per "
+                        "core)")
+    b.add_argument("--no-baseline", action="store_true",
+                   help="skip the torch reference's own timing (the baseline row)")
+    b.add_argument("-o", "--output", type=Path, metavar="FILE",
+                   help="also write the JSON report to FILE")
     b.add_argument("--build-only", action="store_true",
                    help="build the selected variants (fill the build cache) without running")
     b.add_argument("--executor", choices=("local", "ray"), default=None,
@@ -83,23 +121,28 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--gpu-resource", metavar="NAME",
                    help="ray: the resource a bench worker holds (default GPU)")
 
-    w = sub.add_parser("watch", help="re-check on every change, printing what changed")
-    w.add_argument("paths", nargs="*", type=Path)
-    w.add_argument("--no-nvcc", action="store_true")
+    w = _command(sub, "watch", "re-check on every change, printing what changed")
+    w.add_argument("paths", nargs="*", type=Path, metavar="PATH", help=paths_help)
+    w.add_argument("--no-nvcc", action="store_true",
+                   help="the Jinja tier only: render, do not compile")
     add_selection(w, "check")
 
-    lsp = sub.add_parser("lsp", help="start the language server")
+    lsp = _command(sub, "lsp", "start the language server", selection=False)
     lsp.add_argument("--tcp", action="store_true", help="listen on TCP (127.0.0.1)")
-    lsp.add_argument("--port", type=int, default=2087)
+    lsp.add_argument("--port", type=int, default=2087, help="with --tcp: the port "
+                     "(default 2087)")
     lsp.add_argument("--headless", nargs="*", type=Path, default=None, metavar="PATH",
                      help="open every template under PATH with an in-process client, "
                           "print the diagnostics like check, and exit like check")
-    lsp.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text")
-    lsp.add_argument("--log-file", type=Path)
+    lsp.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text",
+                     help="with --headless: the output format, as for check")
+    lsp.add_argument("--log-file", type=Path, metavar="FILE",
+                     help="write the server's log to FILE")
     for sp in (r, v, c, b, w, lsp):
         sp.add_argument("--no-exec", action="store_true",
                         help="untrusted: run no workspace code (generators, template_class "
                              "helpers, nvcc, benchmarks); the Jinja tier only")
+        add_color(sp)
     return p
 
 
@@ -116,7 +159,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     from cutlens.cli.watch import run_watch
 
     return run_watch(default_paths(args.paths), nvcc=not args.no_nvcc,
-                     selection=selection(args))
+                     selection=selection(args), color=use_color(args.color, sys.stdout))
 
 
 def cmd_lsp(args: argparse.Namespace) -> int:
@@ -124,31 +167,54 @@ def cmd_lsp(args: argparse.Namespace) -> int:
         from cutlens.lsp.headless import run_headless
 
         return run_headless(default_paths(args.headless), fmt=args.format,
-                            no_exec=args.no_exec)
+                            no_exec=args.no_exec, color=use_color(args.color, sys.stdout))
     from cutlens.lsp.io import start
 
     start(tcp=args.tcp, port=args.port, log_file=args.log_file, no_exec=args.no_exec)
     return EXIT_OK
 
 
+#: The reader of the output went away (``cutlens variants T | head``), as for other Unix
+#: tools killed by SIGPIPE: 128 + 13.
+EXIT_BROKEN_PIPE = 141
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "render": cmd_render, "variants": cmd_variants, "check": cmd_check, "bench": cmd_bench,
     "watch": cmd_watch, "lsp": cmd_lsp}
 
 
+def _quiet_stdout() -> None:
+    """The reader of stdout went away (``| head``): point stdout at /dev/null so that
+    Python's final flush does not fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.cmd is None:  # `cutlens` alone: what it does and how to start
+        sys.stdout.write(help_mod.OVERVIEW)
+        return EXIT_USAGE
     untrusted = getattr(args, "no_exec", False)
+    err_color = use_color(getattr(args, "color", "auto"), sys.stderr)
     try:
         with trust.exec_policy(False) if untrusted else contextlib.nullcontext():
-            return COMMANDS[args.cmd](args)
+            status = COMMANDS[args.cmd](args)
+            if not sys.stdout.closed:  # (the language server closes it when it ends)
+                sys.stdout.flush()  # a closed pipe shows here, not at exit
+            return status
     except ConfigProblems as e:
-        sys.stderr.write(formats.text(e.problems, Path.cwd()))
+        sys.stderr.write(formats.text(e.problems, Path.cwd(), color=err_color))
         sys.stderr.write(f"cutlens {args.cmd}: {e}: fix the config first\n")
         return EXIT_USAGE
     except (UsageError, ConfigError) as e:
         sys.stderr.write(f"cutlens {args.cmd}: {e}\n")
         return EXIT_USAGE
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         sys.stderr.write("cutlens: interrupted\n")
         return 130

@@ -5,17 +5,28 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from cutlens.check import formats
-from cutlens.cli.common import EXIT_OK, EXIT_PROBLEMS, load_one, pairs_or_usage, selection
+from cutlens.cli.common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    load_one,
+    pairs_or_usage,
+    relative,
+    selection,
+    use_color,
+)
 from cutlens.render.renderer import Renderer, RenderFailure
 from cutlens.template.selection import Selection
 
 
 def cmd_render(args: argparse.Namespace) -> int:
     t = load_one(args.template)
+    base, color = Path.cwd(), use_color(args.color, sys.stderr)
     if t.broken:
-        sys.stderr.write(formats.text([d for d in t.errors if d.severity == "error"]))
+        sys.stderr.write(formats.text([d for d in t.errors if d.severity == "error"], base,
+                                      color))
         return EXIT_PROBLEMS
     sel = selection(args)
     if args.all:
@@ -29,7 +40,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     for s, v in pairs:
         r = renderer.render(t, s, v)
         if isinstance(r, RenderFailure):
-            sys.stderr.write(formats.text(r.diagnostics))
+            sys.stderr.write(formats.text(r.diagnostics, base, color))
             status = EXIT_PROBLEMS
             continue
         body = r.with_line_directives() if args.line_directives else r.text
@@ -45,5 +56,5 @@ def cmd_render(args: argparse.Namespace) -> int:
         (out_dir / f"{stem}.cu").write_text(text)
         for name, comp in r.companions.items():
             (out_dir / name).write_text(comp.text)
-        print(out_dir / f"{stem}.cu")
+        print(relative(out_dir / f"{stem}.cu", base))
     return status

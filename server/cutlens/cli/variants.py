@@ -5,14 +5,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from cutlens.check import formats
-from cutlens.cli.common import EXIT_OK, EXIT_PROBLEMS, load_one, pairs_or_usage, selection
+from cutlens.cli.common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    load_one,
+    pairs_or_usage,
+    selection,
+    use_color,
+)
 
 
 def cmd_variants(args: argparse.Namespace) -> int:
     t = load_one(args.template)
-    sys.stderr.write(formats.text(t.errors))
+    sys.stderr.write(formats.text(t.errors, Path.cwd(), use_color(args.color, sys.stderr)))
     sel = selection(args)
     pairs = pairs_or_usage(t, sel) if not sel.everything else t.pairs()
     samples = [s for s in t.samples if any(ps is s for ps, _ in pairs)] if t.samples else []

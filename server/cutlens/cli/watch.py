@@ -46,7 +46,8 @@ def diff(old: dict[tuple, Diagnostic], new: list[Diagnostic]) -> tuple[list[Diag
 
 
 def run_watch(paths: list[Path], nvcc: bool = True, settle_s: float = 0.2,
-              out: TextIO | None = None, selection: Selection | None = None) -> int:
+              out: TextIO | None = None, selection: Selection | None = None,
+              color: bool = False) -> int:
     """Check, then re-check whenever a file under the paths' projects changes."""
     stream = out or sys.stdout
     base = Path.cwd()
@@ -63,16 +64,21 @@ def run_watch(paths: list[Path], nvcc: bool = True, settle_s: float = 0.2,
     observer.daemon = True
     observer.start()
     seen: dict[tuple, Diagnostic] = {}
+    first = True
     try:
         while True:
             report = check_paths(paths, selection or Selection(), nvcc=nvcc, renderer=renderer)
-            new, fixed = diff(seen, report.diagnostics)
-            seen = {_key(d): d for d in report.diagnostics}
+            shown, untrusted = formats.untrusted_once(report.diagnostics)
+            new, fixed = diff(seen, shown)
+            seen = {_key(d): d for d in shown}
             stamp = time.strftime("%H:%M:%S")
             for d in new:
-                stream.write("+ " + formats.text([d], base))
+                stream.write("+ " + formats.text([d], base, color))
             for d in fixed:
-                stream.write("- fixed: " + formats.text([d], base))
+                stream.write("- fixed: " + formats.text([d], base, color))
+            if untrusted and first:
+                stream.write(f"{formats.UNTRUSTED_ADVICE}\n")
+            first = False
             s = formats.summary(report.diagnostics, len(report.templates))
             stream.write(f"[{stamp}] {s['templates']} template(s), {s['errors']} error(s), "
                          f"{s['warnings']} warning(s); watching for changes\n")

@@ -52,6 +52,46 @@ class BenchConfig:
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 
+SIZE_PATTERN = r"\d+(?:\.\d+)?\s*(?:[kKmMgGtT]i?[bB]|[bB])?"
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+               "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+
+
+def parse_size(value: str | int) -> int:
+    """Bytes of ``"4GB"`` (10^9 per GB), ``"500MiB"`` (2^20 per MiB), ``"1.5 GB"`` or an
+    integer number of bytes. Raises ValueError on anything else."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a size: {value!r}")
+    if isinstance(value, int):
+        return value
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(value))
+    unit = m.group(2).lower() if m else None
+    if m is None or unit not in _SIZE_UNITS:
+        raise ValueError(f"not a size: {value!r} (like '4GB', '500MiB' or bytes)")
+    return int(float(m.group(1)) * _SIZE_UNITS[unit])
+
+
+@attrs.define
+class CacheConfig:
+    """``[cache]`` of the project config: the build cache under ``.cutlens/build``."""
+
+    #: Past this size the least recently used entries are evicted (never one in use);
+    #: ``0``: no bound. ``"4GB"`` (10^9 bytes per GB), ``"500MiB"``, or bytes.
+    max_size: str | int = attrs.field(default="4GB", metadata=_meta(
+        min=0, pattern=SIZE_PATTERN,
+        pattern_doc="a size such as '4GB', '500MiB' or a number of bytes (0: no bound)"))
+
+    @property
+    def max_bytes(self) -> int:
+        """The bound in bytes (0: none)."""
+        try:
+            return parse_size(self.max_size)
+        except ValueError:  # validated when read; a default never fails
+            return parse_size("4GB")
+
+
 @attrs.define
 class CompileTable:
     """``[compile]`` of a template (front matter or per-template table): adds to or
@@ -198,6 +238,7 @@ class ProjectConfig:
     driver: list[DriverConfig] = attrs.field(factory=list, metadata=_meta(internal=True))
     #: Inductor's own CUTLASS templates (``[inductor]``), None when not configured.
     inductor: InductorConfig | None = None
+    cache: CacheConfig = attrs.Factory(CacheConfig)
     #: Per-template tables (settings for templates that cannot carry front matter), by
     #: path relative to ``root``; their contents are checked when the template loads.
     template: dict[str, dict] = attrs.field(factory=dict, metadata=_meta(internal=True))

@@ -238,7 +238,7 @@ def check_value(name: str, value: Any, meta: dict) -> str | None:
     if choices is not None and value not in choices:
         return f"{name} must be one of {', '.join(map(repr, choices))}, not {value!r}"
     lo = meta.get("min")
-    if lo is not None and value is not None and value < lo:
+    if lo is not None and isinstance(value, int | float) and value < lo:
         return f"{name} must be at least {lo}, not {value!r}"
     pattern = meta.get("pattern")
     if pattern is not None and isinstance(value, str) and not re.fullmatch(pattern, value):

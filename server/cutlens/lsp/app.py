@@ -15,5 +15,6 @@ def create_server(no_exec: bool = False) -> CutlensServer:
     features.register_lifecycle(server)
     features.register_documents(server)
     features.register_views(server)
+    features.register_assists(server)
     commands.register(server)
     return server

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
+from lsprotocol import types as lsp
 
 from cutlens import trust
 from cutlens.config.validate import CONVERTER
@@ -55,6 +56,15 @@ class SelectArgs:
 
     uri: str
     name: str | int | None = None
+
+
+@attrs.define
+class LocationArgs:
+    """``[uri, line, character?]``: a place to show (0-based)."""
+
+    uri: str
+    line: int
+    character: int = 0
 
 
 @attrs.define
@@ -281,6 +291,25 @@ def register(server: CutlensServer) -> None:
                              + trust.HOW_TO_TRUST}
         doc = await ensure_doc(ls, a.uri)
         return await benchmark(ls, doc, a.variant, a.sample)
+
+    @command("cutlens.results", UriArgs)
+    async def cmd_results(ls: CutlensServer, a: UriArgs) -> dict:
+        """The latest sweep (as ``cutlens/results``); a client shows its results view."""
+        doc = await ensure_doc(ls, a.uri)
+        return await asyncio.to_thread(results_payload, ls, doc)
+
+    @command("cutlens.openLocation", LocationArgs)
+    async def cmd_open_location(ls: CutlensServer, a: LocationArgs) -> dict:
+        """Ask the client to show a file at a line (``window/showDocument``): the header an
+        nvcc error came from."""
+        pos = lsp.Position(max(a.line, 0), max(a.character, 0))
+        try:
+            res = await ls.window_show_document_async(lsp.ShowDocumentParams(
+                uri=a.uri, take_focus=True, selection=lsp.Range(pos, pos)))
+        except Exception as e:  # a client without window/showDocument
+            return {"error": f"the client cannot show documents: {e}", "uri": a.uri,
+                    "line": a.line}
+        return {"shown": bool(getattr(res, "success", False)), "uri": a.uri, "line": a.line}
 
     @request("cutlens/rendered", RenderedArgs)
     async def req_rendered(ls: CutlensServer, a: RenderedArgs) -> dict:

@@ -1,5 +1,6 @@
 """The standard LSP features: lifecycle, settings, document sync (which drives the tiers),
-and the views — code lenses, hover, completion, definition, symbols. Each handler is a short
+and the views — code lenses (listed cheaply, resolved on demand), hover, completion,
+definition, symbols, code actions, document links and inlay hints. Each handler is a short
 function that delegates to a helper module."""
 
 from __future__ import annotations
@@ -7,18 +8,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import suppress
+from pathlib import Path
 from typing import Any
 
 from lsprotocol import types as lsp
 
-from cutlens.lsp import case_lenses, navigation
+from cutlens.lsp import actions as actions_mod
+from cutlens.lsp import case_lenses
 from cutlens.lsp import completion as completion_mod
+from cutlens.lsp import hints as hints_mod
 from cutlens.lsp import hover as hover_mod
 from cutlens.lsp import lenses as lenses_mod
+from cutlens.lsp import links as links_mod
+from cutlens.lsp import navigation
 from cutlens.lsp.convert import uri_to_path
 from cutlens.lsp.server import CutlensServer, guarded
 from cutlens.lsp.tiers import NVCC_CHANGE_DEBOUNCE_S
 from cutlens.render.unit import RenderedUnit
+from cutlens.template.model import Template
 
 log = logging.getLogger("cutlens.lsp")
 
@@ -152,30 +159,38 @@ def register_views(server: CutlensServer) -> None:
     """Code lenses, hover, completion, definition and document symbols."""
     ses = server.session
 
-    @server.feature(lsp.TEXT_DOCUMENT_CODE_LENS)
+    @server.feature(lsp.TEXT_DOCUMENT_CODE_LENS, lsp.CodeLensOptions(resolve_provider=True))
     @guarded
     def code_lens(ls: CutlensServer, params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
+        """The lenses, unresolved: cheap to list (no results are read here)."""
         doc = ls.template_doc(params.text_document.uri)
         if doc is None or doc.template is None or not (doc.template.has_settings or
                                                        doc.template.engine == "driver"):
             return []
         t = doc.template
-        proj = ses.project_for(doc.path)
-        try:
-            runs = proj.store.latest(t.content_hash)
-            checks = proj.store.checks(t.content_hash)
-        except Exception:
-            log.exception("reading results")
-            runs, checks = [], []
-        if t.engine == "driver":
+        ls.results_generation += 1  # the resolves that follow read the results afresh
+        if t.engine == "driver":  # a few lenses, resolved at once
+            runs, checks = ls.results_of(doc)
             try:
-                inductor = proj.store.latest(t.content_hash, kind="inductor")
+                inductor = ses.project_for(doc.path).store.latest(t.content_hash,
+                                                                  kind="inductor")
             except Exception:
                 inductor = []
             return case_lenses.code_lenses(params.text_document.uri, t, runs, checks,
                                            inductor)
-        return lenses_mod.code_lenses(params.text_document.uri, t, runs, checks,
-                                      doc.active_sample, doc.active_variant)
+        return lenses_mod.list_lenses(params.text_document.uri, t, doc.active_sample)
+
+    @server.feature(lsp.CODE_LENS_RESOLVE)
+    @guarded
+    def code_lens_resolve(ls: CutlensServer, lens: lsp.CodeLens) -> lsp.CodeLens:
+        """A lens's title and command, from the latest results."""
+        data = lens.data if isinstance(lens.data, dict) else {}
+        doc = ls.template_doc(str(data.get("uri", "")))
+        if doc is None or doc.template is None:
+            return lsp.CodeLens(range=lens.range, data=lens.data,
+                                command=lsp.Command(title="(template closed)", command=""))
+        runs, checks = ls.results_of(doc)
+        return lenses_mod.resolve_lens(lens, doc.template, runs, checks, doc.active_variant)
 
     @server.feature(lsp.TEXT_DOCUMENT_HOVER)
     @guarded
@@ -183,11 +198,17 @@ def register_views(server: CutlensServer) -> None:
         doc = ls.template_doc(params.text_document.uri)
         if doc is None or doc.template is None or doc.path.suffix == ".py":
             return None  # a Python file's hover is its Python language server's
+        t = doc.template
+        source = ses.text_of(doc.path) or ""
+        in_front = t.front.start_line <= params.position.line + 1 <= t.front.end_line
+        if in_front:  # the grid's results: no render needed
+            sample = lenses_mod.active_sample(t, doc.active_sample)
+            return hover_mod.hover(t, None, str(doc.path), source, params.position.line,
+                                   params.position.character, ls.results_of(doc)[0], sample)
         unit = ls.active_unit(doc) if doc.checkable else None
         if not isinstance(unit, RenderedUnit):
             unit = None
-        source = ses.text_of(doc.path) or ""
-        return hover_mod.hover(doc.template, unit, str(doc.path), source,
+        return hover_mod.hover(t, unit, str(doc.path), source,
                                params.position.line, params.position.character)
 
     @server.feature(lsp.TEXT_DOCUMENT_COMPLETION,
@@ -227,3 +248,42 @@ def register_views(server: CutlensServer) -> None:
             return []
         return navigation.document_symbols(doc.template if doc else None,
                                            ses.text_of(path) or "")
+
+
+def register_assists(server: CutlensServer) -> None:
+    """Code actions (quick fixes), document links and inlay hints."""
+    ses = server.session
+
+    def template_of(path: Path) -> Template | None:
+        """The document's template, loaded now when the Jinja tier has not run yet."""
+        doc = ses.docs.get(path)
+        if doc is not None and doc.template is not None:
+            return doc.template
+        if ses.text_of(path) is None or not ses.is_template_file(path):
+            return None
+        return ses.load_template(ses.doc(path))
+
+    @server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION, lsp.CodeActionOptions(
+        code_action_kinds=[lsp.CodeActionKind.QuickFix]))
+    @guarded
+    def code_action(ls: CutlensServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+        path = uri_to_path(params.text_document.uri)
+        return actions_mod.code_actions(params.text_document.uri, template_of(path),
+                                        ses.text_of(path) or "", params.context.diagnostics)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_LINK)
+    @guarded
+    def document_link(ls: CutlensServer,
+                      params: lsp.DocumentLinkParams) -> list[lsp.DocumentLink]:
+        path = uri_to_path(params.text_document.uri)
+        return links_mod.document_links(template_of(path), path, ses.text_of(path) or "")
+
+    @server.feature(lsp.TEXT_DOCUMENT_INLAY_HINT)
+    @guarded
+    def inlay_hint(ls: CutlensServer, params: lsp.InlayHintParams) -> list[lsp.InlayHint]:
+        doc = ls.template_doc(params.text_document.uri)
+        if doc is None or doc.template is None:
+            return []
+        _runs, checks = ls.results_of(doc)
+        return hints_mod.inlay_hints(doc.template, ses.text_of(doc.path) or "", checks,
+                                     doc.active_sample, params.range)

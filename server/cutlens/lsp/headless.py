@@ -77,7 +77,8 @@ async def collect(paths: list[Path], settings: dict | None = None,
     return sorted(diags, key=sort_key), len(templates)
 
 
-def run_headless(paths: list[Path], fmt: str = "text", no_exec: bool = False) -> int:
+def run_headless(paths: list[Path], fmt: str = "text", no_exec: bool = False,
+                 color: bool = False) -> int:
     """Run, print like ``cutlens check``, exit like it (a project config with problems: those,
     on stderr, exit 2)."""
     _, problems = configs_for(paths)
@@ -88,8 +89,11 @@ def run_headless(paths: list[Path], fmt: str = "text", no_exec: bool = False) ->
         return EXIT_USAGE
     diags, n = asyncio.run(collect(paths, no_exec=no_exec))
     base = Path.cwd()
-    sys.stdout.write(formats.render(fmt, diags, n, base))
+    shown, untrusted = formats.untrusted_once(diags) if fmt == "text" else (diags, False)
+    sys.stdout.write(formats.render(fmt, shown, n, base, color))
     if fmt == "text":
+        if untrusted:
+            sys.stderr.write(f"cutlens lsp --headless: {formats.UNTRUSTED_ADVICE}\n")
         s = formats.summary(diags, n)
         sys.stderr.write(f"cutlens lsp --headless: {s['templates']} template(s), "
                          f"{s['errors']} error(s), {s['warnings']} warning(s)\n")

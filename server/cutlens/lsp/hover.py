@@ -1,14 +1,21 @@
 """Hover: what a ``{{ }}`` / ``{% %}`` rendered to for the active sample × variant; hook
-documentation; a node's dtype, sizes and strides; a variant key's value."""
+documentation; a node's dtype, sizes and strides; a variant key's value. In the front matter,
+on a ``[variants]`` grid key: the benchmark results by that key's values; on the
+``[variants]`` header: the grid's variants, fastest first."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from lsprotocol import types as lsp
 
+from cutlens.bench.report import fmt_ms, is_ok, status_text
 from cutlens.lsp import jinja_text
 from cutlens.lsp.completion import context_class, hook_doc
 from cutlens.render.renderer import RenderedUnit
-from cutlens.template.model import Template
+from cutlens.template.model import Sample, Template
+from cutlens.template.variants import RESERVED
 
 MAX_SHOWN = 6
 MAX_CHARS = 1500
@@ -50,13 +57,118 @@ def _where(unit: RenderedUnit | None) -> str:
     return f"\n\n---\n*sample `{unit.sample.name}` × variant `{unit.variant.name}`*"
 
 
+#: Rows of the whole-grid table on the ``[variants]`` header.
+MAX_GRID_ROWS = 15
+
+
+def _value(v: Any) -> str:
+    text = json.dumps(v) if not isinstance(v, str) else v
+    return text.replace("|", "\\|")
+
+
+def _ms_cell(rows: list[dict]) -> str:
+    ok = [r for r in rows if is_ok(r)]
+    return fmt_ms(min(r["ms"] for r in ok)) if ok else "—"
+
+
+def grid_key_hover(template: Template, sample: Sample, key: str,
+                   runs: list[dict]) -> str:
+    """The results of the sample's variants grouped by the values of grid key ``key``."""
+    by_name = {r.get("variant_name"): r for r in runs if r.get("sample") == sample.name}
+    groups: dict[str, list] = {}
+    for v in template.variants(sample):
+        if key in v.values:
+            groups.setdefault(json.dumps(v.values[key], sort_keys=True), []).append(v)
+    if not groups:
+        return f"**{key}**: no variant of sample `{sample.name}` has this key"
+    lines = [f"**{key}** — {len(groups)} value(s) over {sum(map(len, groups.values()))} "
+             f"variant(s) of sample `{sample.name}`", ""]
+    if not any(v.name in by_name for vs in groups.values() for v in vs):
+        lines += [f"| {key} | variants |", "|---|---:|"]
+        lines += [f"| `{_value(vs[0].values[key])}` | {len(vs)} |" for vs in groups.values()]
+        lines += ["", "*no benchmark results yet (▶ Benchmark)*"]
+        return "\n".join(lines)
+    table = []
+    for vs in groups.values():
+        rows = [by_name[v.name] for v in vs if v.name in by_name]
+        ok = [r for r in rows if is_ok(r)]
+        best = min(ok, key=lambda r: r["ms"]) if ok else None
+        table.append((best["ms"] if best else float("inf"), vs[0].values[key], len(vs),
+                      sum(1 for r in ok if r.get("verified")), len(rows) - len(ok),
+                      best, len(vs) - len(rows)))
+    table.sort(key=lambda t: t[0])
+    lines += [f"| {key} | variants | ✓ | ✗ | best ms | best variant |",
+              "|---|---:|---:|---:|---:|---|"]
+    for _ms, value, n, good, bad, best, not_run in table:
+        name = best["variant_name"] if best else "—"
+        ran = f"{n}" + (f" ({not_run} not run)" if not_run else "")
+        lines.append(f"| `{_value(value)}` | {ran} | {good} | {bad} | "
+                     f"{fmt_ms(best['ms']) if best else '—'} | {name} |")
+    return "\n".join(lines)
+
+
+def grid_hover(template: Template, sample: Sample, runs: list[dict]) -> str:
+    """The sample's variants, fastest first (at most :data:`MAX_GRID_ROWS`)."""
+    variants = template.variants(sample)
+    by_name = {r.get("variant_name"): r for r in runs if r.get("sample") == sample.name}
+    head = f"**{len(variants)} variant(s)** of sample `{sample.name}`"
+    rows = [by_name[v.name] for v in variants if v.name in by_name]
+    if not rows:
+        return head + "\n\n*no benchmark results yet (▶ Benchmark)*"
+    rows.sort(key=lambda r: (not is_ok(r), r.get("ms") or float("inf")))
+    lines = [head, "", "| variant | ms | spread | ✓/✗ |", "|---|---:|---:|---|"]
+    for r in rows[:MAX_GRID_ROWS]:
+        spread = r.get("spread_pct")
+        lines.append(f"| {r['variant_name']} | {fmt_ms(r.get('ms'))} | "
+                     f"{'—' if spread is None else f'±{spread:.1f}%'} | "
+                     f"{status_text(r).replace('|', '/')} |")
+    if len(rows) > MAX_GRID_ROWS:
+        lines.append(f"\n*…{len(rows) - MAX_GRID_ROWS} more: the results view has them all*")
+    if len(rows) < len(variants):
+        lines.append(f"\n*{len(variants) - len(rows)} not benchmarked*")
+    return "\n".join(lines)
+
+
+def front_matter_hover(template: Template, sample: Sample, line0: int, line: str,
+                       runs: list[dict]) -> lsp.Hover | None:
+    """Hover on the ``[variants]`` header or one of its grid keys (front matter only)."""
+    fm = template.front
+    if not fm.start_line or not fm.start_line <= line0 + 1 <= fm.end_line \
+            or template.settings_file not in (None, template.path):
+        return None
+    spec = template.settings.get("variants")
+    if not isinstance(spec, dict):
+        return None
+    hits = [key for (table, key), ln in fm.lines.items() if table == "variants"
+            and ln == line0 + 1]
+    if not hits:
+        return None
+    key = hits[0]
+    rng = lsp.Range(lsp.Position(line0, len(line) - len(line.lstrip())),
+                    lsp.Position(line0, len(line.rstrip())))
+    if key is None or key in RESERVED or not isinstance(spec.get(key), list):
+        if key is not None and key != "generator":
+            return None
+        md = grid_hover(template, sample, runs)
+    else:
+        md = grid_key_hover(template, sample, key, runs)
+    return lsp.Hover(contents=lsp.MarkupContent(lsp.MarkupKind.Markdown, md), range=rng)
+
+
 def hover(template: Template | None, unit: RenderedUnit | None, file: str, source: str,
-          line0: int, col: int) -> lsp.Hover | None:
-    """Hover content at a 0-based position of a template."""
+          line0: int, col: int, runs: list[dict] | None = None,
+          sample: Sample | None = None) -> lsp.Hover | None:
+    """Hover content at a 0-based position of a template (``runs``: its latest benchmark
+    results, for the front matter's grid; ``sample``: the active sample)."""
     lines = source.splitlines()
     if line0 >= len(lines):
         return None
     line = lines[line0]
+    if template is not None and template.front.start_line:
+        fm = front_matter_hover(template, sample or template.sample_list[0], line0, line,
+                                runs or [])
+        if fm is not None:
+            return fm
     region = jinja_text.region_at(line, col)
     word = jinja_text.word_at(line, col)
     md: str | None = None

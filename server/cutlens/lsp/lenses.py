@@ -1,10 +1,22 @@
-"""Code lenses: actions at the top of a template, the last known result on each sample and
-variant line of its front matter."""
+"""Code lenses: actions at the top of a template, the last known result on each sample line,
+on each variant that has a line of its own (a ``[[variant]]`` table), and one summary on a
+line that several variants share (a ``[variants]`` grid, a generator) — never one lens per
+grid point.
+
+Listing is cheap: :func:`list_lenses` reads no results, each lens carries ``data`` and no
+command; ``codeLens/resolve`` (:func:`resolve_lens`) fills in the title and command from the
+results store (the latest benchmark run and compile check of each sample × variant).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
 from lsprotocol import types as lsp
 
+from cutlens.bench.report import fmt_ms, is_ok
 from cutlens.template.model import Sample, Template, Variant
 
 
@@ -45,61 +57,160 @@ def check_text(c: dict) -> str:
            f"{c.get('spills') or 0} spills"
 
 
-def _lens(line0: int, title: str, command: str, args: list) -> lsp.CodeLens:
-    pos = lsp.Position(max(line0, 0), 0)
-    return lsp.CodeLens(range=lsp.Range(pos, pos),
-                        command=lsp.Command(title=title, command=command, arguments=args))
-
-
 def variant_lens_line(template: Template, v: Variant) -> int:
     """0-based line for a variant's lens: its ``[[variant]]`` table, the ``[variants]``
-    header of a grid, else the first line (generator variants)."""
+    header of a grid, the ``generator`` key for generated variants; the first line when
+    the settings live in the project config."""
     if template.settings_file is not None and template.settings_file != template.path:
         return 0
+    spec = template.settings.get("variants")
+    if v.line <= 1 and isinstance(spec, dict) and "generator" in spec:
+        return max(template.front.line_of("variants", "generator") - 1, 0)
     return max(v.line - 1, 0)
 
 
-def code_lenses(uri: str, template: Template, runs: list[dict], checks: list[dict],
-                active_sample: str | None, active_variant: str | None) -> list[lsp.CodeLens]:
-    """All lenses of a template. ``runs``: latest bench result per (sample, variant);
-    ``checks``: latest check per (sample, variant)."""
-    samples = template.samples or [Sample("default")]
-    sample = next((s for s in samples if s.name == active_sample), samples[0])
-    n_variants = len(template.variants(sample))
-    lenses = [
-        _lens(0, "▶ Check", "cutlens.check", [uri]),
-        _lens(0, f"▶ Benchmark ({n_variants} variant{'s' if n_variants != 1 else ''})",
-              "cutlens.benchmark", [uri]),
-        _lens(0, "Show rendered", "cutlens.showRendered", [uri]),
-    ]
-    run_of = {(r.get("sample"), r.get("variant_name")): r for r in runs}
-    check_of = {(c.get("sample"), c.get("variant_name")): c for c in checks}
-    same_file = template.settings_file in (None, template.path)
-    for s in template.samples:
-        if not same_file:
-            break
-        mine = [r for r in runs if r.get("sample") == s.name and not r.get("error")
-                and r.get("ms") is not None]
-        if mine:
-            best = min(mine, key=lambda r: r["ms"])
-            title = f"best {best['variant_name']}: {bench_text(best)}"
-        else:
-            cs = [c for c in checks if c.get("sample") == s.name]
-            bad = sum(1 for c in cs if c.get("errors"))
-            title = (f"nvcc: {bad}/{len(cs)} variants fail" if bad else
-                     f"✓ nvcc ({len(cs)} variants)" if cs else "not checked yet")
-        mark = "● " if s.name == sample.name else ""
-        lenses.append(_lens(s.line - 1, f"{mark}{s.name}: {title}", "cutlens.selectSample",
-                            [uri, s.name]))
+@dataclass(frozen=True)
+class VariantLine:
+    """Variants whose lens goes on one line: one (``[[variant]]``) or several (a grid)."""
+
+    line0: int
+    variants: tuple[Variant, ...]
+
+    @property
+    def shared(self) -> bool:
+        return len(self.variants) > 1
+
+
+def variant_lines(template: Template, sample: Sample) -> list[VariantLine]:
+    """The sample's variants grouped by the line their lens goes on, in line order."""
+    by_line: dict[int, list[Variant]] = {}
     for v in template.variants(sample):
-        key = (sample.name, v.name)
-        if key in run_of:
-            detail = bench_text(run_of[key])
-        elif key in check_of:
-            detail = check_text(check_of[key])
+        by_line.setdefault(variant_lens_line(template, v), []).append(v)
+    return [VariantLine(ln, tuple(vs)) for ln, vs in sorted(by_line.items())]
+
+
+def active_sample(template: Template, name: str | None) -> Sample:
+    samples = template.samples or [Sample("default")]
+    return next((s for s in samples if s.name == name), samples[0])
+
+
+def _lens(line0: int, data: dict) -> lsp.CodeLens:
+    pos = lsp.Position(max(line0, 0), 0)
+    return lsp.CodeLens(range=lsp.Range(pos, pos), data=data)
+
+
+def list_lenses(uri: str, template: Template, sample_name: str | None) -> list[lsp.CodeLens]:
+    """Every lens of a template, unresolved (``data`` only: no results are read)."""
+    sample = active_sample(template, sample_name)
+    base = {"uri": uri, "sample": sample.name}
+    lenses = [_lens(0, {**base, "kind": k}) for k in ("check", "benchmark", "rendered")]
+    if template.settings_file in (None, template.path):
+        for s in template.samples:
+            lenses.append(_lens(s.line - 1, {**base, "kind": "sample", "name": s.name}))
+    for vl in variant_lines(template, sample):
+        if vl.shared:
+            lenses.append(_lens(vl.line0, {**base, "kind": "variants", "line": vl.line0,
+                                           "names": [v.name for v in vl.variants]}))
         else:
-            detail = "not checked yet"
-        mark = "● " if v.name == active_variant else ""
-        lenses.append(_lens(variant_lens_line(template, v), f"{mark}{v.name} · {detail}",
-                            "cutlens.selectVariant", [uri, v.name]))
+            lenses.append(_lens(vl.line0, {**base, "kind": "variant",
+                                           "name": vl.variants[0].name}))
     return lenses
+
+
+def _cmd(title: str, command: str, *arguments: Any) -> lsp.Command:
+    return lsp.Command(title=title, command=command, arguments=list(arguments))
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def sample_text(name: str, runs: list[dict], checks: list[dict]) -> str:
+    mine = [r for r in runs if r.get("sample") == name and not r.get("error")
+            and r.get("ms") is not None]
+    if mine:
+        best = min(mine, key=lambda r: r["ms"])
+        return f"best {best['variant_name']}: {bench_text(best)}"
+    cs = [c for c in checks if c.get("sample") == name]
+    bad = sum(1 for c in cs if c.get("errors"))
+    return (f"nvcc: {bad}/{len(cs)} variants fail" if bad else
+            f"✓ nvcc ({len(cs)} variants)" if cs else "not checked yet")
+
+
+def summary_text(names: list[str], runs: Mapping[str, dict],
+                 checks: Mapping[str, dict]) -> tuple[str, bool]:
+    """The summary of variants sharing a line, and whether any has a benchmark result:
+    ``6 variants · best unroll=4 0.0123 ms · spread 0.0123–0.0456 ms (3.7×) · 5 ✓ · 1 ✗``.
+    ``runs``/``checks``: by variant name, for the active sample."""
+    head = _plural(len(names), "variant")
+    ran = [runs[n] for n in names if n in runs]
+    if ran:
+        ok = [r for r in ran if is_ok(r)]
+        parts = [head]
+        if ok:
+            best = min(ok, key=lambda r: r["ms"])
+            worst = max(ok, key=lambda r: r["ms"])
+            parts.append(f"best {best['variant_name']} {fmt_ms(best['ms'])} ms")
+            if len(ok) > 1 and best["ms"] > 0:
+                parts.append(f"spread {fmt_ms(best['ms'])}–{fmt_ms(worst['ms'])} ms "
+                             f"({worst['ms'] / best['ms']:.1f}×)")
+        verified = sum(1 for r in ok if r.get("verified"))
+        counts = [f"{verified} ✓"]
+        if len(ok) > verified:
+            counts.append(f"{len(ok) - verified} unverified")
+        counts.append(f"{len(ran) - len(ok)} ✗")
+        if len(ran) < len(names):
+            counts.append(f"{len(names) - len(ran)} not run")
+        return " · ".join(parts + counts), True
+    checked = [checks[n] for n in names if n in checks]
+    if not checked:
+        return f"{head} · not checked yet", False
+    bad = sum(1 for c in checked if c.get("errors"))
+    regs = sorted(c["regs"] for c in checked if c.get("regs") is not None)
+    text = f"{head} · nvcc {'✗ ' + str(bad) + '/' + str(len(checked)) if bad else '✓'}"
+    if regs:
+        text += f" · regs {regs[0]}" + (f"–{regs[-1]}" if regs[-1] != regs[0] else "")
+    if len(checked) < len(names):
+        text += f" · {len(names) - len(checked)} not checked"
+    return text, False
+
+
+def resolve_lens(lens: lsp.CodeLens, template: Template, runs: list[dict],
+                 checks: list[dict], active_variant: str | None) -> lsp.CodeLens:
+    """Fill in a listed lens's title and command. ``runs``: the latest benchmark result per
+    (sample, variant); ``checks``: the latest compile check per (sample, variant)."""
+    data: dict[str, Any] = lens.data if isinstance(lens.data, dict) else {}
+    uri, kind = str(data.get("uri", "")), data.get("kind")
+    sample = active_sample(template, data.get("sample"))
+    if kind == "check":
+        cmd = _cmd("▶ Check", "cutlens.check", uri)
+    elif kind == "benchmark":
+        n = len(template.variants(sample))
+        cmd = _cmd(f"▶ Benchmark ({_plural(n, 'variant')})", "cutlens.benchmark", uri)
+    elif kind == "rendered":
+        cmd = _cmd("Show rendered", "cutlens.showRendered", uri)
+    elif kind == "sample":
+        name = str(data.get("name"))
+        mark = "● " if name == sample.name else ""
+        cmd = _cmd(f"{mark}{name}: {sample_text(name, runs, checks)}", "cutlens.selectSample",
+                   uri, name)
+    else:
+        run_of = {r.get("variant_name"): r for r in runs if r.get("sample") == sample.name}
+        check_of = {c.get("variant_name"): c for c in checks if c.get("sample") == sample.name}
+        if kind == "variants":
+            names = [str(n) for n in data.get("names") or []]
+            title, ran = summary_text(names, run_of, check_of)
+            # after a benchmark: the results view; before: the variant picker
+            cmd = _cmd(title, "cutlens.results", uri) if ran else \
+                _cmd(title, "cutlens.selectVariant", uri)
+        else:
+            name = str(data.get("name"))
+            if name in run_of:
+                detail = bench_text(run_of[name])
+            elif name in check_of:
+                detail = check_text(check_of[name])
+            else:
+                detail = "not checked yet"
+            mark = "● " if name == active_variant else ""
+            cmd = _cmd(f"{mark}{name} · {detail}", "cutlens.selectVariant", uri, name)
+    return lsp.CodeLens(range=lens.range, command=cmd, data=lens.data)

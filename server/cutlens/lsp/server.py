@@ -51,6 +51,10 @@ class CutlensServer(LanguageServer):
         self.compiling = 0
         self.benchmarking = 0
         self.watcher: Any = None
+        #: Bumped when results may have changed (lenses listed again, results arrived): the
+        #: results read for resolving lenses and hints are reused within one generation.
+        self.results_generation = 0
+        self._results_memo: dict[tuple[str, str], tuple[int, list[dict], list[dict]]] = {}
 
     # -- settings ----------------------------------------------------------------------------
     @property
@@ -114,10 +118,36 @@ class CutlensServer(LanguageServer):
                 version=doc.version if doc is not None else None))
 
     def refresh_lenses(self) -> None:
+        """Results arrived: the client asks for lenses and inlay hints again."""
+        self.results_generation += 1
         caps = self.client_capabilities.workspace
         if caps and caps.code_lens and caps.code_lens.refresh_support:
             with suppress(Exception):
                 self.workspace_code_lens_refresh(None)
+        if caps and caps.inlay_hint and caps.inlay_hint.refresh_support:
+            with suppress(Exception):
+                self.workspace_inlay_hint_refresh(None)
+
+    def results_of(self, doc: TemplateDoc) -> tuple[list[dict], list[dict]]:
+        """(latest benchmark runs, latest checks) of a template's current text, read once per
+        results generation (resolving a screenful of lenses reads the store once)."""
+        t = doc.template
+        if t is None:
+            return [], []
+        key = (str(doc.path), t.content_hash)
+        memo = self._results_memo.get(key)
+        if memo is not None and memo[0] == self.results_generation:
+            return memo[1], memo[2]
+        store = self.session.project_for(doc.path).store
+        try:
+            runs, checks = store.latest(t.content_hash), store.checks(t.content_hash)
+        except Exception:
+            log.exception("reading results")
+            runs, checks = [], []
+        if len(self._results_memo) > 64:
+            self._results_memo.clear()
+        self._results_memo[key] = (self.results_generation, runs, checks)
+        return runs, checks
 
     # -- documents ---------------------------------------------------------------------------
     def template_doc(self, uri: str) -> TemplateDoc | None:

@@ -153,7 +153,8 @@ class Session:
         problems = config_mod.apply_settings(cfg, self.client_settings())
         jobs = cfg.effective_jobs()
         return Project(root, cfg, Renderer(self.overlays),
-                       Compiler(cfg.cache_dir / "build", jobs), settings_problems=problems)
+                       Compiler(cfg.cache_dir / "build", jobs, max_bytes=cfg.cache.max_bytes),
+                       settings_problems=problems)
 
     def client_settings(self) -> dict:
         """The client's settings, as the project config takes them."""

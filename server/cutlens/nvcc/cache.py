@@ -1,4 +1,5 @@
 """Content-addressed cache of compile results: diagnostics, resource usage and artifacts.
+(Over 450 lines: the store, its integrity checks and its size bound share one layout.)
 
 Layout (one directory per *unit*, shared by the three modes so that every mode's messages
 name the same translation-unit path)::
@@ -22,25 +23,44 @@ renamed into place first, the record written last, so a record vouches only for 
 artifact). :meth:`BuildCache.load` verifies both; a truncated, corrupt or checksum-less entry
 is logged, its record deleted and answered as a miss, so the compile runs again.
 Directories are created ``0o700``.
+
+Size: past ``max_bytes`` (the project's ``[cache] max_size``, 4 GB by default) the least
+recently used units are evicted, down to :data:`LOW_WATER` of the bound (:meth:`evict`; the
+compile pool calls :meth:`after_store` when it stores a result). A unit's directory mtime is
+its last use: writing it, storing a record and every cache hit touch it. Never evicted: a
+unit this process pins (:meth:`in_use`: a compile running, a build a benchmark will load),
+one another live process pins (a ``.in-use.<pid>`` file in the unit), one the caller names,
+and one used within :attr:`BuildCache.keep_recent_s` (another process may be about to load
+it). A unit goes by renaming it out of the way first, so a reader sees it whole or not at all.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from cutlens.nvcc import toolchain as nv
 
 log = logging.getLogger("cutlens.cache")
 
+#: The default bound of a build cache (the project config's ``[cache] max_size``).
+DEFAULT_MAX_BYTES = 4 * 10**9
+#: Eviction stops once the cache is this fraction of its bound (room for the next builds).
+LOW_WATER = 0.8
+#: A unit used this recently is not evicted (seconds).
+KEEP_RECENT_S = 120.0
+#: A process's pin on a unit: this file, suffixed with its pid.
+PIN_PREFIX = ".in-use."
 #: A project include dir with more files than this is fingerprinted by its top level only.
 MAX_WALK_FILES = 5000
 #: Seconds a directory fingerprint is reused within one process (a batch of variants).
@@ -173,6 +193,16 @@ def private_dir(path: str | os.PathLike[str]) -> Path:
     return path
 
 
+def _tree_size(path: str) -> int:
+    """Bytes of the files below ``path``."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, f)).st_size
+    return total
+
+
 def file_sha256(path: str | os.PathLike[str]) -> str:
     """Hex sha256 of a file's content."""
     h = hashlib.sha256()
@@ -207,10 +237,41 @@ def atomic_write(path: Path, data: str | bytes) -> None:
         raise
 
 
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """One unit directory of the cache, as :meth:`BuildCache.units` found it."""
+
+    key: str
+    path: Path
+    size: int
+    last_used: float
+
+
+@dataclasses.dataclass
+class Eviction:
+    """What one :meth:`BuildCache.evict` did."""
+
+    before: int = 0  # bytes in the cache when it started
+    after: int = 0
+    evicted: list[str] = dataclasses.field(default_factory=list)
+    kept_in_use: int = 0  # units over the bound that were in use (left in place)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
 class BuildCache:
     """The on-disk store. Safe for several processes: every write is a rename."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str],
+                 max_bytes: int | None = DEFAULT_MAX_BYTES) -> None:
         self.root = Path(root).expanduser().resolve()
         try:
             private_dir(self.root)
@@ -220,6 +281,17 @@ class BuildCache:
         self.discarded = 0
         #: (path, inode, size, mtime_ns) -> sha256 of artifacts verified by this process.
         self._verified: dict[tuple[str, int, int, int], str] = {}
+        #: The size bound in bytes (0 or None: unbounded).
+        self.max_bytes = max_bytes or 0
+        #: Units used this recently are never evicted (seconds).
+        self.keep_recent_s = KEEP_RECENT_S
+        #: Units evicted by this process (tests and logs read it).
+        self.evicted = 0
+        self._pins: dict[str, int] = {}
+        self._pin_lock = threading.Lock()
+        self._evict_lock = threading.Lock()
+        self._stored_since_scan: int | None = None  # None: never scanned
+        self._warned_over = False
 
     def unit_dir(self, key: str) -> Path:
         return self.root / key[:2] / key
@@ -236,6 +308,7 @@ class BuildCache:
                 atomic_write(path, text)
         for c in companions:
             paths[c] = str(d / c)
+        self.touch(key)
         return tu, paths
 
     def record_path(self, key: str, mode: nv.Mode | str) -> Path:
@@ -272,6 +345,7 @@ class BuildCache:
             if problem:
                 self._discard(key, mode, path, seen, problem)
                 return None
+        self.touch(key)
         return rec
 
     @staticmethod
@@ -332,6 +406,143 @@ class BuildCache:
             rec["artifact_sha256"] = file_sha256(art)
         rec["checksum"] = record_checksum(rec)
         atomic_write(self.record_path(key, mode), json.dumps(rec, indent=1))
+
+    # ---------------------------------------------------------------- size and use
+
+    def touch(self, key: str) -> None:
+        """Mark a unit used now (its directory's mtime is its last use)."""
+        with contextlib.suppress(OSError):
+            os.utime(self.unit_dir(key))
+
+    def pin(self, key: str) -> None:
+        """Keep a unit from eviction, by this process and (a pin file) by others, until
+        :meth:`unpin` is called as often."""
+        with self._pin_lock:
+            n = self._pins.get(key, 0)
+            self._pins[key] = n + 1
+            if n == 0:
+                with contextlib.suppress(OSError):
+                    d = private_dir(self.unit_dir(key))
+                    (d / f"{PIN_PREFIX}{os.getpid()}").touch()
+
+    def unpin(self, key: str) -> None:
+        with self._pin_lock:
+            n = self._pins.get(key, 0) - 1
+            if n > 0:
+                self._pins[key] = n
+                return
+            self._pins.pop(key, None)
+            with contextlib.suppress(OSError):
+                (self.unit_dir(key) / f"{PIN_PREFIX}{os.getpid()}").unlink()
+
+    @contextlib.contextmanager
+    def in_use(self, key: str) -> Iterator[None]:
+        """``with cache.in_use(key):`` the unit is pinned inside the block."""
+        self.pin(key)
+        try:
+            yield
+        finally:
+            self.unpin(key)
+
+    def pinned(self, unit: Unit) -> bool:
+        """Pinned by this process or by another live one."""
+        if unit.key in self._pins:
+            return True
+        try:
+            names = os.listdir(unit.path)
+        except OSError:
+            return False
+        for name in names:
+            if name.startswith(PIN_PREFIX):
+                pid = name[len(PIN_PREFIX):]
+                if pid.isdigit() and _pid_alive(int(pid)):
+                    return True
+        return False
+
+    def units(self) -> list[Unit]:
+        """Every unit directory, with its size and last use."""
+        out = []
+        try:
+            shards = [e for e in os.scandir(self.root) if e.is_dir() and len(e.name) == 2]
+        except OSError:
+            return []
+        for shard in shards:
+            try:
+                entries = [e for e in os.scandir(shard.path)
+                           if e.is_dir() and e.name.startswith(shard.name)
+                           and len(e.name) == 64]
+            except OSError:
+                continue
+            for e in entries:
+                try:
+                    last = e.stat().st_mtime
+                except OSError:
+                    continue
+                out.append(Unit(e.name, Path(e.path), _tree_size(e.path), last))
+        return out
+
+    def size(self) -> int:
+        """Bytes in the cache's units."""
+        return sum(u.size for u in self.units())
+
+    def evict(self, protect: Iterable[str] = (), now: float | None = None) -> Eviction:
+        """Evict the least recently used units until the cache is within
+        ``LOW_WATER * max_bytes``, skipping units in use (pinned here or by a live process,
+        in ``protect``, or used within ``keep_recent_s``). Nothing when unbounded."""
+        with self._evict_lock:
+            units = self.units()
+            report = Eviction(before=sum(u.size for u in units))
+            report.after = report.before
+            if not self.max_bytes or report.before <= self.max_bytes:
+                self._stored_since_scan = 0
+                return report
+            now = time.time() if now is None else now
+            keep = set(protect)
+            target = int(self.max_bytes * LOW_WATER)
+            for u in sorted(units, key=lambda u: u.last_used):
+                if report.after <= target:
+                    break
+                if u.key in keep or now - u.last_used < self.keep_recent_s or \
+                        self.pinned(u):
+                    report.kept_in_use += 1
+                    continue
+                if self._remove(u):
+                    report.after -= u.size
+                    report.evicted.append(u.key)
+            self.evicted += len(report.evicted)
+            self._stored_since_scan = 0
+            if report.evicted:
+                log.info("build cache: evicted %d unit(s), %d -> %d bytes (bound %d)",
+                         len(report.evicted), report.before, report.after, self.max_bytes)
+            if report.after > self.max_bytes and not self._warned_over:
+                self._warned_over = True  # once: every store of a sweep would say it again
+                log.warning("build cache: %d bytes, over its bound of %d: %d unit(s) over "
+                            "it are in use", report.after, self.max_bytes, report.kept_in_use)
+            return report
+
+    def after_store(self, key: str, protect: Iterable[str] = ()) -> Eviction | None:
+        """A unit was stored: evict if the cache may be past its bound (a full scan the
+        first time, then once the units stored since the last scan add up to 5 % of the
+        bound)."""
+        if not self.max_bytes:
+            return None
+        added = _tree_size(str(self.unit_dir(key)))
+        if self._stored_since_scan is not None:
+            self._stored_since_scan += added
+            if self._stored_since_scan < self.max_bytes * 0.05:
+                return None
+        return self.evict(protect)
+
+    def _remove(self, u: Unit) -> bool:
+        """Remove a unit: renamed away first (readers see it whole or not at all)."""
+        gone = u.path.with_name(f".evicted-{u.key}-{os.getpid()}")
+        try:
+            os.rename(u.path, gone)
+        except OSError as e:
+            log.warning("build cache: cannot evict %s: %s", u.key[:12], e)
+            return False
+        shutil.rmtree(gone, ignore_errors=True)
+        return True
 
     def artifact_path(self, key: str, name: str, mode: nv.Mode | str) -> Path:
         stem = name[:-3] if name.endswith(".cu") else name

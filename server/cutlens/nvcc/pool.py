@@ -150,8 +150,10 @@ class Compiler:
     ``$CUTLENS_COMPILE_MEMORY``, else the memory available at start), longest first."""
 
     def __init__(self, cache_dir: str | os.PathLike[str], jobs: int | None = None,
-                 memory_bytes: int | None = None) -> None:
-        self.cache = build_cache.BuildCache(cache_dir)
+                 memory_bytes: int | None = None,
+                 max_bytes: int | None = build_cache.DEFAULT_MAX_BYTES) -> None:
+        #: ``max_bytes``: the build cache's bound (the project's ``[cache] max_size``).
+        self.cache = build_cache.BuildCache(cache_dir, max_bytes)
         self.jobs = max(1, jobs or os.cpu_count() or 1)
         self.memory_budget = memory_budget(memory_bytes)
         self.history = History(self.cache.root / HISTORY_FILE)
@@ -217,6 +219,14 @@ class Compiler:
         for entry in list(self._inflight.values()):
             entry.task.cancel()
 
+    def hold(self, key: str) -> None:
+        """Keep a unit's artifacts from eviction (a build a benchmark will load) until
+        :meth:`release`."""
+        self.cache.pin(key)
+
+    def release(self, key: str) -> None:
+        self.cache.unpin(key)
+
     def running_pids(self) -> list[int]:
         """Process ids (= process-group ids) of the nvcc processes running now."""
         return sorted(self._pids)
@@ -249,7 +259,8 @@ class Compiler:
 
     async def _produce(self, job: CompileJob, mode: Mode, unit: _Unit) -> CompileResult:
         try:
-            res = await self._compile_unit(job, mode, unit)
+            with self.cache.in_use(unit.key):  # no process evicts a unit being compiled
+                res = await self._compile_unit(job, mode, unit)
         except OSError as e:  # nvcc could not start, a temporary file could not be made...
             log.warning("compile of %s failed: %s", unit.key[:12], e)
             return self._bare_result(job, mode, unit, messages=[_nvcc_message(
@@ -263,6 +274,10 @@ class Compiler:
                     f"result not cached: cannot write the build cache under "
                     f"{self.cache.root}: {_oserror(e, self.cache.root)}",
                     severity="warning"))
+            # keep the cache within its bound; never a unit being compiled here
+            busy = {k for k, _m in self._inflight}
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(self.cache.after_store, unit.key, busy)
         return res
 
     async def _compile_unit(self, job: CompileJob, mode: Mode, unit: _Unit) -> CompileResult:
