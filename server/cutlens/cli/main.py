@@ -13,7 +13,6 @@ from typing import Any
 
 from cutlens import __version__, trust
 from cutlens.check import formats
-from cutlens.cli import help as help_mod
 from cutlens.cli.check import cmd_check
 from cutlens.cli.common import (
     EXIT_OK,
@@ -26,6 +25,7 @@ from cutlens.cli.common import (
     selection,
     use_color,
 )
+from cutlens.cli.help import COLOR, EXIT_STATUS, OVERVIEW, epilog
 from cutlens.cli.render import cmd_render
 from cutlens.cli.variants import cmd_variants
 from cutlens.config import ConfigError
@@ -33,14 +33,14 @@ from cutlens.config import ConfigError
 
 def _command(sub: Any, name: str, help: str, selection: bool = True) -> argparse.ArgumentParser:
     return sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".",
-                          epilog=help_mod.epilog(name, selection),
+                          epilog=epilog(name, selection),
                           formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cutlens", description="Render, check and benchmark "
                                 "Jinja-templated CUDA/CUTLASS kernels.",
-                                epilog=help_mod.EXIT_STATUS + "\n\n" + help_mod.COLOR,
+                                epilog=EXIT_STATUS + "\n\n" + COLOR,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"cutlens {__version__}")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND",
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.cmd is None:  # `cutlens` alone: what it does and how to start
-        sys.stdout.write(help_mod.OVERVIEW)
+        sys.stdout.write(OVERVIEW)
         return EXIT_USAGE
     untrusted = getattr(args, "no_exec", False)
     err_color = use_color(getattr(args, "color", "auto"), sys.stderr)

@@ -14,13 +14,12 @@ from typing import Any
 from lsprotocol import types as lsp
 
 from cutlens.lsp import actions as actions_mod
-from cutlens.lsp import case_lenses
+from cutlens.lsp import case_lenses, navigation
 from cutlens.lsp import completion as completion_mod
 from cutlens.lsp import hints as hints_mod
 from cutlens.lsp import hover as hover_mod
 from cutlens.lsp import lenses as lenses_mod
 from cutlens.lsp import links as links_mod
-from cutlens.lsp import navigation
 from cutlens.lsp.convert import uri_to_path
 from cutlens.lsp.server import CutlensServer, guarded
 from cutlens.lsp.tiers import NVCC_CHANGE_DEBOUNCE_S

@@ -114,6 +114,9 @@ def align(text: str, frames: list[Frames | None], covered: list[bool], reg: Regi
             if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1):
                 for k in range(i2 - i1):
                     i, j = i1 + k, j1 + k
+                    if tag == "replace" and difflib.SequenceMatcher(
+                            None, lines[i], theirs[j]).ratio() < 0.6:
+                        continue  # a different line, not the same one edited
                     if not covered[i] and j < len(inner):
                         frames[i] = inner[j]
                         covered[i] = True

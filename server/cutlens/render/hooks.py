@@ -31,6 +31,16 @@ class HookError(RuntimeError):
     """A hook refused its arguments (Inductor raises ``RuntimeError`` in the same cases)."""
 
 
+class _Unset(int):
+    """``default_value`` left out (renders 0 like Inductor, with a warning when it is used)."""
+
+    def __repr__(self) -> str:
+        return "0"
+
+
+UNSET = _Unset(0)
+
+
 def _normalize_idx(index: int, total_length: int) -> int:
     return index if index >= 0 else index + total_length
 
@@ -327,37 +337,37 @@ class KernelContext:
         return arg_name if offset == "0" else f"{arg_name} + {offset}"
 
     def size(self, node: Node | None, start_index: int, end_index: int | None = None,
-             default_value: int | None = None) -> str:
+             default_value: int = UNSET) -> str:
         """Product of the node's sizes over dims ``[start_index, end_index]`` (inclusive;
         negative indices count from the end) as C++; ``default_value`` for None/empty (dims
         outside the node with no ``default_value`` given render 0 with a warning)."""
         if node is None:
-            return str(default_value or 0)
+            return str(int(default_value))
         n = len(node.get_size())
         start, end = start_index, end_index
         start_index = _normalize_idx(start_index, n)
         if end_index is None:
             end_index = start_index
         end_index = _normalize_idx(end_index, n)
-        if default_value is None and not (0 <= start_index < n and 0 <= end_index < n):
+        if default_value is UNSET and not (0 <= start_index < n and 0 <= end_index < n):
             dims = f"[{start}, {start if end is None else end}]"
             return self._quiet_default("size", f"dims {dims} are outside {node.get_name()}'s "
                                        f"{n} dims", 0)
         sizes = node.get_size()[start_index:end_index + 1]
         if len(sizes) == 0:
-            return str(default_value or 0)
+            return str(int(default_value))
         return self._c(sympy.Mul(*sizes))
 
-    def stride(self, node: Node | None, index: int, default_value: int | None = None) -> str:
+    def stride(self, node: Node | None, index: int, default_value: int = UNSET) -> str:
         """The node's stride at ``index`` as C++ (``default_value`` for None/out of range; an
         index out of range with no ``default_value`` given renders 0 with a warning)."""
         if node is None:
-            return str(default_value or 0)
+            return str(int(default_value))
         n = len(node.get_size())
         given, index = index, _normalize_idx(index, n)
         if index < 0:
-            if default_value is not None:
-                return str(default_value)
+            if default_value is not UNSET:
+                return str(int(default_value))
             return self._quiet_default("stride", f"index {given} is outside "
                                        f"{node.get_name()}'s {n} dims", 0)
         return self._c(node.get_stride()[index])
