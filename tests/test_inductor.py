@@ -96,6 +96,21 @@ def test_cases_render_as_inductor_renders_them(proj: Path):
     assert files == {"gemm_template.py"}, files
 
 
+def test_a_moved_project_still_renders(proj: Path, tmp_path: Path):
+    """Inductor asserts that the links it keeps in its cache dir lead to this CUTLASS root; a
+    project moved after a render (its links lead to the old place) renders all the same."""
+    [run] = drivers.run_drivers(config.load(proj))
+    assert run.errors == [] and run.cases
+    links = proj / ".cutlens" / "inductor" / "torchinductor" / "torch_cutlass"
+    assert (links / "cutlass_library").is_symlink()
+    moved = tmp_path / "moved"
+    shutil.copytree(proj, moved, symlinks=True)
+    shutil.rmtree(proj)
+    [run] = drivers.run_drivers(config.load(moved))
+    assert [(e.file, e.message) for e in run.errors] == []
+    assert len(run.cases) == 2
+
+
 def test_jinja_syntax_error_on_the_copys_line(proj: Path):
     line = edit(proj, "  {{dynamic_cluster}}\n", "  {{dynamic_cluster}}{% endfor %}\n")
     errs = [d for d in check(proj, nvcc=False) if d.severity == "error"]

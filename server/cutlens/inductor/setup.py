@@ -57,6 +57,17 @@ def cutlass_root(cache: Path) -> Path:
     return root
 
 
+def drop_stale_links(folder: Path, root: Path) -> None:
+    """Remove links in Inductor's ``torch_cutlass`` folder that lead somewhere other than
+    ``root``'s ``python/`` packages (a moved project, an older wheel): Inductor asserts on them."""
+    if not folder.is_dir():
+        return
+    for link in folder.iterdir():
+        want = root / "python" / link.name
+        if link.is_symlink() and want.exists() and link.resolve() != want.resolve():
+            link.unlink()
+
+
 def cuda_home(nvcc: str | None) -> Path | None:
     """The CUDA install of ``nvcc`` (its ``bin/``'s parent)."""
     for cand in (nvcc, os.environ.get("CUDA_HOME") and f"{os.environ['CUDA_HOME']}/bin/nvcc",
@@ -116,7 +127,10 @@ def prepare(cache: Path, arch: str, nvcc: str | None) -> Inductor:
     cache.mkdir(parents=True, exist_ok=True)
     root = cutlass_root(cache)
     os.environ["TORCHINDUCTOR_CUTLASS_DIR"] = str(root)  # read when the config is imported
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache / "torchinductor"))
+    # Inductor links its cutlass_library into <cache dir>/torch_cutlass and asserts that an
+    # existing link points to this root: one cache dir per project keeps projects apart.
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache / "torchinductor")
+    drop_stale_links(cache / "torchinductor" / "torch_cutlass", root)
     home = cuda_home(nvcc)
     if home is not None:
         os.environ.setdefault("CUDA_HOME", str(home))

@@ -289,7 +289,8 @@ class BuildCache:
         self.evicted = 0
         self._pins: dict[str, int] = {}
         self._pin_lock = threading.Lock()
-        self._evict_lock = threading.Lock()
+        self._evict_lock = threading.RLock()
+        self._over_in_use = False  # the last scan left the cache over its bound: units in use
         self._stored_since_scan: int | None = None  # None: never scanned
         self._warned_over = False
 
@@ -494,7 +495,7 @@ class BuildCache:
             report = Eviction(before=sum(u.size for u in units))
             report.after = report.before
             if not self.max_bytes or report.before <= self.max_bytes:
-                self._stored_since_scan = 0
+                self._stored_since_scan, self._over_in_use = 0, False
                 return report
             now = time.time() if now is None else now
             keep = set(protect)
@@ -511,6 +512,7 @@ class BuildCache:
                     report.evicted.append(u.key)
             self.evicted += len(report.evicted)
             self._stored_since_scan = 0
+            self._over_in_use = report.after > self.max_bytes
             if report.evicted:
                 log.info("build cache: evicted %d unit(s), %d -> %d bytes (bound %d)",
                          len(report.evicted), report.before, report.after, self.max_bytes)
@@ -519,6 +521,13 @@ class BuildCache:
                 log.warning("build cache: %d bytes, over its bound of %d: %d unit(s) over "
                             "it are in use", report.after, self.max_bytes, report.kept_in_use)
             return report
+
+    def release(self, key: str) -> Eviction | None:
+        """Unpin a unit, then scan again if the last scan was left over the bound by units in
+        use (this one, maybe). Both under the scan's lock: no scan sees a stale pin last."""
+        with self._evict_lock:
+            self.unpin(key)
+            return self.evict() if self._over_in_use else None
 
     def after_store(self, key: str, protect: Iterable[str] = ()) -> Eviction | None:
         """A unit was stored: evict if the cache may be past its bound (a full scan the

@@ -258,27 +258,37 @@ class Compiler:
         return CompileResult(**base)
 
     async def _produce(self, job: CompileJob, mode: Mode, unit: _Unit) -> CompileResult:
+        # Pinned from the wait for a slot to the end of its store: no eviction (by any
+        # process) removes the unit under it, and every scan reads the pin live.
+        self.cache.pin(unit.key)
         try:
-            with self.cache.in_use(unit.key):  # no process evicts a unit being compiled
-                res = await self._compile_unit(job, mode, unit)
-        except OSError as e:  # nvcc could not start, a temporary file could not be made...
-            log.warning("compile of %s failed: %s", unit.key[:12], e)
-            return self._bare_result(job, mode, unit, messages=[_nvcc_message(
-                f"nvcc could not run: {_oserror(e)}")])
-        if _cacheable(res):
             try:
-                await asyncio.to_thread(self.cache.store, unit.key, mode, res.to_json())
-            except OSError as e:  # disk full: report the result anyway, uncached
-                log.warning("build cache: not storing %s/%s: %s", unit.key[:12], mode.value, e)
-                res.messages.append(_nvcc_message(
-                    f"result not cached: cannot write the build cache under "
-                    f"{self.cache.root}: {_oserror(e, self.cache.root)}",
-                    severity="warning"))
-            # keep the cache within its bound; never a unit being compiled here
-            busy = {k for k, _m in self._inflight}
-            with contextlib.suppress(OSError):
-                await asyncio.to_thread(self.cache.after_store, unit.key, busy)
+                res = await self._compile_unit(job, mode, unit)
+            except OSError as e:  # nvcc could not start, a temporary file could not be made
+                log.warning("compile of %s failed: %s", unit.key[:12], e)
+                res = self._bare_result(job, mode, unit, messages=[_nvcc_message(
+                    f"nvcc could not run: {_oserror(e)}")])
+            else:
+                if _cacheable(res):
+                    await self._store(res, mode, unit)
+        except BaseException:
+            self.cache.unpin(unit.key)
+            raise
+        with contextlib.suppress(OSError):  # unpinned; a scan again if pins kept it over
+            await asyncio.to_thread(self.cache.release, unit.key)
         return res
+
+    async def _store(self, res: CompileResult, mode: Mode, unit: _Unit) -> None:
+        """Store a result, then keep the cache within its bound."""
+        try:
+            await asyncio.to_thread(self.cache.store, unit.key, mode, res.to_json())
+        except OSError as e:  # disk full: report the result anyway, uncached
+            log.warning("build cache: not storing %s/%s: %s", unit.key[:12], mode.value, e)
+            res.messages.append(_nvcc_message(
+                f"result not cached: cannot write the build cache under "
+                f"{self.cache.root}: {_oserror(e, self.cache.root)}", severity="warning"))
+        with contextlib.suppress(OSError):
+            await asyncio.to_thread(self.cache.after_store, unit.key)
 
     async def _compile_unit(self, job: CompileJob, mode: Mode, unit: _Unit) -> CompileResult:
         if mode is Mode.BUILD:
