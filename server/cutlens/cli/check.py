@@ -37,6 +37,10 @@ def cmd_check(args: argparse.Namespace) -> int:
                          on_diagnostics=stream if args.format == "text" else None)
     if report.config_problems:
         raise ConfigProblems(report.config_problems)
+    if not report.templates:
+        raise UsageError(f"no templates under {', '.join(map(str, paths))}: a template is a "
+                         "file matching the config's globs with cutlens front matter, or a "
+                         "file a [template.\"path\"] table names")
     if report.unmatched:
         raise UsageError(f"nothing matches {', '.join(map(repr, report.unmatched))} in any "
                          "template")

@@ -16,24 +16,31 @@ from cutlens.template.model import Template
 
 def compile_options(template: Template) -> CompileOptions:
     """The project config plus the template's ``[compile]`` table (its refused flags already
-    dropped when it was loaded)."""
+    dropped when it was loaded), and the template's own folder as the last include dir.
+
+    ``cutlass`` (project, then ``[compile]``) only switches what cutlens adds by default: the
+    nvidia-cutlass wheel's include dirs and Inductor's CUTLASS defines. The CUTLASS include
+    dirs (``cutlass_include_dirs``) and defines (``cutlass_defines``, project then
+    ``[compile]``) are set independently, and whatever the user sets stays."""
     cfg, table = template.config, template.compile
-    inc = [*cfg.include_dirs, *table.include_dirs]
     cutlass = cfg.cutlass if table.cutlass is None else table.cutlass
-    if cutlass and cfg.cutlass_include_dirs:
-        inc = [*cfg.cutlass_include_dirs, *inc]
     cutlass_defines = table.cutlass_defines if table.cutlass_defines is not None \
         else cfg.cutlass_defines
     return CompileOptions(
         nvcc=cfg.nvcc,
         arch=table.arch or cfg.arch,
         std=table.std or cfg.std,
-        include_dirs=tuple(inc),
+        include_dirs=tuple([*cfg.include_dirs, *table.include_dirs]),
         defines=tuple([*cfg.defines, *table.defines]),
         extra_flags=tuple([*cfg.extra_flags, *table.extra_flags]),
-        cutlass=cutlass and not cfg.cutlass_include_dirs,
+        cutlass=cutlass,
         timeout_s=table.timeout_s if table.timeout_s is not None else cfg.compile_timeout_s,
         cutlass_defines=tuple(cutlass_defines) if cutlass_defines is not None else None,
+        cutlass_include_dirs=tuple(cfg.cutlass_include_dirs)
+        if cfg.cutlass_include_dirs is not None else None,
+        system_include_dirs=tuple([*cfg.system_include_dirs, *table.system_include_dirs]),
+        template_include_dirs=(str(template.path.parent),),
+        diag_suppress=tuple(dict.fromkeys([*cfg.diag_suppress, *table.diag_suppress])),
     )
 
 
