@@ -80,14 +80,14 @@ def check_paths(paths: list, selection: Selection | None = None, jobs: int | Non
             owners = parents(tp, cfg) if p.is_file() and not t.has_settings else []
             if owners:  # a partial or companion named alone: checked through its owners
                 report.partials.append(t.path)
-            for t in owners or [t]:
-                if t.path in seen:
+            for checked in owners or [t]:
+                if checked.path in seen:
                     continue
-                seen.add(t.path)
-                report.templates.append(t)
-                for item in selection.unmatched(t):
+                seen.add(checked.path)
+                report.templates.append(checked)
+                for item in selection.unmatched(checked):
                     unmatched[item] = unmatched.get(item, 0) + 1
-                checks.append(jinja_check(t, renderer, selection))
+                checks.append(jinja_check(checked, renderer, selection))
     report.unmatched = [i for i, n in unmatched.items() if n == len(report.templates)]
     diags: list[Diagnostic] = [d for jc in checks for d in jc.diagnostics]
     if on_diagnostics is not None:

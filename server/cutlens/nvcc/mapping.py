@@ -160,6 +160,27 @@ class UnitMap:
         return graph.defining_header(re.compile(
             rf"__global__\b[^;{{]*?\b{re.escape(name)}\s*\(", re.S))
 
+    def aliases(self, value: str) -> list[str]:
+        """What a type name (``Params::DTypeO``, ``DTypeO``) is an alias of in the rendered
+        files, followed through aliases of aliases (``using DTypeO = DTypeO;`` inside a
+        struct refers to the outer one)."""
+        out: list[str] = []
+        todo = [value]
+        while todo and len(out) < 8:
+            cur = todo.pop(0).strip()
+            if not re.fullmatch(r"(?:[A-Za-z_]\w*::)*[A-Za-z_]\w*", cur):
+                continue
+            name = cur.rsplit("::", 1)[-1]
+            pat = re.compile(rf"\busing\s+{re.escape(name)}\s*=\s*([^;]+);"
+                             rf"|\btypedef\s+([^;]+?)\s+{re.escape(name)}\s*;")
+            for _, text in self.files.values():
+                for m in pat.finditer(text):
+                    rhs = (m.group(1) or m.group(2)).strip()
+                    if rhs.rsplit("::", 1)[-1] != name and rhs not in out:
+                        out.append(rhs)
+                        todo.append(rhs)
+        return out
+
     def declaration(self, name: str) -> Related | None:
         """Where a rendered file (the TU, then its companions) declares type ``name``."""
         decl = re.compile(rf"\busing\s+{re.escape(name)}\s*=|\b(?:struct|class)\s+"
@@ -281,6 +302,7 @@ def _refine(um: UnitMap, m: CompilerMessage, hit: tuple[Frame, ...], rfile: str,
     smap, text = um.files[rfile]
     values = statements.offending_values(statements.bindings(f.text for f in m.chain),
                                          f"{m.excerpt or ''}\n{m.message}")
+    values = [w for v in values for w in (v, *um.aliases(v))]  # Params::DTypeO -> float
     span = statements.pick_span(smap, text, rline, values)
     return _with_span(hit, span) if span is not None else hit
 
