@@ -238,11 +238,30 @@ variants = {{ v = 1 }}
     for flags in (fa, fb, fc):  # ... but the CUTLASS dirs the user set stay
         assert f"-I{inc}" in flags
         assert not any("cutlass_library" in f for f in flags)  # not the wheel's
-        assert f"-I{project.root / 'kernels'}" == [f for f in flags if f.startswith("-I")][-1]
+        assert f"-Xcompiler=-iquote,{project.root / 'kernels'}" in flags
         i = flags.index("-isystem")
         assert flags[i + 1] == str(project.root / "sys")
         assert "--diag-suppress=3357" in flags
     assert a.diag_suppress == ("3357-D", "spill", "-Wdeprecated-declarations")
+
+
+def test_editing_a_header_beside_the_template_changes_the_compile(project):
+    """Item 7: the template's folder is searched for quoted includes; the build cache must
+    see a header there change (and only a header: editing a neighbouring template must not
+    recompile this one)."""
+    project.write("k/t.cu.jinja", '{#- cutlens\nkind = "cuda"\n-#}\n#include "h.cuh"\n')
+    project.write("k/h.cuh", "#pragma once\n")
+    project.write("k/other.cu.jinja", "// v1\n")
+
+    def options():
+        return compile_options(project.load("k/t.cu.jinja"))
+
+    first = options()
+    assert first.template_headers_stamp and nv.common_flags(first) == nv.common_flags(options())
+    project.write("k/other.cu.jinja", "// v2, longer\n")
+    assert nv.common_flags(options()) == nv.common_flags(first)
+    project.write("k/h.cuh", "#pragma once\n#define NEW 1\n")
+    assert nv.common_flags(options()) != nv.common_flags(first)
 
 
 def test_full_only_mode_runs_the_full_pass_alone():
@@ -496,10 +515,14 @@ def test_include_graph_names_the_rendered_line_that_brings_a_header_in(tmp_path:
     (inc / "fi" / "decode.cuh").write_text('#pragma once\n#include "utils.cuh"\n')
     (inc / "fi" / "utils.cuh").write_text("#pragma once\n#include <cuda_runtime.h>\n")
     (inc / "fi" / "math.cuh").write_text("#pragma once\n")
+    (tmp_path / "helpers.cuh").write_text("#pragma once\n")  # beside the template
     tu, comp = str(build / "t.cu"), str(build / "config.inc")
-    rendered = {tu: '// unit\n#include <fi/decode.cuh>\n#include "config.inc"\n',
+    rendered = {tu: '// unit\n#include <fi/decode.cuh>\n#include "config.inc"\n'
+                    '#include "helpers.cuh"\n',
                 comp: "#pragma once\n#include <fi/math.cuh>\n#include <fi/utils.cuh>\n"}
-    g = IncludeGraph(rendered, tu, ["nvcc", "-I", "/nonexistent", "-isystem", str(inc)])
+    g = IncludeGraph(rendered, tu, ["nvcc", "-I", "/nonexistent", "-isystem", str(inc),
+                                    f"-Xcompiler=-iquote,{tmp_path}"])
+    assert g.include_line(str(tmp_path / "helpers.cuh")) == (tu, 4)
     assert g.include_line(str(inc / "fi" / "decode.cuh")) == (tu, 2)
     assert g.include_line(str(inc / "fi" / "utils.cuh")) == (tu, 2)  # first reached there
     assert g.include_line(str(inc / "fi" / "math.cuh")) == (comp, 2)  # through the companion

@@ -40,17 +40,17 @@ class UnitCompile:
     def diagnostics(self) -> list[Diagnostic]:
         """The final pass's diagnostics. When the full pass failed, the quick pass's too:
         a full pass stopped by a host-side error (cudafe++) never compiles the device code,
-        whose errors only the quick pass (cicc) found. A quick diagnostic on a line the
-        full pass already reports with the same severity is the same problem."""
+        whose errors only the quick pass (cicc) found; one the full pass reports too is
+        kept once."""
         res = self.final()
         if res is None:
             return []
         diags = map_result(self.unit, res, self.suppress)
         quick = self.quick
         if res is self.full and not res.ok and quick is not None and not quick.cancelled:
-            seen = {(d.file, d.line, d.severity) for d in diags}
+            seen = {d.key() for d in diags}
             diags += [d for d in map_result(self.unit, quick, self.suppress)
-                      if (d.file, d.line, d.severity) not in seen]
+                      if d.key() not in seen]
         return diags
 
 

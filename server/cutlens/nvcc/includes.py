@@ -47,7 +47,8 @@ def header_includes(path: str) -> tuple[tuple[bool, str], ...]:
 
 
 def include_dirs(command: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
-    """The ``-iquote``, ``-I`` and ``-isystem`` folders of an nvcc command line, in order."""
+    """The ``-iquote`` (through ``-Xcompiler``), ``-I`` and ``-isystem`` folders of an nvcc
+    command line, in order."""
     quote: list[str] = []
     normal: list[str] = []
     system: list[str] = []
@@ -56,6 +57,11 @@ def include_dirs(command: Sequence[str]) -> tuple[list[str], list[str], list[str
     i = 0
     while i < len(command):
         arg = command[i]
+        if arg.startswith(("-Xcompiler=", "--compiler-options=")):
+            parts = arg.split("=", 1)[1].split(",")
+            quote += [d for k, d in zip(parts, parts[1:], strict=False) if k == "-iquote"]
+            i += 1
+            continue
         for flag, into in flags:
             if arg == flag:
                 if i + 1 < len(command):

@@ -112,7 +112,7 @@ class UnitMap:
         span = statements.span_at(smap, begin + column - 1)
         if span is None or span.frame in fr:  # no expression, or one the line is inside of
             return fr
-        return _with_span(fr, span)
+        return _with_frame(fr, span.frame)
 
     def clean(self, text: str) -> str:
         """Replace rendered-file paths in ``text`` with the template's name."""
@@ -194,11 +194,11 @@ class UnitMap:
         return None
 
 
-def _with_span(frames: tuple[Frame, ...], span: statements.Span) -> tuple[Frame, ...]:
-    """``frames`` ending at the expression ``span`` rendered."""
-    if frames and frames[-1].file == span.frame.file:
-        return (*frames[:-1], span.frame)
-    return (*frames, span.frame)
+def _with_frame(frames: tuple[Frame, ...], frame: Frame) -> tuple[Frame, ...]:
+    """``frames`` ending at ``frame`` (an expression or a line of the same statement)."""
+    if frames and frames[-1].file == frame.file:
+        return (*frames[:-1], frame)
+    return (*frames, frame)
 
 
 _FRAME_NOTE = {"include": "included from here", "expr": "expanded from here",
@@ -303,8 +303,8 @@ def _refine(um: UnitMap, m: CompilerMessage, hit: tuple[Frame, ...], rfile: str,
     values = statements.offending_values(statements.bindings(f.text for f in m.chain),
                                          f"{m.excerpt or ''}\n{m.message}")
     values = [w for v in values for w in (v, *um.aliases(v))]  # Params::DTypeO -> float
-    span = statements.pick_span(smap, text, rline, values)
-    return _with_span(hit, span) if span is not None else hit
+    frame = statements.pick(smap, text, rline, values)
+    return _with_frame(hit, frame) if frame is not None else hit
 
 
 def _through_include(um: UnitMap, m: CompilerMessage,

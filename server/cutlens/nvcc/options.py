@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -40,8 +42,37 @@ def compile_options(template: Template) -> CompileOptions:
         if cfg.cutlass_include_dirs is not None else None,
         system_include_dirs=tuple([*cfg.system_include_dirs, *table.system_include_dirs]),
         template_include_dirs=(str(template.path.parent),),
+        template_headers_stamp=headers_stamp(template.path.parent),
         diag_suppress=tuple(dict.fromkeys([*cfg.diag_suppress, *table.diag_suppress])),
     )
+
+
+#: What a header beside a template can be called (templates themselves are not headers:
+#: editing one must not invalidate its neighbours' compiles).
+HEADER_SUFFIXES = (".h", ".hh", ".hpp", ".hxx", ".cuh", ".inc", ".inl", ".ipp", ".tcc")
+_STAMP_MAX_FILES = 4000
+
+
+def headers_stamp(folder: Path) -> str:
+    """A short hash of the headers below ``folder`` (relative path, size, mtime), skipping
+    hidden folders (``.cutlens``, ``.git``); "" when there are none."""
+    h = hashlib.sha256()
+    n = 0
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__")
+        for f in sorted(files):
+            if not f.endswith(HEADER_SUFFIXES):
+                continue
+            p = os.path.join(root, f)
+            try:
+                st = os.stat(p)
+            except OSError:
+                continue
+            h.update(f"{os.path.relpath(p, folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            n += 1
+        if n > _STAMP_MAX_FILES:
+            break
+    return h.hexdigest()[:16] if n else ""
 
 
 def _config_key_at(template: Template, key: str) -> str:

@@ -14,7 +14,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterable
 
-from cutlens.render.sourcemap import SourceMap, Span
+from cutlens.render.sourcemap import Frame, SourceMap, Span
 
 _WITH_RE = re.compile(r"\[with (.*)\]\"?\s*$")
 _IDENT_RE = re.compile(r"[A-Za-z_]\w*")
@@ -65,13 +65,18 @@ def normalize(value: str) -> str:
 
 def offending_values(bound: list[tuple[str, str]], said: str) -> list[str]:
     """The values of the bound template parameters that ``said`` (the error's source line
-    and message) names, innermost binding first."""
+    and message) names — by the parameter's name (``sizeof(DTypeO)``), or by a type it is
+    bound to (``class "Params" has no member ...``) — innermost binding first."""
     named = set(_IDENT_RE.findall(said))
     values: list[str] = []
     seen: set[str] = set()
     for name, value in bound:
         if name in named and name not in seen:
             seen.add(name)
+            values.append(value)
+    for _, value in bound:
+        bare = value.rsplit("::", 1)[-1]
+        if _IDENT_RE.fullmatch(bare) and bare in named and value not in values:
             values.append(value)
     return values
 
@@ -140,9 +145,11 @@ def _boundaries(text: str) -> list[int]:
     return out
 
 
-def pick_span(smap: SourceMap, text: str, line: int, values: list[str]) -> Span | None:
-    """The expression of the statement holding rendered ``line`` that rendered one of
-    ``values`` (the first value found wins; the first such expression in the statement)."""
+def pick(smap: SourceMap, text: str, line: int, values: list[str]) -> Frame | None:
+    """Where, in the statement holding rendered ``line``, one of ``values`` (the first value
+    found wins) was written: the first ``{{ expression }}`` that rendered it, else its first
+    occurrence as a token of the statement's literal text (an argument typed in the
+    template)."""
     if not values or not 1 <= line <= len(smap.line_starts):
         return None
     begin = smap.line_starts[line - 1]
@@ -156,7 +163,18 @@ def pick_span(smap: SourceMap, text: str, line: int, values: list[str]) -> Span 
             continue
         for s in spans:
             if normalize(text[s.start:s.end]) == want:
-                return s
+                return s.frame
+    body = text[start:end]
+    for value in values:
+        for form in dict.fromkeys((value.strip(), value.rsplit("::", 1)[-1].strip())):
+            if not form:
+                continue
+            m = re.search(rf"(?<![\w:]){re.escape(form)}(?!\w)", body)
+            if m is None:
+                continue
+            fr = smap.frames(smap.line_of_offset(start + m.start()))
+            if fr:
+                return fr[-1]
     return None
 
 

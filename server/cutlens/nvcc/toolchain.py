@@ -83,9 +83,12 @@ class CompileOptions:
     cutlass_include_dirs: tuple[str, ...] | None = None
     #: ``-isystem`` dirs: no warnings from their headers.
     system_include_dirs: tuple[str, ...] = ()
-    #: Searched after the other include dirs: the template's own folder, so that a quoted
-    #: include of a header beside the template finds it as it would beside the rendered file.
+    #: The template's own folder: searched for ``#include "..."`` before the include dirs
+    #: (gcc's ``-iquote``), as if the rendered file sat beside the template.
     template_include_dirs: tuple[str, ...] = ()
+    #: A stamp of the headers in those folders (their sizes and times), so that editing one
+    #: changes the compile's cache key (the build cache fingerprints only ``-I`` dirs).
+    template_headers_stamp: str = ""
     #: Warning codes left out (EDG numbers go to nvcc as ``--diag-suppress``).
     diag_suppress: tuple[str, ...] = ()
 
@@ -259,9 +262,17 @@ def common_flags(options: CompileOptions) -> list[str]:
     elif options.cutlass:
         includes += cutlass_include_dirs()
     # System dirs are -I dirs too (gcc ignores a -I dir that is also -isystem), so that the
-    # build cache, which fingerprints the headers of the -I dirs, sees their edits. The
-    # template's folder comes last: nvcc has no -iquote.
-    includes += [*options.system_include_dirs, *options.template_include_dirs]
+    # build cache, which fingerprints the headers of the -I dirs, sees their edits.
+    includes += options.system_include_dirs
+    for d in dict.fromkeys(options.template_include_dirs):
+        # nvcc has no -iquote; its host preprocessor (both passes) takes it. A comma would
+        # split the -Xcompiler list: such a folder is a last -I dir instead.
+        if "," in d:
+            includes.append(d)
+        else:
+            flags.append(f"-Xcompiler=-iquote,{d}")
+    if options.template_headers_stamp:
+        flags.append(f"-DCUTLENS_TEMPLATE_HEADERS={options.template_headers_stamp}")
     flags += [f"-I{d}" for d in dict.fromkeys(includes)]
     for d in dict.fromkeys(options.system_include_dirs):
         flags += ["-isystem", d]
