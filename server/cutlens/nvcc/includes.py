@@ -14,6 +14,7 @@ counts. Headers that cannot be found (the toolkit's, the standard library's) are
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -59,7 +60,7 @@ def include_dirs(command: Sequence[str]) -> tuple[list[str], list[str], list[str
         arg = command[i]
         if arg.startswith(("-Xcompiler=", "--compiler-options=")):
             parts = arg.split("=", 1)[1].split(",")
-            quote += [d for k, d in zip(parts, parts[1:], strict=False) if k == "-iquote"]
+            quote += [d for k, d in itertools.pairwise(parts) if k == "-iquote"]
             i += 1
             continue
         for flag, into in flags:
