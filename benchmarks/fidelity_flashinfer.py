@@ -97,9 +97,9 @@ MUTATIONS: list[Mutation] = [
     # --- FA2 single prefill
     Mutation("fa2-typo-enum", FA2, FA2, "constexpr auto use_custom_mask", "MaskMode::kCustom",
              "MaskMode::kCustm", "C++ typo", "a misspelt enumerator"),
-    Mutation("fa2-bad-head-dim-vo", FA2, FA2, "{{ head_dim_qk }}, {{ head_dim_vo }}",
-             "{{ head_dim_vo }}", "{{ head_dim_vo + 8 }}", "bad template argument",
-             "HEAD_DIM_VO=136 on a long argument line: errors deep in prefill.cuh"),
+    Mutation("fa2-bad-head-dim", FA2, FA2, "{{ head_dim_qk }}, {{ head_dim_vo }}",
+             "{{ head_dim_qk }}", "{{ head_dim_qk // 16 }}", "bad template argument",
+             "HEAD_DIM_QK=8 on a long argument line: a zero-sized array deep in prefill.cuh"),
     Mutation("fa2-wrong-tmp-type", FA2, FA2, "* tmp,", "{{ dtype_o }}* tmp", "int* tmp",
              "wrong type", "tmp's type does not match Params::DTypeO"),
     Mutation("fa2-bad-mask-mode", FA2, FA2, "{{ use_fp16_qk_reduction }}, {{ mask_mode }}",

@@ -26,7 +26,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from cutlens.diagnostics import Diagnostic, Related
-from cutlens.nvcc import statements
+from cutlens.nvcc import instantiation, statements
 from cutlens.nvcc.includes import IncludeGraph
 from cutlens.render.renderer import RenderedUnit
 from cutlens.render.sourcemap import Frame, SourceMap
@@ -244,6 +244,8 @@ def map_message(m: CompilerMessage, um: UnitMap) -> Diagnostic | None:
     source = _SOURCE_OF_TOOL.get(m.tool, "nvcc")
     related: list[Related] = []
     frames = um.frames(m.file, m.line, m.column, m.excerpt)
+    if frames is not None and not m.chain:
+        frames = _mismatched_argument(um, m, frames, related)
     chain_frames: list[tuple[tuple[Frame, ...], str, str, int]] = []
     for fr in m.chain:  # chains are printed innermost first
         hit = um.frames(fr.file, fr.line)
@@ -307,6 +309,35 @@ def _refine(um: UnitMap, m: CompilerMessage, hit: tuple[Frame, ...], rfile: str,
     return _with_frame(hit, frame) if frame is not None else hit
 
 
+def _mismatched_argument(um: UnitMap, m: CompilerMessage, frames: tuple[Frame, ...],
+                         related: list[Related]) -> tuple[Frame, ...]:
+    """An explicit instantiation that matches no function template: the line of the
+    argument that does not fit the declaration (:mod:`cutlens.nvcc.instantiation`)."""
+    nm = instantiation.NO_MATCH_RE.search(m.message)
+    path = um.lookup(m.file)
+    graph = um.graph if nm and path and m.line else None
+    if graph is None or path is None or m.line is None:
+        return frames
+    smap, text = um.files[path]
+    if not 1 <= m.line <= len(smap.line_starts):
+        return frames
+    begin = smap.line_starts[m.line - 1]
+    start, end = statements.statement_range(text, begin + len(text[begin:]) -
+                                            len(text[begin:].lstrip()))
+    found = instantiation.mismatch(text, start, end, nm["name"], graph.order, um.aliases)
+    if found is None:
+        return frames
+    offset, decl = found
+    line_frames = smap.frames(smap.line_of_offset(offset))
+    if not line_frames:
+        return frames
+    span = statements.span_at(smap, offset)
+    hit = _with_frame(line_frames, span.frame) if span is not None and \
+        span.frame not in line_frames else line_frames
+    related.append(Related(decl.file, decl.line, f"{nm['name']} is declared here"))
+    return hit
+
+
 def _through_include(um: UnitMap, m: CompilerMessage,
                      related: list[Related]) -> tuple[Frame, ...] | None:
     """A header's message with no chain into the unit: the ``#include`` line that brings the
@@ -317,6 +348,9 @@ def _through_include(um: UnitMap, m: CompilerMessage,
         frames = um.include_frames(header)
         if frames is not None:
             return frames
+    spec = _chosen_specialization(um, m)
+    if spec is not None:
+        return spec
     found = um.kernel_header(m.kernel)
     if found is not None:
         frames = um.include_frames(found[0])
@@ -324,6 +358,35 @@ def _through_include(um: UnitMap, m: CompilerMessage,
             name = kernel_base_name(m.kernel or "") or "the kernel"
             related.append(Related(found[0], found[1], f"{name} is defined here"))
             return frames
+    return None
+
+
+_UNRESOLVED_RE = re.compile(r"Unresolved extern function '(?P<fn>[^']+)'")
+
+
+def _chosen_specialization(um: UnitMap, m: CompilerMessage) -> tuple[Frame, ...] | None:
+    """``Unresolved extern function 'vec_t<int, 4ul>::load(...)'``: a device function
+    template has no specialization for a type the configuration chose; the rendered line
+    that chose it (``using DTypeKV = int;``)."""
+    um_match = _UNRESOLVED_RE.search(m.message)
+    if um_match is None:
+        return None
+    fn = m.kernel or um_match["fn"]  # (demangled)
+    lt = fn.find("<")
+    gt = fn.rfind(">", 0, fn.find("(") if "(" in fn else len(fn))
+    if lt < 0 or gt < lt:
+        return None
+    for arg in statements.split_top(fn[lt + 1:gt]):
+        if not re.fullmatch(r"[A-Za-z_][\w:]*", arg):
+            continue
+        pat = re.compile(rf"^\s*(?:using\s+\w+\s*=\s*{re.escape(arg)}\s*;"
+                         rf"|typedef\s+{re.escape(arg)}\s+\w+\s*;)", re.M)
+        for smap, text in um.files.values():
+            hit = pat.search(text)
+            if hit is not None:
+                fr = smap.frames(text.count("\n", 0, hit.start()) + 1)
+                if fr:
+                    return fr
     return None
 
 

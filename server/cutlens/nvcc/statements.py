@@ -66,7 +66,9 @@ def normalize(value: str) -> str:
 def offending_values(bound: list[tuple[str, str]], said: str) -> list[str]:
     """The values of the bound template parameters that ``said`` (the error's source line
     and message) names — by the parameter's name (``sizeof(DTypeO)``), or by a type it is
-    bound to (``class "Params" has no member ...``) — innermost binding first."""
+    bound to (``class "Params" has no member ...``) — innermost binding first. Failing
+    those, a constant derived from one parameter: ``NUM_MMA_D_QK`` names the only bound
+    parameter ending in ``_QK``."""
     named = set(_IDENT_RE.findall(said))
     values: list[str] = []
     seen: set[str] = set()
@@ -78,6 +80,13 @@ def offending_values(bound: list[tuple[str, str]], said: str) -> list[str]:
         bare = value.rsplit("::", 1)[-1]
         if _IDENT_RE.fullmatch(bare) and bare in named and value not in values:
             values.append(value)
+    if not values:  # a constant derived from a parameter: NUM_MMA_D_QK from HEAD_DIM_QK
+        for ident in sorted(named):
+            tail = ident.rsplit("_", 1)[-1] if ident.isupper() and "_" in ident else ""
+            hits = {n: v for n, v in bound if len(tail) >= 2 and n.isupper()
+                    and n.rsplit("_", 1)[-1] == tail}
+            if len(hits) == 1:
+                values += [v for v in hits.values() if v not in values]
     return values
 
 
