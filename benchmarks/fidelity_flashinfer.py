@@ -124,9 +124,9 @@ MUTATIONS: list[Mutation] = [
              "cutlass_dtype_t<{{ dtype_o }}>", "cutlass_dtype_t<{{ dtype_o }}, 1>",
              "bad template argument (companion)", "too many template arguments"),
     # --- group GEMM sm90
-    Mutation("group-gemm-bad-out-type", "group_gemm_sm90_kernel_inst",
-             "group_gemm_sm90_kernel_inst", "CutlassSegmentGEMMSM90Run<", "{{ dtype_out }}",
-             "int", "wrong type", "an int output: errors deep in CUTLASS's collective builder"),
+    Mutation("group-gemm-bad-in-type", "group_gemm_sm90_kernel_inst",
+             "group_gemm_sm90_kernel_inst", "CutlassSegmentGEMMSM90Run<", "{{ dtype_in }}",
+             "double", "wrong type", "double inputs: errors deep in CUTLASS's collective builder"),
     Mutation("group-gemm-typo", "group_gemm_sm90_kernel_inst", "group_gemm_sm90_kernel_inst",
              "size_t int_buffer_size_in_bytes,", "size_t int_buffer", "size_tt int_buffer",
              "C++ typo", "a misspelt type on the 3rd line of a 5-line statement"),

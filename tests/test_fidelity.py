@@ -295,12 +295,16 @@ def test_flashinfer_shaped_errors_land_on_their_lines(stand_in: Path):
         {"name": "wrong-out", **base, "dtype_o": "float"},
         {"name": "bad-head-dim", **base, "head_dim_qk": 100},
         {"name": "typo-q", **base, "dtype_q": "nv_bfloat17"},
+        {"name": "int-pos-mode", **base, "pos_encoding_mode": "128"},
+        {"name": "int-q", **base, "dtype_q": "int"},
+        {"name": "odd-mma", **base, "head_dim_qk": 112},
     ])
     report = check_paths([stand_in / INST], jobs=1)
     inst = (stand_in / INST).read_text()
     comp = (stand_in / CONFIG).read_text()
     got = {d.variants[0]: d for d in errors(report.diagnostics)}
-    assert set(got) == {"wrong-out", "bad-head-dim", "typo-q"}, formats.text(report.diagnostics)
+    assert set(got) == {"wrong-out", "bad-head-dim", "typo-q", "int-pos-mode", "int-q",
+                        "odd-mma"}, formats.text(report.diagnostics)
 
     d = got["wrong-out"]  # static_assert(sizeof(DTypeO) == 2) deep in decode.cuh
     assert (Path(d.file).name, d.line) == ("decode_kernel_inst.jinja",
@@ -322,7 +326,28 @@ def test_flashinfer_shaped_errors_land_on_their_lines(stand_in: Path):
     assert (Path(d.file).name, d.line) == ("decode_customize_config.jinja",
                                            line_of(comp, "using DTypeQ"))
     assert d.message == 'identifier "nv_bfloat17" is undefined'
-    assert len(errors(report.diagnostics)) == 3
+
+    # EDG: "no instance of function template matches the specified type", at the statement's
+    # first line; the argument that does not fit the declaration is an int for an enum class
+    d = got["int-pos-mode"]
+    assert (Path(d.file).name, d.line) == ("decode_kernel_inst.jinja",
+                                           line_of(inst, "{{ pos_encoding_mode }}"))
+    assert d.message.startswith('no instance of function template "fi::DecodeDispatched"')
+    assert ("decode.cuh", "fi::DecodeDispatched is declared here") in [
+        (Path(r.file).name, r.message) for r in d.related]
+
+    # ptxas: vec_t<int>::load is declared, never defined: the line that chose int
+    d = got["int-q"]
+    assert (Path(d.file).name, d.line) == ("decode_customize_config.jinja",
+                                           line_of(comp, "using DTypeQ"))
+    assert "Unresolved extern function 'fi::vec_t<int>::load(int const*)'" in d.message
+
+    # a constant derived from a parameter (NUM_MMA_D_QK from HEAD_DIM_QK)
+    d = got["odd-mma"]
+    assert (Path(d.file).name, d.line) == ("decode_kernel_inst.jinja",
+                                           line_of(inst, "{{ head_dim_qk }}, {{"))
+    assert d.message == 'static assertion failed with "NUM_MMA_D_QK must be even"'
+    assert len(errors(report.diagnostics)) == 6
 
 
 def check_one(project, name: str, text: str, **kw):

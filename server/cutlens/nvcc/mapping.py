@@ -379,7 +379,7 @@ def _chosen_specialization(um: UnitMap, m: CompilerMessage) -> tuple[Frame, ...]
     for arg in statements.split_top(fn[lt + 1:gt]):
         if not re.fullmatch(r"[A-Za-z_][\w:]*", arg):
             continue
-        pat = re.compile(rf"^\s*(?:using\s+\w+\s*=\s*{re.escape(arg)}\s*;"
+        pat = re.compile(rf"^[ \t]*(?:using\s+\w+\s*=\s*{re.escape(arg)}\s*;"
                          rf"|typedef\s+{re.escape(arg)}\s+\w+\s*;)", re.M)
         for smap, text in um.files.values():
             hit = pat.search(text)
