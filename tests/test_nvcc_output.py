@@ -63,6 +63,17 @@ def test_edg_notes_attach_to_their_error_and_continuation_joins_message():
     assert "note #3322-D" in m.raw
 
 
+def test_edg_chain_after_candidate_notes_belongs_to_the_error():
+    """EDG prints the chain once, after the notes: it is the error's, not the last note's
+    (issue 16, item 6: the error lost its chain and landed on template line 1)."""
+    m = only(parse(load("edg_notes_chain")))
+    assert (m.file, m.line) == ("edg_notes_chain.h", 5)
+    assert m.chain == [Frame("edg_notes_chain.cu", 5,
+                             'instantiation of "int rank3(const T &) [with T=Ax]"')]
+    assert [(n.line, n.code, n.chain) for n in m.notes] == [(4, "3327-D", []),
+                                                            (3, "3327-D", [])]
+
+
 def test_edg_message_with_a_newline_inside():
     m = only(parse(load("edg_multiline_message")))
     assert m.message == 'static assertion failed with "Should meet TMA alignment requirement\n"'
@@ -179,6 +190,20 @@ def test_gcc_warning_printed_twice_is_reported_once():
     assert m.message == '#warning "this is a preprocessor warning"'
 
 
+def test_gcc_note_with_its_own_include_context_leaves_nothing_over():
+    """A note printed with its own "In file included from" lines takes them: no phantom
+    error made of left-over context (issue 16, item 1; nvcc exits 0 here)."""
+    m = only(parse(load("gcc_note_include")))
+    assert (m.severity, m.file, m.line, m.message) == ("warning", "gcc_note_b.h", 2,
+                                                       '"X" redefined')
+    assert m.chain == [Frame("gcc_note_include.cu", 2, "in file included from")]
+    (n,) = m.notes
+    assert (n.file, n.line, n.message) == ("gcc_note_a.h", 1,
+                                           "this is the location of the previous definition")
+    assert n.chain == [Frame("gcc_note_b.h", 1, "in file included from")]
+    assert "In file included from gcc_note_b.h:1:" in m.raw
+
+
 def test_gcc_required_from_chain():
     m = only(parse(load("gcc_required_from")))
     assert (m.file, m.line, m.column) == ("gcc_required_from.cpp", 3, 12)
@@ -217,7 +242,7 @@ def test_ptxas_too_much_shared_data():
 def test_ptxas_spill_warning_and_resources():
     text = load("ptxas_spill")
     m = only(parse(text))
-    assert (m.tool, m.severity) == ("ptxas", "warning")
+    assert (m.tool, m.severity, m.code) == ("ptxas", "warning", "spill")  # diag_suppress
     assert m.message.startswith("Registers are spilled to local memory")
     res = {r.mangled: r for r in parse_resources(text)}
     spill = res["_Z5spillILi64EEvPKfPf"]

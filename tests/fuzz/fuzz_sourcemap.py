@@ -296,8 +296,7 @@ def case_of(files: dict[str, str], weak: set[str] = frozenset()) -> Case:  # typ
 
 def plain_render(files: dict[str, str]) -> str:
     """What Jinja itself renders (no markers): the text cutlens must produce."""
-    env = Environment(loader=DictLoader(files), undefined=StrictUndefined,
-                      keep_trailing_newline=True)
+    env = Environment(loader=DictLoader(files), undefined=StrictUndefined)
     return env.get_template(ROOT).render()
 
 

@@ -55,7 +55,7 @@ def test_template_settings_load_without_raising(settings: dict, data: st.DataObj
     toml = settings_toml(settings)
     if data.draw(st.booleans()):
         toml = data.draw(mutated_toml(toml))
-    source, _ = wrap(data.draw, toml, "{{ kernel_name }}\n")
+    source, _ = wrap(data.draw, toml, "{{ cutlens.kernel_name }}\n")
     check_template(source)
 
 

@@ -26,6 +26,8 @@ class UnitCompile:
     full: CompileResult | None = None
     #: The Template object the unit was rendered from (identity for grouping).
     unit_template: Template | None = None
+    #: Warning codes the template leaves out (``diag_suppress``).
+    suppress: tuple[str, ...] = ()
 
     def final(self) -> CompileResult | None:
         """The most complete result: full unless it was cancelled (a cancelled compile
@@ -36,8 +38,20 @@ class UnitCompile:
         return None
 
     def diagnostics(self) -> list[Diagnostic]:
+        """The final pass's diagnostics. When the full pass failed, the quick pass's errors
+        too: a full pass stopped by a host-side error (cudafe++) never compiles the device
+        code, whose errors only the quick pass (cicc) found; one the full pass reports too
+        is kept once. (Its warnings wait for the full pass that gets that far.)"""
         res = self.final()
-        return map_result(self.unit, res) if res is not None else []
+        if res is None:
+            return []
+        diags = map_result(self.unit, res, self.suppress)
+        quick = self.quick
+        if res is self.full and not res.ok and quick is not None and not quick.cancelled:
+            seen = {d.key() for d in diags}
+            diags += [d for d in map_result(self.unit, quick, self.suppress)
+                      if d.severity == "error" and d.key() not in seen]
+        return diags
 
 
 Event = tuple[str, UnitCompile]  # ("quick" | "full", the unit's compiles so far)
@@ -94,9 +108,19 @@ async def compile_unit(compiler: Compiler, uc: UnitCompile, options: CompileOpti
     return uc
 
 
+#: The ``mode`` of a check: which nvcc passes run.
+CHECK_MODES = ("quick", "full", "full-only")
+
+
 def modes_for(mode: str) -> tuple[Mode, ...]:
-    """``quick``: the quick pass only; ``full``: quick and full side by side."""
-    return (Mode.QUICK,) if mode == "quick" else (Mode.QUICK, Mode.FULL)
+    """``quick``: the quick pass only; ``full``: quick and full side by side (the quick
+    pass's errors early, the full pass's complete set); ``full-only``: the full pass alone
+    (a CI gate that waits for the complete set anyway saves the quick pass's CPU)."""
+    if mode == "quick":
+        return (Mode.QUICK,)
+    if mode == "full-only":
+        return (Mode.FULL,)
+    return (Mode.QUICK, Mode.FULL)
 
 
 async def compile_all(nc: NvccCheck, compiler: Compiler, mode: str = "full",
@@ -104,8 +128,11 @@ async def compile_all(nc: NvccCheck, compiler: Compiler, mode: str = "full",
     """Compile every unit of ``nc`` (its passes side by side), reporting each pass as it
     lands; ``nc`` fills in as they do."""
     t = nc.jinja.template
-    await asyncio.gather(*(compile_unit(compiler, uc, compile_options(t, uc.unit),
-                                        modes_for(mode), on_event) for uc in nc.units))
+    options = [compile_options(t, uc.unit) for uc in nc.units]
+    for uc, o in zip(nc.units, options, strict=True):
+        uc.suppress = o.diag_suppress
+    await asyncio.gather(*(compile_unit(compiler, uc, o, modes_for(mode), on_event)
+                           for uc, o in zip(nc.units, options, strict=True)))
     return nc
 
 
@@ -128,7 +155,7 @@ def quick_reporter(checks: list[JinjaCheck],
         if kind != "quick" or uc.quick is None:
             return
         tid = id(uc.unit_template)
-        found[tid] += map_result(uc.unit, uc.quick)
+        found[tid] += map_result(uc.unit, uc.quick, uc.suppress)
         pending[tid] -= 1
         if pending[tid] == 0:
             jc = by_id[tid]

@@ -15,7 +15,7 @@ from cutlens.check.jinja_tier import JinjaCheck, jinja_check
 from cutlens.check.nvcc_tier import nvcc_check_all, quick_reporter
 from cutlens.diagnostics import Diagnostic
 from cutlens.render.renderer import Renderer
-from cutlens.template.discovery import discover, load_template
+from cutlens.template.discovery import discover, load_template, parents
 from cutlens.template.model import Template
 from cutlens.template.selection import Selection
 
@@ -73,6 +73,7 @@ def check_paths(paths: list, selection: Selection | None = None, jobs: int | Non
     renderer = renderer or Renderer()
     checks: list[JinjaCheck] = []
     unmatched: dict[str, int] = {}
+    seen: set[Path] = set()
     for p, cfg in configs.items():
         found = discover([p], cfg)
         report.partials += found.partials
@@ -81,10 +82,17 @@ def check_paths(paths: list, selection: Selection | None = None, jobs: int | Non
             if tp.suffix == ".py" and not (t.engine == "driver" and t.hosts_templates):
                 report.skipped.append(tp)  # a Python file no render driver uses
                 continue
-            report.templates.append(t)
-            for item in selection.unmatched(t):
-                unmatched[item] = unmatched.get(item, 0) + 1
-            checks.append(jinja_check(t, renderer, selection))
+            owners = parents(tp, cfg) if p.is_file() and not t.has_settings else []
+            if owners:  # a partial or companion named alone: checked through its owners
+                report.partials.append(t.path)
+            for checked in owners or [t]:
+                if checked.path in seen:
+                    continue
+                seen.add(checked.path)
+                report.templates.append(checked)
+                for item in selection.unmatched(checked):
+                    unmatched[item] = unmatched.get(item, 0) + 1
+                checks.append(jinja_check(checked, renderer, selection))
     report.unmatched = [i for i, n in unmatched.items() if n == len(report.templates)]
     diags: list[Diagnostic] = [d for jc in checks for d in jc.diagnostics]
     if on_diagnostics is not None:

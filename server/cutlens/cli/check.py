@@ -47,8 +47,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not report.templates:
         raise UsageError(f"no template to check under {', '.join(map(str, paths))}" + (
             f" ({', '.join(p.name for p in report.skipped)}: no render driver uses a template "
-            "of it)" if report.skipped else " (the globs in cutlens.toml say what a template "
-            "is; per-template tables and [[driver]] name more)"))
+            "of it)" if report.skipped else ": a template is a file matching the config's "
+            "globs with cutlens front matter, a file a [template.\"path\"] table names, or "
+            "one a [[driver]] renders"))
     if report.unmatched:
         raise UsageError(f"nothing matches {', '.join(map(repr, report.unmatched))} in any "
                          "template")

@@ -13,6 +13,7 @@ from typing import Any
 
 from cutlens import __version__, trust
 from cutlens.check import formats
+from cutlens.check.nvcc_tier import CHECK_MODES
 from cutlens.cli.check import cmd_check
 from cutlens.cli.common import (
     EXIT_OK,
@@ -77,8 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     add_selection(c, "check")
     c.add_argument("--no-nvcc", action="store_true",
                    help="the Jinja tier only: render, do not compile")
-    c.add_argument("--mode", choices=("quick", "full"), default="full",
-                   help="nvcc pass: quick (device syntax only) or full (default)")
+    c.add_argument("--mode", choices=CHECK_MODES, default="full",
+                   help="nvcc passes: quick (device front end only), full (default: quick and "
+                        "full side by side, quick's errors first) or full-only (the full pass "
+                        "alone: a CI gate's complete set for less CPU)")
 
     b = _command(sub, "bench", "benchmark a template's variants on the GPU")
     b.add_argument("template", type=Path, help=template_help)

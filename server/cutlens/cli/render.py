@@ -45,10 +45,11 @@ def cmd_render(args: argparse.Namespace) -> int:
             continue
         body = r.with_line_directives() if args.line_directives else r.text
         text = r.header() + body
-        if args.output is None:
-            sys.stdout.write(text)
+        if args.output is None:  # (on a terminal, each text ends its line)
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
             for name, comp in r.companions.items():
-                sys.stdout.write(f"// ---- companion {name} ----\n{comp.text}")
+                body = comp.text if comp.text.endswith("\n") else comp.text + "\n"
+                sys.stdout.write(f"// ---- companion {name} ----\n{body}")
             continue
         out_dir = args.output / f"{s.name}__{v.slug}" if many else args.output
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -181,7 +181,8 @@ def check_compile_table(table: dict, allow: Any) -> tuple[dict, list[RefusedArg]
     and what was refused. Values of the wrong type are left for the schema to report."""
     clean = dict(table)
     refused: list[RefusedArg] = []
-    for key in ("extra_flags", "defines", "include_dirs", "arch", "std"):
+    for key in ("extra_flags", "defines", "include_dirs", "system_include_dirs",
+                "cutlass_defines", "diag_suppress", "arch", "std"):
         value = table.get(key)
         if isinstance(value, str):
             if key in ("arch", "std") and shell_unsafe(value):

@@ -20,7 +20,13 @@ from cutlens.config.schema import (
     TemplateSettings,
 )
 from cutlens.config.toml_index import TomlIndex, index
-from cutlens.config.validate import Problems, Where, describe, values
+from cutlens.config.validate import (
+    Problems,
+    Where,
+    describe,
+    did_you_mean,
+    values,
+)
 from cutlens.diagnostics import Diagnostic
 
 #: Editor setting names that are not config keys or their aliases (camelCase, as the VS Code
@@ -193,9 +199,9 @@ def _template_tables(data: Any, cfg: ProjectConfig, where: Where,
             continue
         target = (cfg.root / name)
         if not target.is_file():
-            problems.add(where, label, None, f"[template.{name!r}]: no file {name!r} "
-                         f"(per-template tables name a template by its path relative to "
-                         f"{cfg.root})")
+            problems.add(where, label, None, f"[template.{name!r}]: no file {name!r}"
+                         f"{_near_file(cfg.root, name)} (per-template tables name a template "
+                         f"by its path relative to {cfg.root})")
             continue
         values(TemplateSettings, table, where, label, problems, base=cfg.root)
         out[name] = table
@@ -239,6 +245,19 @@ def driver_module_file(root: Path, entry: str) -> Path | None:
         if cand.is_file():
             return cand.resolve()
     return None
+def _near_file(root: Path, name: str) -> str:
+    """`` (did you mean 'kernel.cu.jinja'?)`` for a file of a similar name in the folder the
+    table names (only that folder is listed: a project can be large)."""
+    folder = (root / name).parent
+    try:
+        names = [p.name for p in folder.iterdir() if p.is_file()]
+    except OSError:
+        return ""
+    hint = did_you_mean(Path(name).name, names)
+    parent = Path(name).parent.as_posix()
+    if hint and parent != ".":
+        hint = hint.replace("mean '", f"mean '{parent}/")
+    return hint
 
 
 def apply_settings(cfg: ProjectConfig, settings: dict[str, Any]) -> list[Diagnostic]:

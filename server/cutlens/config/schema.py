@@ -102,12 +102,21 @@ class CompileTable:
     std: str | None = attrs.field(default=None, metadata=_meta(pattern=r"c\+\+\d\d",
                                                                pattern_doc="like c++17"))
     include_dirs: list[str] = attrs.field(factory=list, metadata=_meta(path=True))
+    #: Include dirs passed as ``-isystem``: the compilers say nothing about their headers'
+    #: warnings (FlashInfer passes every include dir this way).
+    system_include_dirs: list[str] = attrs.field(factory=list, metadata=_meta(path=True))
     defines: list[str] = attrs.Factory(list)
     extra_flags: list[str] = attrs.Factory(list)
-    #: The CUTLASS include directories (on unless false).
+    #: What cutlens adds for CUTLASS by default (the nvidia-cutlass wheel's include dirs and
+    #: Inductor's CUTLASS defines); false drops both, never dirs or defines the user set.
     cutlass: bool | None = None
-    #: The CUTLASS defines (Inductor's, by default); [] drops them.
+    #: The CUTLASS defines (Inductor's, by default); [] drops them. Independent of the
+    #: CUTLASS include dirs.
     cutlass_defines: list[str] | None = None
+    #: Warnings to leave out, by the code cutlens shows: an EDG number (``3357`` or
+    #: ``3357-D``, also passed to nvcc as ``--diag-suppress``), a gcc flag
+    #: (``-Wdeprecated-declarations``), ``spill`` (ptxas's spill warnings).
+    diag_suppress: list[str] = attrs.Factory(list)
     timeout_s: float | None = attrs.field(default=None, metadata=_meta(min=0))
 
 
@@ -205,12 +214,20 @@ class ProjectConfig:
                                                           pattern_doc="like c++17"))
     include_dirs: list[str] = attrs.field(factory=list, metadata=_meta(
         path=True, aliases=("includeDirs",)))
+    #: Include dirs passed as ``-isystem`` (no warnings from their headers).
+    system_include_dirs: list[str] = attrs.field(factory=list, metadata=_meta(path=True))
+    #: What cutlens adds for CUTLASS by default: the nvidia-cutlass wheel's include dirs and
+    #: Inductor's CUTLASS defines (false: neither; dirs and defines you set stay).
     cutlass: bool = True
-    #: Override for the CUTLASS include dirs (default: the nvidia-cutlass wheel's).
+    #: The CUTLASS include dirs (default: the nvidia-cutlass wheel's). Only replaces the dirs:
+    #: the CUTLASS defines are ``cutlass_defines``.
     cutlass_include_dirs: list[str] | None = attrs.field(default=None, metadata=_meta(
         path=True, must_exist=False))
-    #: The CUTLASS defines (default Inductor's); a template's [compile] may override them.
+    #: The CUTLASS defines (default Inductor's; [] none); a template's [compile] may
+    #: override them.
     cutlass_defines: list[str] | None = None
+    #: Warnings to leave out by code, for every template (see CompileTable.diag_suppress).
+    diag_suppress: list[str] = attrs.Factory(list)
     defines: list[str] = attrs.Factory(list)
     extra_flags: list[str] = attrs.field(factory=list, metadata=_meta(aliases=("extraFlags",)))
     globs: list[str] = attrs.field(factory=lambda: list(DEFAULT_GLOBS))

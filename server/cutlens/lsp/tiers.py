@@ -14,8 +14,7 @@ from cutlens.check.nvcc_tier import NvccCheck, UnitCompile, compile_all, modes_f
 from cutlens.lsp import progress
 from cutlens.lsp.server import CutlensServer
 from cutlens.lsp.session import Project, TemplateDoc
-from cutlens.template.discovery import dependencies, discover
-from cutlens.template.loader import load
+from cutlens.template.discovery import dependencies, parents
 from cutlens.template.model import Template
 
 log = logging.getLogger("cutlens.lsp")
@@ -101,21 +100,7 @@ class Tiers:
         if tracked:
             return tracked
         proj = self.session.project_for(path)
-        out = []
-        for tp in discover([proj.root], proj.config).templates:
-            if tp.suffix == ".py":
-                continue  # a render driver's module: its cases are no Jinja parents
-            text = self.session.text_of(tp)
-            if tp == path or text is None or path.name not in text:
-                continue
-            try:
-                t = load(tp, proj.config, text, self.session.overlays)
-            except Exception:  # a broken sibling must not break this one
-                log.exception("loading %s", tp)
-                continue
-            if path in dependencies(t):
-                out.append(t)
-        return out
+        return parents(path, proj.config, self.session.text_of, self.session.overlays)
 
     async def check_parent(self, template: Template) -> set[str]:
         """Render a (closed) parent of an open partial; its diagnostics land on both."""

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -20,7 +21,13 @@ from cutlens.template.model import Template
 def compile_options(template: Template, unit: RenderedUnit | None = None) -> CompileOptions:
     """The project config plus the template's ``[compile]`` table (its refused flags already
     dropped when it was loaded), plus the unit's own settings (a render driver's case:
-    ``arch``, ``std``, ``defines``, ``include_dirs`` relative to the root, ``extra_flags``)."""
+    ``arch``, ``std``, ``defines``, ``include_dirs`` relative to the root, ``extra_flags``),
+    and the template's own folder as the last include dir.
+
+    ``cutlass`` (project, then ``[compile]``) only switches what cutlens adds by default: the
+    nvidia-cutlass wheel's include dirs and Inductor's CUTLASS defines. The CUTLASS include
+    dirs (``cutlass_include_dirs``) and defines (``cutlass_defines``, project then
+    ``[compile]``) are set independently, and whatever the user sets stays."""
     cfg, table = template.config, template.compile
     own = unit.compile if unit is not None else {}
     if own.get("exact_flags"):  # the unit's own command line (e.g. Inductor's)
@@ -34,23 +41,54 @@ def compile_options(template: Template, unit: RenderedUnit | None = None) -> Com
             extra_flags=[*table.extra_flags, *own.get("extra_flags", [])],
             include_dirs=[*table.include_dirs, *[str((cfg.root / d).resolve())
                                                  for d in own.get("include_dirs", [])]])
-    inc = [*cfg.include_dirs, *table.include_dirs]
     cutlass = cfg.cutlass if table.cutlass is None else table.cutlass
-    if cutlass and cfg.cutlass_include_dirs:
-        inc = [*cfg.cutlass_include_dirs, *inc]
     cutlass_defines = table.cutlass_defines if table.cutlass_defines is not None \
         else cfg.cutlass_defines
     return CompileOptions(
         nvcc=cfg.nvcc,
         arch=table.arch or cfg.arch,
         std=table.std or cfg.std,
-        include_dirs=tuple(inc),
+        include_dirs=tuple([*cfg.include_dirs, *table.include_dirs]),
         defines=tuple([*cfg.defines, *table.defines]),
         extra_flags=tuple([*cfg.extra_flags, *table.extra_flags]),
-        cutlass=cutlass and not cfg.cutlass_include_dirs,
+        cutlass=cutlass,
         timeout_s=table.timeout_s if table.timeout_s is not None else cfg.compile_timeout_s,
         cutlass_defines=tuple(cutlass_defines) if cutlass_defines is not None else None,
+        cutlass_include_dirs=tuple(cfg.cutlass_include_dirs)
+        if cfg.cutlass_include_dirs is not None else None,
+        system_include_dirs=tuple([*cfg.system_include_dirs, *table.system_include_dirs]),
+        template_include_dirs=(str(template.path.parent),),
+        template_headers_stamp=headers_stamp(template.path.parent),
+        diag_suppress=tuple(dict.fromkeys([*cfg.diag_suppress, *table.diag_suppress])),
     )
+
+
+#: What a header beside a template can be called (templates themselves are not headers:
+#: editing one must not invalidate its neighbours' compiles).
+HEADER_SUFFIXES = (".h", ".hh", ".hpp", ".hxx", ".cuh", ".inc", ".inl", ".ipp", ".tcc")
+_STAMP_MAX_FILES = 4000
+
+
+def headers_stamp(folder: Path) -> str:
+    """A short hash of the headers below ``folder`` (relative path, size, mtime), skipping
+    hidden folders (``.cutlens``, ``.git``); "" when there are none."""
+    h = hashlib.sha256()
+    n = 0
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__")
+        for f in sorted(files):
+            if not f.endswith(HEADER_SUFFIXES):
+                continue
+            p = os.path.join(root, f)
+            try:
+                st = os.stat(p)
+            except OSError:
+                continue
+            h.update(f"{os.path.relpath(p, folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            n += 1
+        if n > _STAMP_MAX_FILES:
+            break
+    return h.hexdigest()[:16] if n else ""
 
 
 def _config_key_at(template: Template, key: str) -> str:

@@ -44,6 +44,7 @@ CUTLASS_DEFINES: tuple[str, ...] = (
 )
 
 _ARCH_RE = re.compile(r"^(?:sm_|compute_)?(\d{2,3})([af]?)$")
+_EDG_CODE_RE = re.compile(r"^\d+(?:-D)?$")
 
 
 class NvccNotFound(FileNotFoundError):
@@ -68,9 +69,12 @@ class CompileOptions:
     include_dirs: tuple[str, ...] = ()
     defines: tuple[str, ...] = ()
     extra_flags: tuple[str, ...] = ()
+    #: What cutlens adds for CUTLASS by default: the nvidia-cutlass wheel's include dirs
+    #: (unless ``cutlass_include_dirs`` names others) and Inductor's CUTLASS defines (unless
+    #: ``cutlass_defines`` says which). False drops those defaults only.
     cutlass: bool = True
     timeout_s: float = 600.0
-    #: The CUTLASS defines (with ``cutlass``); None: Inductor's, :data:`CUTLASS_DEFINES`.
+    #: The CUTLASS defines; None: Inductor's, :data:`CUTLASS_DEFINES` (with ``cutlass``).
     #: ``CUTE_SM90_EXTENDED_MMA_SHAPES_ENABLED`` alone costs ~10 s of CPU per TU that
     #: includes cute (benchmarks/nvcc_modes.py); a project not using the extended GMMA
     #: shapes can leave it out.
@@ -78,6 +82,18 @@ class CompileOptions:
     #: ``extra_flags`` are the whole command line (a project's own, e.g. Inductor's): no
     #: cutlens defaults, and the modes add no optimisation level of their own.
     exact_flags: bool = False
+    #: The CUTLASS include dirs; None: the nvidia-cutlass wheel's (with ``cutlass``).
+    cutlass_include_dirs: tuple[str, ...] | None = None
+    #: ``-isystem`` dirs: no warnings from their headers.
+    system_include_dirs: tuple[str, ...] = ()
+    #: The template's own folder: searched for ``#include "..."`` before the include dirs
+    #: (gcc's ``-iquote``), as if the rendered file sat beside the template.
+    template_include_dirs: tuple[str, ...] = ()
+    #: A stamp of the headers in those folders (their sizes and times), so that editing one
+    #: changes the compile's cache key (the build cache fingerprints only ``-I`` dirs).
+    template_headers_stamp: str = ""
+    #: Warning codes left out (EDG numbers go to nvcc as ``--diag-suppress``).
+    diag_suppress: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- finding nvcc
@@ -238,13 +254,33 @@ def common_flags(options: CompileOptions) -> list[str]:
         return list(options.extra_flags)
     flags = [f"-std={options.std}", "--expt-relaxed-constexpr", *gencode(options.arch),
              "-Xcompiler=-fPIC"]
-    cl_defines = CUTLASS_DEFINES if options.cutlass_defines is None else options.cutlass_defines
-    defines = (*cl_defines, *options.defines) if options.cutlass else options.defines
-    flags += [f"-D{d}" for d in dict.fromkeys(defines)]
+    cl_defines = options.cutlass_defines
+    if cl_defines is None:
+        cl_defines = CUTLASS_DEFINES if options.cutlass else ()
+    flags += [f"-D{d}" for d in dict.fromkeys([*cl_defines, *options.defines])]
+    edg = [c.removesuffix("-D") for c in options.diag_suppress if _EDG_CODE_RE.match(c)]
+    if edg:
+        flags.append(f"--diag-suppress={','.join(dict.fromkeys(edg))}")
     includes = list(options.include_dirs)
-    if options.cutlass:
+    if options.cutlass_include_dirs is not None:
+        includes = [*options.cutlass_include_dirs, *includes]
+    elif options.cutlass:
         includes += cutlass_include_dirs()
+    # System dirs are -I dirs too (gcc ignores a -I dir that is also -isystem), so that the
+    # build cache, which fingerprints the headers of the -I dirs, sees their edits.
+    includes += options.system_include_dirs
+    for d in dict.fromkeys(options.template_include_dirs):
+        # nvcc has no -iquote; its host preprocessor (both passes) takes it. A comma would
+        # split the -Xcompiler list: such a folder is a last -I dir instead.
+        if "," in d:
+            includes.append(d)
+        else:
+            flags.append(f"-Xcompiler=-iquote,{d}")
+    if options.template_headers_stamp:
+        flags.append(f"-DCUTLENS_TEMPLATE_HEADERS={options.template_headers_stamp}")
     flags += [f"-I{d}" for d in dict.fromkeys(includes)]
+    for d in dict.fromkeys(options.system_include_dirs):
+        flags += ["-isystem", d]
     flags += list(options.extra_flags)
     return flags
 

@@ -68,8 +68,10 @@ class RenderEnvironment(SympySafeSandbox):
     template_class = MarkedTemplate
 
     def __init__(self, loader: OverlayLoader) -> None:
-        super().__init__(loader=loader, undefined=StrictUndefined, keep_trailing_newline=True,
-                         auto_reload=True, cache_size=400)
+        # jinja2's default keep_trailing_newline=False: the text FlashInfer, AITemplate and
+        # Inductor render (jinja2.Template(...), jinja2.Environment()), byte for byte.
+        super().__init__(loader=loader, undefined=StrictUndefined, auto_reload=True,
+                         cache_size=400)
         self.files: list[str] = []
         self.file_ids: dict[str, int] = {}
         self._deadline = threading.local()

@@ -51,6 +51,8 @@ def _user_frame(exc: BaseException) -> tuple[str, int] | None:
 
 
 _ATTR_RE = re.compile(r"attribute '([^']+)'")
+#: cutlens's names that once were plain variables (now ``cutlens.<name>``).
+_OWN_NAMES = ("kernel_name", "sample_name", "variant_name")
 _UNDEF_RE = re.compile(r"'([^']+)' is undefined|has no attribute '([^']+)'")
 
 
@@ -114,6 +116,9 @@ def _error_diagnostic(exc: BaseException, env: RenderEnvironment, root: Path,
     chain = _template_frames(exc, files)
     if isinstance(exc, UndefinedError):
         msg = str(exc.message or exc)
+        m = _UNDEF_RE.search(msg)
+        if m and m.group(1) in _OWN_NAMES:
+            msg += f" (cutlens's own value is cutlens.{m.group(1)})"
         code = "undefined"
     elif isinstance(exc, TemplateNotFound):
         msg = f"template not found: {exc.name}"

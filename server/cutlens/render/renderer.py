@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2.exceptions import TemplateError
@@ -25,6 +26,64 @@ from cutlens.render.runtime import RuntimeArg
 from cutlens.render.unit import RenderedFile, RenderedUnit, RenderFailure, add_line_directives
 from cutlens.template.model import DEFAULT_SAMPLE, Sample, Template, Variant
 from cutlens.template.pymodule import load_attr
+
+
+@dataclass(frozen=True)
+class CutlensInfo:
+    """``cutlens`` in templates: cutlens's own names, kept apart from the template's
+    variables (FlashInfer passes ``variant_name``, AITemplate and Inductor plain names too,
+    and a template's own variable always means what its settings say)."""
+
+    #: The kernel's symbol (``kernel_name`` setting, default ``cutlens_<file stem>``).
+    kernel_name: str
+    sample_name: str
+    variant_name: str
+    variant_index: int
+    #: The template's file name.
+    template_name: str
+
+
+#: Names cutlens itself puts into every render: a sample node, sample variable or variant
+#: key of the same name is an error naming both.
+RESERVED = {
+    "kernel": "the Inductor kernel API (kernel.def_kernel, kernel.size, kernel.stride...)",
+    "template": "the Inductor template API (template.header, template.globals...)",
+    "cutlens": "cutlens's own names (cutlens.kernel_name, cutlens.sample_name, "
+               "cutlens.variant_name...)",
+}
+
+
+def reserved_clashes(template: Template, sample: Sample,
+                     variant: Variant) -> list[Diagnostic]:
+    """A variable named like one of cutlens's own (:data:`RESERVED`): an error on the
+    setting's line naming both."""
+    out = []
+    for name, what in RESERVED.items():
+        if name in sample.nodes:
+            kind, where = "sample node", template.setting_line(f"samples.{sample.name}", name)
+        elif name in sample.vars:
+            kind, where = "sample variable", template.setting_line(
+                f"samples.{sample.name}.vars", name)
+        elif name in variant.values:
+            kind, where = "variant key", _variant_key_line(template, variant, name)
+        else:
+            continue
+        out.append(Diagnostic(
+            file=where[0], line=where[1], source="cutlens", code="reserved-name",
+            message=f"{kind} {name!r} clashes with cutlens's {name!r}: {what}; rename it",
+            samples=[sample.name], variants=[variant.name]))
+    return out
+
+
+def _variant_key_line(template: Template, variant: Variant, key: str) -> tuple[str, int]:
+    grid = template.settings.get("variants")
+    if isinstance(grid, dict) and key in grid:
+        return template.setting_line("variants", key)
+    if variant.line and template.settings_file in (None, template.path):
+        return str(template.path), variant.line
+    if isinstance(grid, dict) and "generator" in grid:
+        return template.setting_line("variants", "generator")
+    return template.setting_line("variant")
 
 
 def context_classes(template: Template) -> tuple[type, type]:
@@ -83,15 +142,19 @@ class Renderer:
                 return RenderFailure(template.path, sample, variant, [Diagnostic(
                     file=file, line=line, message=f"template_class: {type(e).__name__}: {e}",
                     source="cutlens")], time.perf_counter() - t0)
+            clashes = reserved_clashes(template, sample, variant)
+            if clashes:
+                return RenderFailure(template.path, sample, variant, clashes,
+                                     time.perf_counter() - t0)
             kernel = kcls(template.kernel_name)
             params = [template.runtime[k] for k in variant.runtime if k in template.runtime]
             kernel.runtime_params = params
             tctx = tcls(template.path.name, template.kind, sample, variant, kernel)
+            info = CutlensInfo(template.kernel_name, sample.name, variant.name, variant.index,
+                               template.path.name)
             ctx = {**sample.context(), **variant.values,
                    **{p.key: RuntimeArg(p) for p in params},
-                   "kernel": kernel, "template": tctx,
-                   "kernel_name": template.kernel_name, "sample_name": sample.name,
-                   "variant_name": variant.name}
+                   "kernel": kernel, "template": tctx, "cutlens": info}
             try:
                 text, smap = self._render_file(env, str(template.path), ctx)
                 companions = {name: RenderedFile(*self._render_file(env, str(p), ctx))
@@ -140,6 +203,6 @@ class Renderer:
         return sourcemap.build(marked, env.files)
 
 
-__all__ = ["RenderFailure", "RenderTimeout", "RenderedFile", "RenderedUnit", "Renderer",
-           "TemplateError", "add_line_directives"]
+__all__ = ["RESERVED", "CutlensInfo", "RenderFailure", "RenderTimeout", "RenderedFile",
+           "RenderedUnit", "Renderer", "TemplateError", "add_line_directives"]
 

@@ -4,7 +4,9 @@ templates, and the files a template's renders read."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +20,9 @@ from cutlens.template.sources import is_template
 _REF_RE = re.compile(r"""\{%-?\s*(?:include|import|extends|from)\s+["']([^"']+)["']""")
 
 __all__ = ["Discovery", "dependencies", "discover", "is_template", "load_template",
-           "referenced_names"]
+           "parents", "referenced_names"]
+
+log = logging.getLogger("cutlens.discovery")
 
 
 def referenced_names(source: str) -> list[str]:
@@ -91,3 +95,37 @@ def dependencies(template: Template) -> set[Path]:
                         todo.append(cand.read_text())
                     break
     return seen
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def parents(path: Path, cfg: ProjectConfig,
+            text_of: Callable[[Path], str | None] = _read,
+            overlays: dict[str, str] | None = None) -> list[Template]:
+    """The project's templates whose renders read ``path``: include or import it, or render
+    it as a companion (named by its template path in their settings, while their text
+    includes the companion's *output* name). A file without settings of its own is checked
+    through them. ``text_of``: a file's current text (an editor's unsaved text);
+    ``overlays``: the unsaved texts a render driver's worker reads."""
+    path = path.resolve()
+    out = []
+    for tp in discover([cfg.root], cfg).templates:
+        if tp.suffix == ".py":
+            continue  # a render driver's module: its cases are no Jinja parents
+        text = text_of(tp)
+        table, _ = cfg.template_table(tp)
+        if tp == path or text is None or (path.name not in text and path.name not in repr(table)):
+            continue
+        try:
+            t = load(tp, cfg, text, overlays)
+        except Exception:  # a broken sibling must not break this one
+            log.exception("loading %s", tp)
+            continue
+        if path in dependencies(t):
+            out.append(t)
+    return out
