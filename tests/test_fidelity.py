@@ -176,7 +176,8 @@ def test_a_check_that_matches_nothing_exits_2(tmp_path: Path):
     (tmp_path / "notes.txt").write_text("no templates here\n")
     out = cli("check", ".", "--no-nvcc", cwd=tmp_path)
     assert out.returncode == 2
-    assert "cutlens check: no templates under ." in out.stderr
+    assert "cutlens check: no template to check under ." in out.stderr
+    assert "front matter" in out.stderr  # says what a template is
 
 
 def test_a_companion_checked_alone_is_checked_through_its_owner(stand_in: Path):

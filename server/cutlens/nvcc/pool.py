@@ -258,8 +258,7 @@ class Compiler:
         return CompileResult(**base)
 
     async def _produce(self, job: CompileJob, mode: Mode, unit: _Unit) -> CompileResult:
-        # Pinned from the wait for a slot to the end of its store: no eviction (by any
-        # process) removes the unit under it, and every scan reads the pin live.
+        # Pinned from the wait for a slot to its store's end; every scan reads pins live.
         self.cache.pin(unit.key)
         try:
             try:
@@ -268,9 +267,8 @@ class Compiler:
                 log.warning("compile of %s failed: %s", unit.key[:12], e)
                 res = self._bare_result(job, mode, unit, messages=[_nvcc_message(
                     f"nvcc could not run: {_oserror(e)}")])
-            else:
-                if _cacheable(res):
-                    await self._store(res, mode, unit)
+            if _cacheable(res):
+                await self._store(res, mode, unit)
         except BaseException:
             self.cache.unpin(unit.key)
             raise
