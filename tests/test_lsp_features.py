@@ -86,3 +86,18 @@ def test_hover_on_a_statement_shows_its_output(project):
     ln = line_of(TEMPLATE, "m.launch") - 1
     h = hover.hover(t, unit, str(path), TEMPLATE, ln, 1)
     assert "launch<64>();" in h.contents.value
+
+
+def test_one_best_row_per_sample_even_on_a_tie():
+    """CPU timings can tie: the results view still marks exactly one row best per sample,
+    never a refuted or failed one."""
+    from cutlens.lsp.commands import best_runs
+
+    runs = [{"sample": "s", "variant_name": "a", "ms": 0.5, "verified": False},
+            {"sample": "s", "variant_name": "b", "ms": 1.0, "verified": True},
+            {"sample": "s", "variant_name": "c", "ms": 1.0, "verified": True},
+            {"sample": "s", "variant_name": "d", "ms": None, "error": "boom"},
+            {"sample": "t", "variant_name": "a", "ms": 2.0, "verified": None}]
+    best = best_runs(runs)
+    assert {k: v["variant_name"] for k, v in best.items()} == {"s": "b", "t": "a"}
+    assert sum(r is best.get(r["sample"]) for r in runs) == 2

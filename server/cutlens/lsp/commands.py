@@ -165,6 +165,17 @@ def selection_payload(doc: TemplateDoc) -> dict:
                        "variant": doc.active_variant or (vs[0].name if vs else None)}}
 
 
+def best_runs(runs: list[dict]) -> dict[str, dict]:
+    """Per sample, the one fastest run that neither failed nor was refuted (a tie: the
+    first), so that exactly one row is marked best."""
+    best: dict[str, dict] = {}
+    for r in runs:
+        good = not r.get("error") and r.get("ms") is not None and r.get("verified") is not False
+        if good and (r["sample"] not in best or r["ms"] < best[r["sample"]]["ms"]):
+            best[r["sample"]] = r
+    return best
+
+
 def results_payload(ls: CutlensServer, doc: TemplateDoc) -> dict:
     """The latest benchmark sweep of a template, fastest first, best marked."""
     t = doc.template
@@ -173,10 +184,7 @@ def results_payload(ls: CutlensServer, doc: TemplateDoc) -> dict:
     store = ls.session.project_for(doc.path).store
     runs = store.latest(t.content_hash)
     checks = {(c["sample"], c["variant_name"]): c for c in store.checks(t.content_hash)}
-    best: dict[str, float] = {}
-    for r in runs:
-        if not r.get("error") and r.get("ms") is not None and r.get("verified") is not False:
-            best[r["sample"]] = min(best.get(r["sample"], float("inf")), r["ms"])
+    best = best_runs(runs)
     rows = []
     for r in runs:
         c = checks.get((r["sample"], r["variant_name"]), {})
@@ -188,7 +196,7 @@ def results_payload(ls: CutlensServer, doc: TemplateDoc) -> dict:
             "regs": r.get("regs") or c.get("regs"), "smemBytes": r.get("smem") or c.get("smem"),
             "spills": r.get("spills") if r.get("spills") is not None else c.get("spills"),
             "verified": r.get("verified"), "error": r.get("error"),
-            "best": r.get("ms") is not None and r.get("ms") == best.get(r["sample"])})
+            "best": best.get(r["sample"]) is r})
     baseline = {k: {"ms": v.get("ms"), "tflops": v.get("tflops"), "gbps": v.get("gbps")}
                 for k, v in store.baselines(t.content_hash).items()}
     gpu = next((r.get("gpu") for r in runs if r.get("gpu")), None)
