@@ -94,7 +94,7 @@ $PY -c "import json,sys; d=json.load(open(sys.argv[1])); print({k: d.get(k) for 
 # (c) fidelity on the sweep's three best builds (built: the cache is warm now) and torch.mm.
 log "(c) fidelity: cutlens vs triton.testing.do_bench"
 $PY benchmarks/fidelity_do_bench.py "$T" --sample square --from-report "$OUT/square.json" \
-  --top 3 --rounds 5 -o "$OUT/fidelity.json" 2>&1 | tee -a "$LOG"
+  --top 3 --rounds "${ROUNDS:-21}" -o "$OUT/fidelity.json" 2>&1 | tee -a "$LOG"
 
 # (b) the two other shapes (their TUs differ: sizes are compiled in), then the table.
 log "(b) large and skinny sweeps"

@@ -52,8 +52,9 @@ def table(reports: list[dict]) -> list[dict[str, Any]]:
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| bf16 GEMM (H200) | best gemm_sm90 variant | ms | torch.mm ms | vs torch.mm |"
-             " verified |", "| --- | --- | --- | --- | --- | --- |"]
+    gpus = sorted({(r.get("gpu") or "?").removeprefix("NVIDIA ") for r in rows}) or ["?"]
+    lines = [f"| bf16 GEMM ({', '.join(gpus)}) | best gemm_sm90 variant | ms | torch.mm ms |"
+             " vs torch.mm | verified |", "| --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         ms = f"{r['ms']:.4f}" if r.get("ms") else "—"
         tms = f"{r['torch_ms']:.4f}" if r.get("torch_ms") else "—"

@@ -113,3 +113,4 @@ def test_issue18_summary(tmp_path):
     assert doc["checks"]["vs_torch_at_least_1"] == {"square": True, "large": True,
                                                     "skinny": False}
     assert "| 4096³ | v0 | 0.1880 | 0.1900 | 1.011× | 53/53 |" in doc["markdown"]
+    assert doc["markdown"].startswith("| bf16 GEMM (H200) |")  # the card of the run
