@@ -13,7 +13,8 @@ the kernel-inst template or its companion, in one-line and multi-line statements
 reported deep in FlashInfer's and CUTLASS's headers), runs ``cutlens check --format json
 --jobs 1`` on the template that renders it, and restores the line. A case is *exact* when
 an error lands on the mutated line of the mutated file. nvcc runs one unit at a time;
-CUTLASS 3.x units take 1-2 minutes each, the whole run about half an hour on 2 cores.
+CUTLASS 3.x units take 1-2 minutes each; the whole run took 505 s on 2 cores
+(docs/FIDELITY.md).
 
 A toolkit without cuRAND (CUTLASS's tools/util headers include curand_kernel.h) needs its
 include dir on ``CPATH``.

@@ -104,15 +104,22 @@ def executor_config(args: argparse.Namespace, cfg: config_mod.ProjectConfig,
         workers=getattr(args, "workers", None))
 
 
-async def _run(args: argparse.Namespace, show_progress: bool,
-               stats: SweepStats) -> tuple[list[dict], Executor]:
+def _plan(args: argparse.Namespace, baseline: bool) -> SweepPlan:
+    """The template and the samples × variants the command line selects (usage errors for a
+    broken template or an empty selection)."""
     t = load_one(args.template)
-    cfg = t.config
     if t.broken:
         raise BrokenTemplate(t)
     sel = selection(args)
     pairs_or_usage(t, sel)
-    plan = SweepPlan(t, sel, baseline=not args.no_baseline)
+    return SweepPlan(t, sel, baseline=baseline)
+
+
+async def _run(args: argparse.Namespace, show_progress: bool,
+               stats: SweepStats) -> tuple[list[dict], Executor]:
+    plan = _plan(args, baseline=not args.no_baseline)
+    t = plan.template
+    cfg = t.config
     store = ResultStore(cfg.root)
     timing = timing_from(t)
     timeout = max(cfg.bench.timeout_s, 5 * (timing.warmup_ms + timing.rep_ms) / 1000)
@@ -132,13 +139,9 @@ async def _run(args: argparse.Namespace, show_progress: bool,
 
 
 async def _build_only(args: argparse.Namespace) -> int:
-    t = load_one(args.template)
+    plan = _plan(args, baseline=False)
+    t = plan.template
     cfg = t.config
-    if t.broken:
-        raise BrokenTemplate(t)
-    sel = selection(args)
-    pairs_or_usage(t, sel)
-    plan = SweepPlan(t, sel, baseline=False)
     ecfg = executor_config(args, cfg)
     require_nvcc(t, ecfg.kind)
     if ecfg.kind == "local":  # no bench worker needed
