@@ -351,6 +351,42 @@ def test_flashinfer_shaped_errors_land_on_their_lines(stand_in: Path):
     assert len(errors(report.diagnostics)) == 6
 
 
+@pytest.mark.nvcc
+@pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
+@pytest.mark.parametrize("old,new,edited,quoted", [
+    # an enumerator that does not exist: EDG adds "invalid explicit instantiation
+    # declaration", at the statement's first line
+    ("{{ pos_encoding_mode }},", "{{ pos_encoding_mode }}_x,", "{{ pos_encoding_mode }}_x",
+     '"kNone_x"'),
+    # an undefined type in the parameter list: "no instance of function template ...
+    # matches", at the statement's first line
+    ("{{ dtype_o }}* tmp,", "{{ dtype_o }}* tmp, Foo_x* q,", "Foo_x", '"Foo_x"'),
+])
+def test_a_statement_error_joins_the_line_the_user_edited(stand_in: Path, old: str,
+                                                          new: str, edited: str, quoted: str):
+    """FlashInfer's explicit instantiations put their arguments on later lines: an error
+    EDG reports for the whole statement on its first line goes to the edited argument line
+    (with the first line as related information), beside the error naming the argument."""
+    path = stand_in / INST
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    inst = path.read_text()
+    report = check_paths([path], jobs=1)
+    errs = errors(report.diagnostics)
+    assert len(errs) == 2, formats.text(report.diagnostics)
+    assert {(Path(d.file).name, d.line) for d in errs} == {
+        ("decode_kernel_inst.jinja", line_of(inst, edited))}, formats.text(errs)
+    assert any(quoted in d.message for d in errs)
+    moved = next(d for d in errs if quoted not in d.message)
+    assert moved.message.startswith(("invalid explicit instantiation",
+                                     "no instance of function template"))
+    assert (Path(moved.related[0].file).name, moved.related[0].line,
+            moved.related[0].message) == ("decode_kernel_inst.jinja",
+                                          line_of(inst, "template cudaError_t"),
+                                          "reported at the statement's first line")
+
+
 def check_one(project, name: str, text: str, **kw):
     project.write(name, text)
     return check_paths([project.root / name], Selection(), jobs=1, **kw).diagnostics
@@ -553,3 +589,16 @@ def test_include_graph_names_the_rendered_line_that_brings_a_header_in(tmp_path:
     assert g.include_line(str(inc / "fi" / "utils.cuh")) == (tu, 2)  # first reached there
     assert g.include_line(str(inc / "fi" / "math.cuh")) == (comp, 2)  # through the companion
     assert g.include_line(str(tmp_path / "elsewhere.h")) is None
+
+
+def test_a_message_naming_a_first_line_token_stays_there():
+    """A statement-level error moves off a statement's first line only when it names
+    nothing written there."""
+    from cutlens.nvcc.statements import names_the_line
+
+    first = "template cudaError_t DecodeDispatchd<"
+    assert names_the_line('identifier "DecodeDispatchd" is undefined', first)
+    assert not names_the_line("invalid explicit instantiation declaration", first)
+    assert not names_the_line('static assertion failed with "a template must be"', first)
+    assert not names_the_line('no instance of function template "fi::DecodeDispatchd" '
+                              "matches the specified type", first)

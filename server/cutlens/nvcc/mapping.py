@@ -395,11 +395,48 @@ def map_result(unit: RenderedUnit, result: CompileResult,
     """Every message of a compile of ``unit``, on template lines; warnings and remarks whose
     code is in ``suppress`` (a template's ``diag_suppress``) left out."""
     um = UnitMap(unit, result)
-    out = []
+    out, anchors = [], []
     for m in result.messages:
         if m.severity != "error" and suppressed(m.code, suppress):
             continue
         d = map_message(m, um)
         if d is not None:
             out.append(d)
+            anchors.append(_anchor(um, m))
+    _to_the_argument_line(um, out, anchors)
     return out
+
+
+def _anchor(um: UnitMap, m: CompilerMessage) -> tuple[str, int] | None:
+    """The rendered file and line a message was placed from: its own, else its chain's
+    innermost frame in the unit."""
+    for file, line in [(m.file, m.line), *((f.file, f.line) for f in m.chain)]:
+        path = um.lookup(file)
+        if path is not None and line:
+            return path, line
+    return None
+
+
+def _to_the_argument_line(um: UnitMap, out: list[Diagnostic],
+                          anchors: list[tuple[str, int] | None]) -> None:
+    """An error EDG puts on the first line of a statement spread over several lines, that
+    names nothing on that line (``invalid explicit instantiation declaration``, a static
+    assertion about a derived value), moves to the line of another error of the same
+    statement: the argument line the user edited (FlashInfer's explicit instantiations)."""
+    for d, anchor in zip(out, anchors, strict=True):
+        if anchor is None or d.severity != "error":
+            continue
+        smap, text = um.files[anchor[0]]
+        others = statements.first_line_only(smap, text, anchor[1])
+        placed = smap.frames(anchor[1])[-1:]
+        if not others or not placed or (placed[0].file, placed[0].line) != (d.file, d.line):
+            continue
+        begin = smap.line_starts[anchor[1] - 1]
+        if statements.names_the_line(d.message, text[begin:text.find("\n", begin)]):
+            continue
+        target = next((e for e in out if e is not d and e.severity == "error"
+                       and (e.file, e.line) in others), None)
+        if target is not None:
+            d.related.insert(0, Related(d.file, d.line, "reported at the statement's first "
+                                                        "line"))
+            d.file, d.line, d.end_line, d.column = target.file, target.line, target.line, 0

@@ -195,3 +195,40 @@ def span_at(smap: SourceMap, offset: int) -> Span | None:
                 best is None or s.end - s.start < best.end - best.start):
             best = s
     return best
+
+
+_QUOTED_RE = re.compile(r'"([^"\n]*)"')
+
+
+def first_line_only(smap: SourceMap, text: str, line: int) -> set[tuple[str, int]] | None:
+    """When rendered ``line`` starts a statement spread over several lines: the template
+    ``(file, line)`` pairs of its *other* lines (its later lines and the expressions in
+    them). None when ``line`` starts no such statement."""
+    if not 1 <= line <= len(smap.line_starts):
+        return None
+    begin = smap.line_starts[line - 1]
+    first = begin + len(text[begin:]) - len(text[begin:].lstrip())
+    start, end = statement_range(text, first)
+    body = text[start:end]
+    s0 = start + len(body) - len(body.lstrip())
+    if smap.line_of_offset(s0) != line or text.find("\n", s0, end) < 0:
+        return None
+    own = {(f.file, f.line) for f in smap.frames(line)}
+    last = smap.line_of_offset(max(end - 1, s0))
+    out = {(f.file, f.line) for ln in range(line + 1, last + 1) for f in smap.frames(ln)[-1:]}
+    out |= {(s.frame.file, s.frame.line) for s in smap.spans
+            if s.frame.kind == "expr" and start <= s.start and s.end <= end}
+    return out - own
+
+
+def names_the_line(message: str, line_text: str) -> bool:
+    """True when a name the message quotes (``identifier "Foo" is undefined``) is a token
+    of ``line_text``: the message is about that line. (A static assertion quotes prose; "no
+    instance of function template "f" matches" is about the arguments, not ``f``.)"""
+    if message.startswith(("static assertion failed", "no instance of")):
+        return False
+    for quoted in _QUOTED_RE.findall(message):
+        for name in _IDENT_RE.findall(quoted):
+            if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", line_text):
+                return True
+    return False
