@@ -15,6 +15,8 @@
   out.
 * The message's notes (overload candidates, "previous definition") and the declarations of
   the types its chain names, in the TU or a companion, are related information too.
+* An error EDG puts on the first line of a multi-line statement that names nothing there
+  joins another error of the same statement on a later line (the edited argument).
 * Warnings whose code a template suppresses (``diag_suppress``) are left out.
 """
 
