@@ -429,12 +429,12 @@ def _to_the_argument_line(um: UnitMap, out: list[Diagnostic],
         if anchor is None or d.severity != "error":
             continue
         smap, text = um.files[anchor[0]]
-        others = statements.first_line_only(smap, text, anchor[1])
+        others = statements.later_lines(smap, text, anchor[1])
         placed = smap.frames(anchor[1])[-1:]
         if not others or not placed or (placed[0].file, placed[0].line) != (d.file, d.line):
             continue
         begin = smap.line_starts[anchor[1] - 1]
-        if statements.names_the_line(d.message, text[begin:text.find("\n", begin)]):
+        if statements.names_the_line(d.message, text[begin:].split("\n", 1)[0]):
             continue
         target = next((e for e in out if e is not d and e.severity == "error"
                        and (e.file, e.line) in others), None)

@@ -200,7 +200,7 @@ def span_at(smap: SourceMap, offset: int) -> Span | None:
 _QUOTED_RE = re.compile(r'"([^"\n]*)"')
 
 
-def first_line_only(smap: SourceMap, text: str, line: int) -> set[tuple[str, int]] | None:
+def later_lines(smap: SourceMap, text: str, line: int) -> set[tuple[str, int]] | None:
     """When rendered ``line`` starts a statement spread over several lines: the template
     ``(file, line)`` pairs of its *other* lines (its later lines and the expressions in
     them). None when ``line`` starts no such statement."""
