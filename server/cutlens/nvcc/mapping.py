@@ -321,11 +321,10 @@ def _mismatched_argument(um: UnitMap, m: CompilerMessage, frames: tuple[Frame, .
     if graph is None or path is None or m.line is None:
         return frames
     smap, text = um.files[path]
-    if not 1 <= m.line <= len(smap.line_starts):
+    stmt = statements.statement_at(smap, text, m.line)
+    if stmt is None:
         return frames
-    begin = smap.line_starts[m.line - 1]
-    start, end = statements.statement_range(text, begin + len(text[begin:]) -
-                                            len(text[begin:].lstrip()))
+    start, end = stmt
     found = instantiation.mismatch(text, start, end, nm["name"], graph.order, um.aliases)
     if found is None:
         return frames
@@ -429,12 +428,15 @@ def _to_the_argument_line(um: UnitMap, out: list[Diagnostic],
         if anchor is None or d.severity != "error":
             continue
         smap, text = um.files[anchor[0]]
-        others = statements.later_lines(smap, text, anchor[1])
         placed = smap.frames(anchor[1])[-1:]
-        if not others or not placed or (placed[0].file, placed[0].line) != (d.file, d.line):
+        if not placed or (placed[0].file, placed[0].line) != (d.file, d.line):
+            continue  # narrowed already (a column, a binding, a mismatched argument)
+        others = statements.later_lines(smap, text, anchor[1])
+        if not others:
             continue
         begin = smap.line_starts[anchor[1] - 1]
-        if statements.names_the_line(d.message, text[begin:].split("\n", 1)[0]):
+        stop = text.find("\n", begin)
+        if statements.names_the_line(d.message, text[begin:stop if stop >= 0 else None]):
             continue
         target = next((e for e in out if e is not d and e.severity == "error"
                        and (e.file, e.line) in others), None)

@@ -101,6 +101,18 @@ def statement_range(text: str, offset: int) -> tuple[int, int]:
     return start, end
 
 
+_NON_BLANK_RE = re.compile(r"\S")
+
+
+def statement_at(smap: SourceMap, text: str, line: int) -> tuple[int, int] | None:
+    """:func:`statement_range` of the statement rendered ``line`` starts in (from its first
+    non-blank character); None for a line out of range."""
+    if not 1 <= line <= len(smap.line_starts):
+        return None
+    m = _NON_BLANK_RE.search(text, smap.line_starts[line - 1])
+    return statement_range(text, m.start() if m else len(text))
+
+
 def _boundaries(text: str) -> list[int]:
     """Offsets just after each statement boundary (``;``, ``{``, ``}`` at parenthesis depth
     0, and the end of each preprocessor line)."""
@@ -159,11 +171,10 @@ def pick(smap: SourceMap, text: str, line: int, values: list[str]) -> Frame | No
     found wins) was written: the first ``{{ expression }}`` that rendered it, else its first
     occurrence as a token of the statement's literal text (an argument typed in the
     template)."""
-    if not values or not 1 <= line <= len(smap.line_starts):
+    stmt = statement_at(smap, text, line) if values else None
+    if stmt is None:
         return None
-    begin = smap.line_starts[line - 1]
-    first = len(text[begin:]) - len(text[begin:].lstrip())
-    start, end = statement_range(text, begin + first)
+    start, end = stmt
     spans = sorted((s for s in smap.spans if start <= s.start and s.end <= end
                     and s.frame.kind == "expr"), key=lambda s: s.start)
     for value in values:
@@ -204,13 +215,12 @@ def later_lines(smap: SourceMap, text: str, line: int) -> set[tuple[str, int]] |
     """When rendered ``line`` starts a statement spread over several lines: the template
     ``(file, line)`` pairs of its *other* lines (its later lines and the expressions in
     them). None when ``line`` starts no such statement."""
-    if not 1 <= line <= len(smap.line_starts):
+    stmt = statement_at(smap, text, line)
+    if stmt is None:
         return None
-    begin = smap.line_starts[line - 1]
-    first = begin + len(text[begin:]) - len(text[begin:].lstrip())
-    start, end = statement_range(text, first)
-    body = text[start:end]
-    s0 = start + len(body) - len(body.lstrip())
+    start, end = stmt
+    m = _NON_BLANK_RE.search(text, start, end)
+    s0 = m.start() if m else start
     if smap.line_of_offset(s0) != line or text.find("\n", s0, end) < 0:
         return None
     own = {(f.file, f.line) for f in smap.frames(line)}
