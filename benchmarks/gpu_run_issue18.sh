@@ -8,8 +8,8 @@
 #  (b) shapes.json        the large (8192³) and skinny (1024×4096×4096) sweeps (26 builds), and
 #      three_shapes.json  the three-shape table vs torch.mm with the checks of the issue
 #      tables.txt, run.log  the printed tables and everything the commands said
-# Expected: (a) ~60-100 s, (c) ~40 s (21 rounds, ROUNDS=N to change), (b) ~150 s; about 5 minutes in all (the sweep of (b)
-# stops at 330 s). Nothing is fetched: cattrs and nvidia-cutlass come as carried wheels.
+# Expected: (a) ~60-100 s, (c) ~40 s (21 rounds; ROUNDS=N to change), (b) ~150 s; about 5
+# minutes in all (the sweep of (b) stops at 330 s). Nothing is fetched: cattrs and nvidia-cutlass come as carried wheels.
 #
 #   On the GPU host, in the repository root:  OUT=<dir> bash benchmarks/gpu_run_issue18.sh
 #   Anywhere without a GPU (checks the plan):  OUT=<dir> bash benchmarks/gpu_run_issue18.sh --dry-run
