@@ -1,0 +1,281 @@
+"""Which builds of a grid cannot compile, and why, from nvcc's front end alone.
+
+One front-end pass (:mod:`cutlens.nvcc.frontend`: host preprocessor + cudafe++, no cicc,
+ptxas or host compile) over many units at once (:mod:`cutlens.check.batch`), in chunks run
+side by side. An error belongs to the unit its file or instantiation chain names. Class
+templates are instantiated once per batch, so a unit after a failing one may share its
+failure silently: clean units before a chunk's first error are valid, the clean ones after it
+go again (without the failing units) until a pass is clean. A unit that cannot be batched,
+whose only errors are the batch's own (:data:`batch.ARTIFACT_RE`), or that a pass never
+reached, runs alone. Verdicts are cached by the unit's content key (source, options, nvcc).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cutlens.check import batch
+from cutlens.diagnostics import Diagnostic
+from cutlens.nvcc import cache as build_cache
+from cutlens.nvcc import frontend
+from cutlens.nvcc.mapping import map_result
+from cutlens.nvcc.messages import CompilerMessage
+from cutlens.nvcc.options import job_for
+from cutlens.nvcc.output import parse
+from cutlens.nvcc.pool import CompileOptions, CompileResult, Mode
+from cutlens.render.renderer import RenderedUnit
+
+log = logging.getLogger("cutlens.validity")
+
+_VERSION = "validity-1"
+_UNIT = "@@cutlens-unit@@"
+
+
+@dataclass
+class Verdict:
+    """Whether one build compiles, as far as nvcc's front end can tell."""
+
+    valid: bool | None  # None: not known (the front end did not run, or said nothing usable)
+    messages: list[CompilerMessage] = field(default_factory=list)  # its errors
+    how: str = "batch"  # batch | alone | cache
+    note: str = ""  # why it is not known
+
+
+@dataclass
+class Outcome:
+    """A unit's verdict and its errors on template lines."""
+
+    unit: RenderedUnit
+    verdict: Verdict
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def reason(self) -> str:
+        """The first error, in a line."""
+        for d in self.diagnostics:
+            if d.severity == "error":
+                return d.message.splitlines()[0]
+        m = next(iter(self.verdict.messages), None)
+        return m.message.splitlines()[0] if m else self.verdict.note
+
+
+@dataclass
+class Pass:
+    """The front-end runs behind a set of verdicts."""
+
+    cpu_s: float = 0.0
+    runs: int = 0
+    batched_units: int = 0
+    alone_units: int = 0
+    cached_units: int = 0
+    rounds: int = 0
+
+
+Runner = Callable[[CompileOptions, Path], frontend.FrontEndRun]
+
+
+@dataclass
+class _Item:
+    unit: RenderedUnit
+    key: str
+    path: Path
+    part: batch.Part | None = None
+
+
+def check_units(units: Sequence[RenderedUnit], options_of: Callable[[RenderedUnit], CompileOptions],
+                cache_dir: Path, jobs: int = 1, chunk: int | None = None,
+                runner: Runner | None = None) -> tuple[list[Outcome], Pass]:
+    """The verdict of every unit (units rendered alike share one)."""
+    runner = runner or (lambda o, p: frontend.run(o, p))
+    stats = Pass()
+    store = cache_dir / "validity"
+    store.mkdir(parents=True, exist_ok=True)
+    by_key: dict[str, Verdict] = {}
+    groups: dict[CompileOptions, list[_Item]] = {}
+    work = Path(tempfile.mkdtemp(prefix="work-", dir=store))
+    items: list[_Item] = []
+    for u in units:
+        options = options_of(u)
+        job = job_for(u, Mode.FULL, options)
+        key = build_cache.unit_key(job.name, job.source, job.companions, options)
+        item = _Item(u, key, work / f"{len(items)}-{job.name}.cu")
+        items.append(item)
+        if key in by_key or any(key == i.key for g in groups.values() for i in g):
+            continue
+        cached = _load(store, key)
+        if cached is not None:
+            by_key[key] = cached
+            stats.cached_units += 1
+            continue
+        groups.setdefault(options, []).append(item)
+    try:
+        for options, group in groups.items():
+            _settle(group, options, runner, jobs, chunk, stats, by_key)
+        for key, v in by_key.items():
+            if v.how != "cache":
+                by_key[key] = v = _moved(v, next(i.path for i in items if i.key == key), _UNIT)
+                _save(store, key, v)
+        return [_outcome(i, _moved(by_key[i.key], _UNIT, i.path)) for i in items], stats
+    finally:
+        _rmtree(work)
+
+
+def _settle(group: list[_Item], options: CompileOptions, runner: Runner, jobs: int,
+            chunk: int | None, stats: Pass, out: dict[str, Verdict]) -> None:
+    alone: list[_Item] = []
+    pending: list[_Item] = []
+    for n, item in enumerate(group):
+        item.path.write_text(item.unit.text)
+        if item.unit.companions:
+            alone.append(item)
+            continue
+        item.part = batch.split(item.unit.text, item.unit.kernel_name, f"__cutlens_{n}",
+                                item.path)
+        (pending if item.part is not None else alone).append(item)
+    while pending:
+        stats.rounds += 1
+        size = chunk or max(1, -(-len(pending) // max(1, jobs)))
+        chunks = [pending[i:i + size] for i in range(0, len(pending), size)]
+        with cf.ThreadPoolExecutor(max(1, min(jobs, len(chunks)))) as pool:
+            results = list(pool.map(lambda c: _run_batch(c, options, runner), chunks))
+        again: list[_Item] = []
+        for c, (run, messages) in zip(chunks, results, strict=True):
+            stats.cpu_s += run.cpu_s
+            stats.runs += 1
+            stats.batched_units += len(c)
+            settled, retry, solo = _judge(c, run, messages)
+            out.update(settled)
+            again += retry
+            alone += solo
+        if len(again) == len(pending):  # no progress: each alone
+            alone += again
+            again = []
+        pending = again
+    for item in alone:
+        run = runner(options, item.path)
+        stats.cpu_s += run.cpu_s
+        stats.runs += 1
+        stats.alone_units += 1
+        messages = parse(run.output)
+        errors = [m for m in messages if m.severity == "error"]
+        if errors:
+            out[item.key] = Verdict(False, errors, "alone")
+        elif run.returncode == 0:
+            out[item.key] = Verdict(True, [], "alone")
+        else:
+            out[item.key] = Verdict(None, [], "alone", note=_tail(run))
+
+
+def _run_batch(items: list[_Item], options: CompileOptions,
+               runner: Runner) -> tuple[frontend.FrontEndRun, list[CompilerMessage]]:
+    parts = [i.part for i in items if i.part is not None]
+    path = items[0].path.with_name(f"batch-{items[0].path.stem}.cu")
+    path.write_text(batch.assemble(parts, path))
+    run = runner(options, path)
+    return run, parse(run.output)
+
+
+def _judge(items: list[_Item], run: frontend.FrontEndRun, messages: list[CompilerMessage],
+           ) -> tuple[dict[str, Verdict], list[_Item], list[_Item]]:
+    """(settled verdicts, units to run again in a batch, units to run alone)."""
+    paths = [i.path for i in items]
+    errors = [m for m in messages if m.severity == "error"]
+    owned: dict[int, list[CompilerMessage]] = {}
+    first_error = len(items)
+    for m in errors:
+        k = batch.owner(m, paths)
+        if k is None:
+            first_error = 0  # a shared header's error that names no unit: nobody is sure
+            continue
+        owned.setdefault(k, []).append(m)
+        first_error = min(first_error, k)
+    if run.timed_out or (run.returncode not in (0, None) and not errors):
+        return {}, [], list(items)
+    last_seen = max(owned, default=-1)
+    reached = len(items) if not batch.stopped(messages, run.output) else last_seen + 1
+    settled: dict[str, Verdict] = {}
+    retry: list[_Item] = []
+    solo: list[_Item] = []
+    for k, item in enumerate(items):
+        mine = owned.get(k, [])
+        real = [m for m in mine if not batch.is_artifact(m)]
+        if real:
+            settled[item.key] = Verdict(False, real, "batch")
+        elif mine or k >= reached:
+            solo.append(item) if mine else retry.append(item)
+        elif k < first_error:
+            settled[item.key] = Verdict(True, [], "batch")
+        else:
+            retry.append(item)
+    return settled, retry, solo
+
+
+def _outcome(item: _Item, v: Verdict) -> Outcome:
+    if v.valid is not False:
+        return Outcome(item.unit, v)
+    res = CompileResult(mode=Mode.FULL, ok=False, returncode=1, messages=v.messages,
+                        resources=[], output="", source_path=str(item.path),
+                        companion_paths={}, artifact=None, duration_s=0.0, cached=False)
+    return Outcome(item.unit, v, map_result(item.unit, res))
+
+
+def _tail(run: frontend.FrontEndRun) -> str:
+    if run.timed_out:
+        return "the front end ran out of time"
+    lines = [ln for ln in run.output.strip().splitlines() if ln.strip()]
+    return (lines[-1] if lines else f"the front end exited {run.returncode}")[:300]
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def _entry(store: Path, key: str) -> Path:
+    return store / f"{key}.json"
+
+
+def _load(store: Path, key: str) -> Verdict | None:
+    try:
+        d = json.loads(_entry(store, key).read_text())
+    except (OSError, ValueError):
+        return None
+    if d.get("version") != _VERSION:
+        return None
+    return Verdict(d["valid"], [CompilerMessage.from_json(m) for m in d["messages"]], "cache",
+                   d.get("note", ""))
+
+
+def _save(store: Path, key: str, v: Verdict) -> None:
+    if v.valid is None:
+        return  # an unknown verdict says nothing about the code
+    text = json.dumps({"version": _VERSION, "valid": v.valid, "note": v.note,
+                       "messages": [m.to_json() for m in v.messages]})
+    try:
+        tmp = _entry(store, key).with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text)
+        tmp.replace(_entry(store, key))
+    except OSError as e:
+        log.warning("validity cache: cannot write %s: %s", store, e)
+
+
+def _moved(v: Verdict, old: Path | str, new: Path | str) -> Verdict:
+    """``v`` with its messages naming ``new`` where they named ``old`` (a unit's file, or the
+    placeholder the cache keeps)."""
+    if not v.messages:
+        return v
+    text = json.dumps([m.to_json() for m in v.messages]).replace(
+        json.dumps(str(old))[1:-1], json.dumps(str(new))[1:-1])
+    return Verdict(v.valid, [CompilerMessage.from_json(m) for m in json.loads(text)], v.how,
+                   v.note)
+
+
+def _rmtree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
