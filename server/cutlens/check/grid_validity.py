@@ -11,20 +11,25 @@ build's verdict. ``check``, ``bench``, ``variants --validity`` and the editor re
 from __future__ import annotations
 
 import json
+import logging
 import re
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cutlens.check.validity import Outcome, Pass, check_units
-from cutlens.diagnostics import Diagnostic
+from cutlens.diagnostics import Diagnostic, Related
 from cutlens.nvcc.options import compile_options
+from cutlens.nvcc.toolchain import CompileOptions
 from cutlens.render.renderer import RenderedUnit, Renderer, RenderFailure
 from cutlens.template.model import Sample, Template, Variant
 from cutlens.template.selection import Selection
 
 CODE = "invalid-variant"
+
+log = logging.getLogger("cutlens.validity")
 
 
 @dataclass
@@ -65,33 +70,38 @@ class GridValidity:
                    for r in self.rows)
 
     def diagnostics(self) -> list[Diagnostic]:
-        """A summary warning on the grid's line, and one on each blamed key's line."""
+        """A warning on the line of the first key to blame (the others' lines related) for
+        each kind of failure, and a summary on the grid's line."""
         bad = self.invalid
         if not bad:
             return []
         t = self.template
-        groups: dict[tuple[str, int, str], list[VariantValidity]] = {}
+        groups: dict[tuple[str, int, tuple[str, ...], str], list[VariantValidity]] = {}
         for r in bad:
-            groups.setdefault((r.file, r.line, _cause(r)), []).append(r)
+            groups.setdefault((r.file, r.line, r.keys, r.reason), []).append(r)
         out = []
-        for (file, line, cause), rows in groups.items():
-            names = ", ".join(dict.fromkeys(r.variant.build_name or r.variant.name
-                                            for r in rows))
+        for (file, line, keys, reason), rows in groups.items():
+            if keys:
+                points = dict.fromkeys(
+                    ", ".join(_text(r.variant.values.get(k)) for k in keys) for r in rows)
+                what = (f"with {' = '.join(keys) if len(keys) == 1 else ', '.join(keys)}"
+                        f" = {'; '.join(points)}" if len(keys) == 1 else
+                        f"with ({', '.join(keys)}) = {'; '.join(f'({p})' for p in points)}")
+            else:
+                what = "here"
+            related = [Related(*t.setting_line("variants", k), f"{k}: to blame too")
+                       for k in keys[1:]]
             out.append(Diagnostic(file=file, line=line, severity="warning", source="cutlens",
-                                  code=CODE, message=f"{len(rows)} variant(s) cannot compile "
-                                  f"with {cause}: {rows[0].reason} (builds: {names})"))
+                                  code=CODE, related=related,
+                                  message=f"{len(rows)} variant(s) cannot compile {what}: "
+                                  f"{reason}"))
         file, line = t.setting_line("variants")
-        parts = [f"{len(rows)} with {cause}" for (_, _, cause), rows in groups.items()]
+        parts = [f"{len(rows)} with {', '.join(keys) or 'an error on line ' + str(line_)}"
+                 f" ({reason})" for (_, line_, keys, reason), rows in groups.items()]
         out.append(Diagnostic(file=file, line=line, severity="warning", source="cutlens",
                               code=CODE, message=f"{len(bad)} of {len(self.rows)} variants "
                               f"cannot compile: {'; '.join(parts)}"))
         return out
-
-
-def _cause(r: VariantValidity) -> str:
-    if not r.keys:
-        return "this template line"
-    return " and ".join(f"{k} = {_text(r.variant.values.get(k))}" for k in r.keys)
 
 
 def _text(value: Any) -> str:
@@ -99,26 +109,36 @@ def _text(value: Any) -> str:
 
 
 def grid_validity(template: Template, renderer: Renderer, selection: Selection | None,
-                  cache_dir: Path, jobs: int = 1, chunk: int | None = None,
-                  options_of: Callable[[RenderedUnit], Any] | None = None) -> GridValidity:
-    """Render one unit per (sample, build), find each build's verdict, give it to the
-    build's variants and blame the keys."""
+                  cache_dir: Path, jobs: int = 1, chunk: int | None = None) -> GridValidity:
+    """Render one unit per (sample, build) of the selection and judge them."""
     pairs = (selection or Selection()).pairs(template)
-    gv = GridValidity(template)
     first: dict[tuple[str, str], RenderedUnit | RenderFailure] = {}
     for s, v in pairs:
-        k = (s.name, v.build_name or f"#{v.index}")
+        k = (s.name, _build(v))
         if k not in first:
             first[k] = renderer.render(template, s, v)
     units = [u for u in first.values() if isinstance(u, RenderedUnit)]
+    return judge(template, pairs, units, cache_dir, jobs, chunk)
+
+
+def judge(template: Template, pairs: Sequence[tuple[Sample, Variant]],
+          units: Sequence[RenderedUnit], cache_dir: Path, jobs: int = 1,
+          chunk: int | None = None,
+          options_of: Callable[[RenderedUnit], CompileOptions] | None = None) -> GridValidity:
+    """The verdict of each pair from the rendered ``units`` (one per build is enough: the
+    variants of a build share its verdict), with the keys to blame."""
+    gv = GridValidity(template)
+    one: dict[tuple[str, str], RenderedUnit] = {}
+    for u in units:
+        one.setdefault((u.sample.name, _build(u.variant)), u)
     outcomes, gv.stats = check_units(
-        units, options_of or (lambda u: compile_options(template, u)), cache_dir, jobs, chunk)
+        list(one.values()), options_of or (lambda u: compile_options(template, u)),
+        cache_dir, jobs, chunk)
     gv.outcomes = outcomes
-    by_build = {(o.unit.sample.name, o.unit.variant.build_name or f"#{o.unit.variant.index}"): o
-                for o in outcomes}
+    by_build = {(o.unit.sample.name, _build(o.unit.variant)): o for o in outcomes}
     blamed = _blame(template, outcomes)
     for s, v in pairs:
-        o = by_build.get((s.name, v.build_name or f"#{v.index}"))
+        o = by_build.get((s.name, _build(v)))
         if o is None:  # it did not render: the Jinja tier says why
             gv.rows.append(VariantValidity(s.name, v, None, "the variant does not render"))
             continue
@@ -128,6 +148,15 @@ def grid_validity(template: Template, renderer: Renderer, selection: Selection |
             row.keys, row.file, row.line = blamed.get(id(o), ((), str(template.path), 0))
         gv.rows.append(row)
     return gv
+
+
+def builds(units: Sequence[RenderedUnit]) -> int:
+    """How many builds the units make (the validity pass is worth it from two)."""
+    return len({(u.sample.name, _build(u.variant)) for u in units})
+
+
+def _build(v: Variant) -> str:
+    return v.build_name or f"#{v.index}"
 
 
 def _blame(t: Template, outcomes: list[Outcome]) -> dict[int, tuple[tuple[str, ...], str, int]]:
@@ -176,3 +205,22 @@ def _named_on_error_line(o: Outcome, mine: dict[str, str]) -> list[str]:
     except (OSError, IndexError):
         return []
     return [k for k in mine if re.search(rf"\b{re.escape(k)}\b", text)]
+
+
+def grid_warnings(template: Template, pairs: Sequence[tuple[Sample, Variant]],
+                  units: Sequence[RenderedUnit], cache_dir: Path,
+                  jobs: int = 1) -> tuple[list[Diagnostic], GridValidity | None]:
+    """What ``check`` and the editor add: the key-line and grid-line warnings of a grid whose
+    builds are partly invalid (none when every build fails alike: that is the template's
+    own error, which the nvcc tier reports), and the verdicts behind them. Nothing when the
+    units make one build or the front end cannot run."""
+    if builds(units) < 2:
+        return [], None
+    try:
+        gv = judge(template, pairs, units, cache_dir, jobs)
+    except (OSError, RuntimeError, subprocess.SubprocessError) as e:  # no nvcc, no cudafe++
+        log.info("validity pass skipped for %s: %s", template.path, e)
+        return [], None
+    if not any(r.valid for r in gv.rows):
+        return [], gv
+    return gv.diagnostics(), gv

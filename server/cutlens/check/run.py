@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cutlens import config as config_mod
 from cutlens import trust
+from cutlens.check.grid_validity import CODE, grid_warnings
 from cutlens.check.jinja_tier import JinjaCheck, jinja_check
 from cutlens.check.nvcc_tier import nvcc_check_all, quick_reporter
 from cutlens.diagnostics import Diagnostic
@@ -98,6 +99,14 @@ def check_paths(paths: list, selection: Selection | None = None, jobs: int | Non
     if on_diagnostics is not None:
         on_diagnostics(diags)
     if nvcc and trust.exec_allowed():
+        for jc in checks:  # invalid variants on their keys' lines, before any full compile
+            warnings, _ = grid_warnings(jc.template, jc.pairs, jc.units,
+                                        jc.template.config.cache_dir / "build",
+                                        jobs or jc.template.config.effective_jobs())
+            jc.diagnostics += warnings
+            diags += warnings
+        if on_diagnostics is not None and any(d.code == CODE for d in diags):
+            on_diagnostics(diags)
         on_event = quick_reporter(checks, on_diagnostics) if on_diagnostics else None
         diags = asyncio.run(nvcc_check_all(checks, jobs=jobs, mode=mode, progress=progress,
                                            on_event=on_event))

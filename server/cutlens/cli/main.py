@@ -65,6 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--format", choices=("text", "json"), default="text",
                    help="text (default) or json")
     add_selection(v, "list")
+    v.add_argument("--validity", action="store_true",
+                   help="tell which variants cannot compile, and why, from one nvcc "
+                        "front-end pass over their builds (no full compile): each variant's "
+                        "`valid`, and for an invalid one `reason`, `file`, `line`")
+    v.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="with --validity: front-end passes side by side (default: the "
+                        "config's `jobs`, else one per core)")
 
     c = _command(sub, "check", "render and compile templates; report problems on their lines")
     c.add_argument("paths", nargs="*", type=Path, metavar="PATH", help=paths_help)

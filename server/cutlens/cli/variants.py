@@ -1,4 +1,5 @@
-"""``cutlens variants TEMPLATE``: its samples (nodes, hints) and variants, as text or JSON."""
+"""``cutlens variants TEMPLATE``: its samples (nodes, hints) and variants, as text or JSON;
+with ``--validity``, which of them cannot compile and why."""
 
 from __future__ import annotations
 
@@ -7,15 +8,22 @@ import json
 import sys
 from pathlib import Path
 
+from cutlens import trust
 from cutlens.check import formats
+from cutlens.check.grid_validity import GridValidity, grid_validity
 from cutlens.cli.common import (
     EXIT_OK,
     EXIT_PROBLEMS,
+    EXIT_USAGE,
     load_one,
     pairs_or_usage,
+    relative,
     selection,
     use_color,
 )
+from cutlens.nvcc.frontend import FrontEndUnavailable
+from cutlens.nvcc.toolchain import NvccNotFound
+from cutlens.render.renderer import Renderer
 
 
 def cmd_variants(args: argparse.Namespace) -> int:
@@ -24,18 +32,48 @@ def cmd_variants(args: argparse.Namespace) -> int:
     sel = selection(args)
     pairs = pairs_or_usage(t, sel) if not sel.everything else t.pairs()
     samples = [s for s in t.samples if any(ps is s for ps, _ in pairs)] if t.samples else []
+    validity: GridValidity | None = None
+    if getattr(args, "validity", False) and not t.broken:
+        if not trust.exec_allowed():
+            sys.stderr.write("cutlens: --validity runs nvcc, which an untrusted workspace "
+                             "does not\n")
+            return EXIT_USAGE
+        try:
+            validity = grid_validity(t, Renderer(), sel, t.config.cache_dir / "build",
+                                     jobs=args.jobs or t.config.effective_jobs())
+        except (NvccNotFound, FrontEndUnavailable) as e:
+            sys.stderr.write(f"cutlens: {e}\n")
+            return EXIT_USAGE
+    rows = {(r.sample, id(r.variant)): r for r in validity.rows} if validity else {}
+
+    def row_json(s: object, v: object) -> dict:
+        name = getattr(s, "name", "default")
+        r = rows.get((name, id(v)))
+        if r is None:
+            return v.to_json()  # type: ignore[attr-defined, no-any-return]
+        out = r.to_json()
+        out.pop("sample", None)
+        if r.file:
+            out["file"] = relative(r.file)
+        return out
 
     def chosen(s: object) -> list:
         return [v for ps, v in pairs if ps is s or (s is None and not t.samples)]
 
-    status = EXIT_PROBLEMS if t.broken else EXIT_OK
+    status = EXIT_PROBLEMS if t.broken or (validity and validity.invalid) else EXIT_OK
     if args.format == "json":
         doc: dict = {"template": str(t.path), "samples": [
             {"name": s.name, "hints": s.hints,
              "nodes": {k: (n.describe() if n else None) for k, n in s.nodes.items()},
-             "variants": [v.to_json() for v in chosen(s)]} for s in samples]}
+             "variants": [row_json(s, v) for v in chosen(s)]} for s in samples]}
         if not t.samples:
-            doc["variants"] = [v.to_json() for _, v in pairs]
+            doc["variants"] = [row_json(s, v) for s, v in pairs]
+        if validity is not None:
+            st = validity.stats
+            doc["validity"] = {"invalid": len(validity.invalid), "variants": len(validity.rows),
+                               "cpu_s": round(st.cpu_s, 3), "front_end_runs": st.runs,
+                               "rounds": st.rounds, "cached_builds": st.cached_units,
+                               "alone_builds": st.alone_units}
         print(json.dumps(doc, indent=2))
         return status
     print(f"{t.path.name}: {len(samples)} sample(s)")
@@ -48,7 +86,7 @@ def cmd_variants(args: argparse.Namespace) -> int:
     for s in samples or [None]:
         vs = chosen(s) if s is not None else [v for _, v in pairs]
         key = "|".join(v.name for v in vs)
-        if key in shown:
+        if key in shown and validity is None:
             continue
         shown.add(key)
         scope = f" for sample {s.name}" if s is not None and len(samples) > 1 else ""
@@ -59,7 +97,15 @@ def cmd_variants(args: argparse.Namespace) -> int:
         what = "case(s)" if t.engine == "driver" else "variant(s)"
         print(f"{len(vs)} {what}{scope}{builds}")
         for v in vs:
-            print(f"  [{v.index}] {v.name}  {json.dumps(v.values)}")
+            r = rows.get((s.name if s is not None else "default", id(v)))
+            mark = "" if r is None else "  ok" if r.valid else \
+                f"  INVALID ({relative(r.file)}:{r.line}: {r.reason})" if r.valid is False \
+                else f"  unknown ({r.reason})"
+            print(f"  [{v.index}] {v.name}  {json.dumps(v.values)}{mark}")
+    if validity is not None:
+        st = validity.stats
+        print(f"{len(validity.invalid)} of {len(validity.rows)} variant(s) cannot compile "
+              f"(nvcc front end: {st.runs} run(s), {st.cpu_s:.1f} s CPU)")
     if t.variants_unknown and not pairs:
         sys.stderr.write(f"{t.path.name}: {t.variants_unknown}\n")
     return status

@@ -49,7 +49,7 @@ class FrontEndRun:
 def plan(options: CompileOptions, source: Path, workdir: Path) -> tuple[dict[str, str], str]:
     """The environment and the shell script of nvcc's own ``-c`` steps up to cudafe++
     (its temporary files under ``workdir``)."""
-    cmd = nv.command(Mode.FULL, options, source, workdir / "unit.o") + ["--dryrun"]
+    cmd = [*nv.command(Mode.FULL, options, source, workdir / "unit.o"), "--dryrun"]
     env = nv.compile_env()
     env["TMPDIR"] = str(workdir)
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120,
