@@ -84,8 +84,7 @@ class GridValidity:
             if keys:
                 points = dict.fromkeys(
                     ", ".join(_text(r.variant.values.get(k)) for k in keys) for r in rows)
-                what = (f"with {' = '.join(keys) if len(keys) == 1 else ', '.join(keys)}"
-                        f" = {'; '.join(points)}" if len(keys) == 1 else
+                what = (f"with {keys[0]} = {'; '.join(points)}" if len(keys) == 1 else
                         f"with ({', '.join(keys)}) = {'; '.join(f'({p})' for p in points)}")
             else:
                 what = "here"
