@@ -14,11 +14,13 @@ import hashlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cutlens.bench.protocol import TimingConfig, baseline_request, error_result, run_request
 from cutlens.bench.runner import Runner
 from cutlens.bench.sweep import store_guard
+from cutlens.check.grid_validity import builds, grid_warnings
 from cutlens.check.jinja_tier import jinja_check
 from cutlens.nvcc.mapping import map_result
 from cutlens.nvcc.options import compile_options, job_for
@@ -59,6 +61,8 @@ class SweepStats:
     cached: int = 0
     #: Variants rendered (each gets a result).
     variants: int = 0
+    #: Variants the front end found cannot compile: skipped, never compiled.
+    invalid: int = 0
 
     @property
     def cold(self) -> bool:
@@ -68,7 +72,7 @@ class SweepStats:
     def to_json(self) -> dict[str, Any]:
         return {"sweep_wall_s": round(self.wall_s, 3), "builds": self.builds,
                 "compiled": self.compiled, "cached": self.cached, "cold": self.cold,
-                "variants": self.variants}
+                "variants": self.variants, "invalid": self.invalid}
 
 
 def build_groups(units: list[RenderedUnit], options: Any,
@@ -139,6 +143,10 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
         first = f.diagnostics[0].message if f.diagnostics else "render failed"
         emit(error_result({}, f"render: {first}", sample=f.sample.name,
                           variant=f.variant.values, variant_name=f.variant.name))
+    units, invalid = await asyncio.to_thread(drop_invalid, t, units, compiler)
+    stats.invalid = len(invalid)
+    for r in invalid:
+        emit(r)
     groups = build_groups(units, lambda u: compile_options(t, u))
     stats.builds, stats.variants = len(groups), len(units)
     held: list[str] = []  # builds a bench worker will load: kept from cache eviction
@@ -207,12 +215,38 @@ def _request_for(u: RenderedUnit, res: CompileResult, bench: dict, timing: Timin
     return run_request(sig, {**bench, **(u.bench or {})}, timing=timing, **ctx)
 
 
-async def build_all(plan: SweepPlan, renderer: Renderer,
-                    compiler: Compiler) -> list[tuple[RenderedUnit, CompileResult]]:
+def drop_invalid(t: Template, units: list[RenderedUnit], compiler: Compiler,
+                 ) -> tuple[list[RenderedUnit], list[dict]]:
+    """The units whose build can compile, and a result row for each variant the front end
+    found cannot (:mod:`cutlens.check.grid_validity`): those are never compiled."""
+    if builds(units) < 2:
+        return units, []
+    root = getattr(getattr(compiler, "cache", None), "root", t.config.cache_dir / "build")
+    pairs = [(u.sample, u.variant) for u in units]
+    _, gv = grid_warnings(t, pairs, units, Path(root), t.config.effective_jobs())
+    if gv is None:
+        return units, []
+    bad = {(r.sample, id(r.variant)): r for r in gv.invalid}
+    keep = [u for u in units if (u.sample.name, id(u.variant)) not in bad]
+    rows = [error_result({}, f"invalid: {r.reason} ({Path(r.file).name}:{r.line}"
+                         f"{', ' + ', '.join(r.keys) if r.keys else ''}); not compiled",
+                         sample=r.sample, variant=r.variant.values,
+                         variant_name=r.variant.name, invalid=True)
+            for r in bad.values()]
+    return keep, rows
+
+
+async def build_all(plan: SweepPlan, renderer: Renderer, compiler: Compiler,
+                    skipped: list[dict] | None = None,
+                    ) -> list[tuple[RenderedUnit, CompileResult]]:
     """Build the plan's units (in the compile pool) without running them: a CPU machine can
-    fill the build cache for a later GPU sweep."""
+    fill the build cache for a later GPU sweep. Variants that cannot compile are left out
+    (:func:`drop_invalid`; their rows go to ``skipped``)."""
     units, _ = await asyncio.to_thread(plan.units, renderer)
     t = plan.template
+    units, invalid = await asyncio.to_thread(drop_invalid, t, units, compiler)
+    if skipped is not None:
+        skipped += invalid
     groups = build_groups(units, lambda u: compile_options(t, u))
     results = await asyncio.gather(*(compiler.compile(job) for job, _ in groups))
     return [(u, res) for (_, us), res in zip(groups, results, strict=True) for u in us]

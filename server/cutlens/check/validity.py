@@ -164,7 +164,9 @@ def _settle(group: list[_Item], options: CompileOptions, runner: Runner, jobs: i
         stats.runs += 1
         stats.alone_units += 1
         messages = parse(run.output)
-        errors = [m for m in messages if m.severity == "error"]
+        # An error on a line is the code's; one on none (cudafe++ would not run, nvcc's
+        # own complaint) says nothing about the code: not known.
+        errors = [m for m in messages if m.severity == "error" and m.file]
         if errors:
             out[item.key] = Verdict(False, errors, "alone")
         elif run.returncode == 0:

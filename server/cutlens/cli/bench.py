@@ -144,13 +144,15 @@ async def _build_only(args: argparse.Namespace) -> int:
     cfg = t.config
     ecfg = executor_config(args, cfg)
     require_nvcc(t, ecfg.kind)
+    skipped: list[dict] = []
     if ecfg.kind == "local":  # no bench worker needed
         built = await build_all(plan, Renderer(), default_compiler(cfg.root, ecfg.jobs,
-                                                                   cfg.cache.max_bytes))
+                                                                   cfg.cache.max_bytes),
+                                skipped)
     else:
         async with open_executor(ecfg, cfg.root / ".cutlens" / "build", bench=False,
                                  max_bytes=cfg.cache.max_bytes) as ex:
-            built = await build_all(plan, Renderer(), ex.compiler)
+            built = await build_all(plan, Renderer(), ex.compiler, skipped)
     failed = 0
     by_build: dict[int, list] = {}
     for u, res in built:  # one line per build, naming the variants it serves
@@ -163,7 +165,10 @@ async def _build_only(args: argparse.Namespace) -> int:
         more = f" ({len(us)} variants)" if len(us) > 1 else ""
         sys.stdout.write(f"{status:6} {res.duration_s:6.1f}s{' (cached)' if res.cached else ''}"
                          f"  {u.sample.name} / {what}{more}\n")
-    return EXIT_PROBLEMS if failed else EXIT_OK
+    for r in skipped:  # the variants that cannot compile: listed, never compiled
+        sys.stdout.write(f"{'skip':6} {'':7}  {r['sample']} / {r['variant_name']}: "
+                         f"{r['error']}\n")
+    return EXIT_PROBLEMS if failed or skipped else EXIT_OK
 
 
 def run_bench(args: argparse.Namespace) -> int:

@@ -14,6 +14,8 @@ from cutlens.check.nvcc_tier import NvccCheck, UnitCompile, compile_all, modes_f
 from cutlens.lsp import progress
 from cutlens.lsp.server import CutlensServer
 from cutlens.lsp.session import Project, TemplateDoc
+from cutlens.lsp.validity import TIER as VALIDITY
+from cutlens.lsp.validity import publish_validity
 from cutlens.template.discovery import dependencies, parents
 from cutlens.template.model import Template
 
@@ -120,7 +122,8 @@ class Tiers:
         """Compile every rendered unit (quick and full passes in parallel), publishing each
         pass as it lands; cancelled by a newer edit. Never in an untrusted workspace."""
         if not self.session.trusted:
-            self.ls.publish(self.session.set_tier(doc.path, "nvcc", []))
+            self.ls.publish(self.session.set_tier(doc.path, "nvcc", []) |
+                            self.session.set_tier(doc.path, VALIDITY, []))
             return None
         if doc.jinja is None or doc.jinja_version != doc.version:
             pending = self.ls.debouncer.pending(("jinja", doc.path))
@@ -156,9 +159,12 @@ class Tiers:
                 bar.report(f"nvcc {done}/{total} variants", done, total)
             publish_current()
 
+        validity = asyncio.ensure_future(publish_validity(self.ls, doc, jc, proj, version))
         try:
             await compile_all(nc, proj.compiler, "full", on_event)
+            await validity
         finally:
+            validity.cancel()
             self.ls.compiling -= 1
             bar.end("nvcc done")
             self.ls.status()
