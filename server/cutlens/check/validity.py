@@ -1,13 +1,17 @@
-"""Which builds of a grid cannot compile, and why, from nvcc's front end alone.
+"""Which builds of a grid cannot compile, and why, from nvcc's front ends alone.
 
-One front-end pass (:mod:`cutlens.nvcc.frontend`: host preprocessor + cudafe++, no cicc,
-ptxas or host compile) over many units at once (:mod:`cutlens.check.batch`), in chunks run
-side by side. An error belongs to the unit its file or instantiation chain names. Class
-templates are instantiated once per batch, so a unit after a failing one may share its
-failure silently: clean units before a chunk's first error are valid, the clean ones after it
-go again (without the failing units) until a pass is clean. A unit that cannot be batched,
-whose only errors are the batch's own (:data:`batch.ARTIFACT_RE`), or that a pass never
-reached, runs alone. Verdicts are cached by the unit's content key (source, options, nvcc).
+Two sides (:mod:`cutlens.nvcc.frontend`), no code generation: the host side (host
+preprocessor + cudafe++: the class templates the host code needs, where CUTLASS's
+``CollectiveBuilder`` and kernel ``static_assert`` checks fire), then, for the builds it lets
+through, the device side (cicc's front end: the kernels' bodies, ``#if __CUDA_ARCH__`` code).
+Each side runs over many units at once (:mod:`cutlens.check.batch`), in chunks side by side;
+an error belongs to the unit its file or instantiation chain names. A batch instantiates a
+class template once for all its units, and cudafe++ skips the pending function
+instantiations once an error is out, so a chunk's clean units count as valid only when the
+chunk had no error; otherwise they go again, without the failing units, until a pass is
+clean. A unit that cannot be batched, whose only errors are the batch's own
+(:data:`batch.ARTIFACT_RE`), or that a pass never reached, runs alone. Verdicts are cached
+by the unit's content key (source, options, nvcc).
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ class Verdict:
 
     valid: bool | None  # None: not known (the front end did not run, or said nothing usable)
     messages: list[CompilerMessage] = field(default_factory=list)  # its errors
-    how: str = "batch"  # batch | alone | cache
+    how: str = "batch"  # "<side> batch" | "<side> alone" | cache
     note: str = ""  # why it is not known
 
 
@@ -71,6 +75,8 @@ class Pass:
     """The front-end runs behind a set of verdicts."""
 
     cpu_s: float = 0.0
+    #: CPU seconds per side (host, device).
+    side_cpu_s: dict[str, float] = field(default_factory=dict)
     runs: int = 0
     batched_units: int = 0
     alone_units: int = 0
@@ -79,6 +85,9 @@ class Pass:
 
 
 Runner = Callable[[CompileOptions, Path], frontend.FrontEndRun]
+
+#: The sides, in order: the device side judges only what the host side lets through.
+SIDES: tuple[tuple[str, Runner], ...] = (("host", frontend.run), ("device", frontend.run_device))
 
 
 @dataclass
@@ -91,9 +100,8 @@ class _Item:
 
 def check_units(units: Sequence[RenderedUnit], options_of: Callable[[RenderedUnit], CompileOptions],
                 cache_dir: Path, jobs: int = 1, chunk: int | None = None,
-                runner: Runner | None = None) -> tuple[list[Outcome], Pass]:
+                sides: Sequence[tuple[str, Runner]] = SIDES) -> tuple[list[Outcome], Pass]:
     """The verdict of every unit (units rendered alike share one)."""
-    runner = runner or (lambda o, p: frontend.run(o, p))
     stats = Pass()
     store = cache_dir / "validity"
     store.mkdir(parents=True, exist_ok=True)
@@ -117,7 +125,14 @@ def check_units(units: Sequence[RenderedUnit], options_of: Callable[[RenderedUni
         groups.setdefault(options, []).append(item)
     try:
         for options, group in groups.items():
-            _settle(group, options, runner, jobs, chunk, stats, by_key)
+            for side, runner in sides:
+                found: dict[str, Verdict] = {}
+                before = stats.cpu_s
+                _settle(group, options, runner, jobs, chunk, stats, found, side)
+                stats.side_cpu_s[side] = stats.side_cpu_s.get(side, 0.0) + stats.cpu_s - before
+                by_key.update({k: v for k, v in found.items() if v.valid is not True})
+                group = [i for i in group if found[i.key].valid is True]
+            by_key.update({i.key: Verdict(True, [], "front end") for i in group})
         for key, v in by_key.items():
             if v.how != "cache":
                 by_key[key] = v = _moved(v, next(i.path for i in items if i.key == key), _UNIT)
@@ -128,7 +143,7 @@ def check_units(units: Sequence[RenderedUnit], options_of: Callable[[RenderedUni
 
 
 def _settle(group: list[_Item], options: CompileOptions, runner: Runner, jobs: int,
-            chunk: int | None, stats: Pass, out: dict[str, Verdict]) -> None:
+            chunk: int | None, stats: Pass, out: dict[str, Verdict], side: str) -> None:
     alone: list[_Item] = []
     pending: list[_Item] = []
     for n, item in enumerate(group):
@@ -150,7 +165,7 @@ def _settle(group: list[_Item], options: CompileOptions, runner: Runner, jobs: i
             stats.cpu_s += run.cpu_s
             stats.runs += 1
             stats.batched_units += len(c)
-            settled, retry, solo = _judge(c, run, messages)
+            settled, retry, solo = _judge(c, run, messages, side)
             out.update(settled)
             again += retry
             alone += solo
@@ -168,11 +183,11 @@ def _settle(group: list[_Item], options: CompileOptions, runner: Runner, jobs: i
         # own complaint) says nothing about the code: not known.
         errors = [m for m in messages if m.severity == "error" and m.file]
         if errors:
-            out[item.key] = Verdict(False, errors, "alone")
+            out[item.key] = Verdict(False, errors, f"{side} alone")
         elif run.returncode == 0:
-            out[item.key] = Verdict(True, [], "alone")
+            out[item.key] = Verdict(True, [], f"{side} alone")
         else:
-            out[item.key] = Verdict(None, [], "alone", note=_tail(run))
+            out[item.key] = Verdict(None, [], f"{side} alone", note=_tail(run))
 
 
 def _run_batch(items: list[_Item], options: CompileOptions,
@@ -185,23 +200,18 @@ def _run_batch(items: list[_Item], options: CompileOptions,
 
 
 def _judge(items: list[_Item], run: frontend.FrontEndRun, messages: list[CompilerMessage],
-           ) -> tuple[dict[str, Verdict], list[_Item], list[_Item]]:
+           side: str) -> tuple[dict[str, Verdict], list[_Item], list[_Item]]:
     """(settled verdicts, units to run again in a batch, units to run alone)."""
     paths = [i.path for i in items]
     errors = [m for m in messages if m.severity == "error"]
-    owned: dict[int, list[CompilerMessage]] = {}
-    first_error = len(items)
-    for m in errors:
-        k = batch.owner(m, paths)
-        if k is None:
-            first_error = 0  # a shared header's error that names no unit: nobody is sure
-            continue
-        owned.setdefault(k, []).append(m)
-        first_error = min(first_error, k)
     if run.timed_out or (run.returncode not in (0, None) and not errors):
         return {}, [], list(items)
-    last_seen = max(owned, default=-1)
-    reached = len(items) if not batch.stopped(messages, run.output) else last_seen + 1
+    owned: dict[int, list[CompilerMessage]] = {}
+    for m in errors:
+        k = batch.owner(m, paths)
+        if k is not None:
+            owned.setdefault(k, []).append(m)
+    clean = not errors and run.returncode == 0 and not batch.stopped(messages, run.output)
     settled: dict[str, Verdict] = {}
     retry: list[_Item] = []
     solo: list[_Item] = []
@@ -209,11 +219,11 @@ def _judge(items: list[_Item], run: frontend.FrontEndRun, messages: list[Compile
         mine = owned.get(k, [])
         real = [m for m in mine if not batch.is_artifact(m)]
         if real:
-            settled[item.key] = Verdict(False, real, "batch")
-        elif mine or k >= reached:
-            solo.append(item) if mine else retry.append(item)
-        elif k < first_error:
-            settled[item.key] = Verdict(True, [], "batch")
+            settled[item.key] = Verdict(False, real, f"{side} batch")
+        elif mine:
+            solo.append(item)
+        elif clean:
+            settled[item.key] = Verdict(True, [], f"{side} batch")
         else:
             retry.append(item)
     return settled, retry, solo

@@ -1,12 +1,12 @@
-"""nvcc's front end alone: the host preprocessor and cudafe++ (EDG), run as nvcc runs them
-in a full compile, and nothing after.
+"""nvcc's front ends alone: the host side (the host preprocessor and cudafe++, run as nvcc
+runs them in a full compile) and the device side (cicc's front end), and nothing after.
 
 nvcc's plan for ``-c`` (``--dryrun``) starts with the host preprocessor and cudafe++, the EDG
 front end that parses the whole unit and instantiates every class template the host side
 uses: CUTLASS's ``CollectiveBuilder`` and kernel ``static_assert``s fire there, and a full
 compile stops there when they do. cicc, ptxas and the host compiler never run. What it cannot
 see: errors in device code that only the device pass compiles (``#if __CUDA_ARCH__``
-bodies), ptxas's and the host compiler's.
+bodies: :func:`run_device` sees those), ptxas's and the host compiler's.
 """
 
 from __future__ import annotations
@@ -75,20 +75,37 @@ def plan(options: CompileOptions, source: Path, workdir: Path) -> tuple[dict[str
 
 
 def run(options: CompileOptions, source: Path, timeout_s: float | None = None) -> FrontEndRun:
-    """Run the front end of ``source``; the CPU time counts every process it started."""
+    """The host side: nvcc's host preprocessor and cudafe++ over ``source``."""
     with tempfile.TemporaryDirectory(prefix="cutlens-fe-", dir=source.parent) as tmp:
         env, script = plan(options, source, Path(tmp))
-        with tempfile.TemporaryFile() as log:
-            t0 = time.monotonic()
-            proc = subprocess.Popen(["bash", "-c", script], stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env=env, cwd=tmp,
-                                    start_new_session=True)
-            status, cpu, timed_out = _wait(proc, timeout_s or options.timeout_s)
-            wall = time.monotonic() - t0
-            log.seek(0)
-            text = log.read().decode("utf-8", "replace")
-    rc = None if timed_out else (os.waitstatus_to_exitcode(status) if status is not None
-                                 else None)
+        return _spawn(["bash", "-c", script], env, Path(tmp), timeout_s or options.timeout_s)
+
+
+def run_device(options: CompileOptions, source: Path,
+               timeout_s: float | None = None) -> FrontEndRun:
+    """The device side: cicc's front end alone (``-fdevice-syntax-only``, the QUICK mode),
+    which instantiates the kernels' bodies: the ``static_assert`` checks that only device code
+    reaches (CUTLASS's ``#if __CUDA_ARCH_FEAT_SM90_ALL`` kernel bodies) fire there."""
+    with tempfile.TemporaryDirectory(prefix="cutlens-fe-", dir=source.parent) as tmp:
+        env = nv.compile_env()
+        env["TMPDIR"] = tmp
+        cmd = nv.command(Mode.QUICK, options, source, Path(tmp) / "unit.ptx")
+        return _spawn(cmd, env, Path(tmp), timeout_s or options.timeout_s)
+
+
+def _spawn(argv: list[str], env: dict[str, str], cwd: Path, timeout_s: float) -> FrontEndRun:
+    """Run ``argv`` in its own process group, its output merged; CPU time of all it ran."""
+    with tempfile.TemporaryFile() as log:
+        t0 = time.monotonic()
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, cwd=cwd,
+                                start_new_session=True)
+        status, cpu, timed_out = _wait(proc, timeout_s)
+        wall = time.monotonic() - t0
+        nv.kill_group(proc.pid)  # stragglers, if any
+        log.seek(0)
+        text = log.read().decode("utf-8", "replace")
+    rc = None if timed_out or status is None else os.waitstatus_to_exitcode(status)
     return FrontEndRun(returncode=rc, output=text, cpu_s=cpu, wall_s=wall, timed_out=timed_out)
 
 
