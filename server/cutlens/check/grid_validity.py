@@ -87,7 +87,7 @@ class GridValidity:
                 what = (f"with {keys[0]} = {'; '.join(points)}" if len(keys) == 1 else
                         f"with ({', '.join(keys)}) = {'; '.join(f'({p})' for p in points)}")
             else:
-                what = "here"
+                continue  # no key to blame: the nvcc tier reports the error on its line
             related = [Related(*t.setting_line("variants", k), f"{k}: to blame too")
                        for k in keys[1:]]
             out.append(Diagnostic(file=file, line=line, severity="warning", source="cutlens",
@@ -210,8 +210,9 @@ def grid_warnings(template: Template, pairs: Sequence[tuple[Sample, Variant]],
                   units: Sequence[RenderedUnit], cache_dir: Path,
                   jobs: int = 1) -> tuple[list[Diagnostic], GridValidity | None]:
     """What ``check`` and the editor add: the key-line and grid-line warnings of a grid whose
-    builds are partly invalid (none when every build fails alike: that is the template's
-    own error, which the nvcc tier reports), and the verdicts behind them. Nothing when the
+    builds are partly invalid through its keys (none when every build fails, or no key is
+    to blame: that is the template's or a sample's own error, which the nvcc tier reports),
+    and the verdicts behind them. Nothing when the
     units make one build or the front end cannot run."""
     if builds(units) < 2:
         return [], None
@@ -220,6 +221,6 @@ def grid_warnings(template: Template, pairs: Sequence[tuple[Sample, Variant]],
     except (OSError, RuntimeError, subprocess.SubprocessError) as e:  # no nvcc, no cudafe++
         log.info("validity pass skipped for %s: %s", template.path, e)
         return [], None
-    if not any(r.valid for r in gv.rows):
-        return [], gv
+    if not any(r.valid for r in gv.rows) or not any(r.keys for r in gv.invalid):
+        return [], gv  # nothing a key decides (a sample's own error): the nvcc tier's
     return gv.diagnostics(), gv

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from cutlens import config as config_mod
 from cutlens import trust
-from cutlens.check.grid_validity import CODE, grid_warnings
+from cutlens.check.grid_validity import grid_warnings
 from cutlens.check.jinja_tier import JinjaCheck, jinja_check
-from cutlens.check.nvcc_tier import nvcc_check_all, quick_reporter
-from cutlens.diagnostics import Diagnostic
+from cutlens.check.nvcc_tier import Event, nvcc_check_all, quick_reporter
+from cutlens.diagnostics import Diagnostic, sort_key
 from cutlens.render.renderer import Renderer
 from cutlens.template.discovery import discover, load_template, parents
 from cutlens.template.model import Template
@@ -99,16 +99,24 @@ def check_paths(paths: list, selection: Selection | None = None, jobs: int | Non
     if on_diagnostics is not None:
         on_diagnostics(diags)
     if nvcc and trust.exec_allowed():
-        for jc in checks:  # invalid variants on their keys' lines, before any full compile
-            warnings, _ = grid_warnings(jc.template, jc.pairs, jc.units,
-                                        jc.template.config.cache_dir / "build",
-                                        jobs or jc.template.config.effective_jobs())
-            jc.diagnostics += warnings
-            diags += warnings
-        if on_diagnostics is not None and any(d.code == CODE for d in diags):
-            on_diagnostics(diags)
         on_event = quick_reporter(checks, on_diagnostics) if on_diagnostics else None
-        diags = asyncio.run(nvcc_check_all(checks, jobs=jobs, mode=mode, progress=progress,
-                                           on_event=on_event))
+        diags = asyncio.run(_nvcc_tiers(checks, jobs, mode, progress, on_event))
     report.diagnostics = diags
     return report
+
+
+async def _nvcc_tiers(checks: list[JinjaCheck], jobs: int | None, mode: str, progress: bool,
+                      on_event: Callable[[Event], None] | None) -> list[Diagnostic]:
+    """The nvcc tier, and beside it the validity pass: invalid variants as warnings on
+    their keys' lines (:func:`grid_warnings`)."""
+    async def validity(jc: JinjaCheck) -> list[Diagnostic]:
+        cfg = jc.template.config
+        found, _ = await asyncio.to_thread(grid_warnings, jc.template, jc.pairs, jc.units,
+                                           cfg.cache_dir / "build",
+                                           jobs or cfg.effective_jobs())
+        return found
+
+    warned = asyncio.gather(*(validity(jc) for jc in checks))
+    diags = await nvcc_check_all(checks, jobs=jobs, mode=mode, progress=progress,
+                                 on_event=on_event)
+    return sorted([*diags, *(d for ws in await warned for d in ws)], key=sort_key)
