@@ -11,6 +11,10 @@ runtime keys pinned to one value each, which changes no build), cold caches:
 3. agreement (every build called invalid fails, every build called valid compiles) and the
    ratio of the two CPU times (target <= 15 %).
 
+``--source inductor`` does the same on Inductor's CUTLASS 3.x op list for one shape (bf16
+4096³, W column-major) through the Inductor bridge: every op ``gen_ops`` yields (the
+``[inductor]`` table with ``ops = ["x"]``, which every op name matches), swizzle pinned.
+
 ``--limit N`` keeps the first N builds; ``--full invalid`` compiles only the builds called
 invalid (they stop in the front end: cheap), for a dry run on a small machine.
 
@@ -36,12 +40,17 @@ from cutlens.nvcc.options import compile_options, job_for
 from cutlens.nvcc.pool import Compiler, Mode
 from cutlens.nvcc.toolchain import find_nvcc, nvcc_version
 from cutlens.render.renderer import Renderer
-from cutlens.template.loader import load
+from cutlens.template.discovery import load_template
+from cutlens.template.model import Variant
 from cutlens.template.selection import Selection
 
 REPO = Path(__file__).resolve().parent.parent
 PINNED = {"swizzle": "swizzle = [1]", "raster": 'raster = ["heuristic"]',
           "decomposition": 'decomposition = ["heuristic"]', "splits": "splits = [1]"}
+
+
+def build_id(v: Variant) -> str:
+    return v.build_name or v.name
 
 
 def children_cpu() -> float:
@@ -61,6 +70,30 @@ def grid_template(folder: Path) -> Path:
     return out
 
 
+INDUCTOR_TOML = """\
+arch = "sm_90a"
+[inductor]
+source = "gemm_template.py"
+ops = ["x"]
+swizzles = [1]
+[inductor.samples.square]
+X = { dtype = "bfloat16", size = [4096, 4096] }
+W = { dtype = "bfloat16", size = [4096, 4096], stride = [1, 4096] }
+Y = { dtype = "bfloat16", size = [4096, 4096] }
+"""
+
+
+def inductor_template(folder: Path) -> Path:
+    """A copy of the installed Inductor CUTLASS GEMM template, every op of one shape."""
+    import torch
+
+    installed = Path(torch.__file__).parent / "_inductor" / "codegen" / "cutlass" / \
+        "gemm_template.py"
+    shutil.copy(installed, folder / "gemm_template.py")
+    (folder / "cutlens.toml").write_text(INDUCTOR_TOML)
+    return folder / "gemm_template.py"
+
+
 async def full_compiles(units: list, t, jobs: int, cache: Path, budget_s: float) -> dict:
     compiler = Compiler(cache, jobs=jobs)
     results: dict[str, dict] = {}
@@ -68,11 +101,11 @@ async def full_compiles(units: list, t, jobs: int, cache: Path, budget_s: float)
     async def one(u) -> None:
         res = await compiler.compile(job_for(u, Mode.FULL, compile_options(t, u)))
         first = res.errors[0].message.splitlines()[0] if res.errors else ""
-        results[u.variant.build_name] = {"ok": res.ok, "wall_s": round(res.duration_s, 2),
+        results[build_id(u.variant)] = {"ok": res.ok, "wall_s": round(res.duration_s, 2),
                                          "error": first[:300], "cached": res.cached}
 
     tasks = [asyncio.ensure_future(one(u)) for u in units]
-    done, pending = await asyncio.wait(tasks, timeout=budget_s)
+    _, pending = await asyncio.wait(tasks, timeout=budget_s)
     for p in pending:
         p.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
@@ -88,10 +121,11 @@ def main() -> int:
     ap.add_argument("--budget", type=float, default=330.0,
                     help="seconds the full compiles may take in all (the rest: not done)")
     ap.add_argument("--chunk", type=int, default=None)
+    ap.add_argument("--source", choices=("gemm", "inductor"), default="gemm")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="cutlens-issue23a-"))
-    path = grid_template(work)
-    t = load(path, config.load(work))
+    path = grid_template(work) if args.source == "gemm" else inductor_template(work)
+    t = load_template(path, config.load(work))
     if t.errors:
         print("\n".join(d.message for d in t.errors), file=sys.stderr)
         return 2
@@ -106,8 +140,8 @@ def main() -> int:
                        chunk=args.chunk)
     validity_wall = time.monotonic() - w0
     validity_children = children_cpu() - c0
-    verdicts = {o.unit.variant.build_name: o for o in gv.outcomes}
-    rows = {r.variant.build_name: r for r in gv.rows}
+    verdicts = {build_id(o.unit.variant): o for o in gv.outcomes}
+    rows = {build_id(r.variant): r for r in gv.rows}
     print(f"validity: {len(gv.outcomes)} builds, {len(gv.invalid)} invalid, "
           f"{gv.stats.cpu_s:.1f} s CPU ({gv.stats.side_cpu_s}), {validity_wall:.1f} s wall, "
           f"{gv.stats.runs} front-end runs, {gv.stats.rounds} rounds", flush=True)
@@ -143,7 +177,9 @@ def main() -> int:
     compared = [b for b in builds if "full" in b and b["valid"] is not None]
     complete = args.full == "all" and len(full) == len(verdicts)
     doc = {
-        "template": "templates/gemm_sm90.cu.jinja without skip_if (runtime keys pinned)",
+        "template": "templates/gemm_sm90.cu.jinja without skip_if (runtime keys pinned)"
+        if args.source == "gemm" else "Inductor's gemm_template.py, every CUTLASS 3.x op of "
+        "bf16 4096^3 (swizzle pinned)",
         "sample": "square", "nvcc": nvcc_version(find_nvcc()), "jobs": args.jobs,
         "builds": len(verdicts), "invalid": sum(1 for b in builds if b["valid"] is False),
         "unknown": sum(1 for b in builds if b["valid"] is None),
