@@ -216,7 +216,7 @@ def _request_for(u: RenderedUnit, res: CompileResult, bench: dict, timing: Timin
 
 
 def drop_invalid(t: Template, units: list[RenderedUnit], compiler: Compiler,
-                 ) -> tuple[list[RenderedUnit], list[dict]]:
+                 ) -> tuple[list[RenderedUnit], list[dict[str, Any]]]:
     """The units whose build can compile, and a result row for each variant the front end
     found cannot (:mod:`cutlens.check.grid_validity`): those are never compiled."""
     if builds(units) < 2:
@@ -237,7 +237,7 @@ def drop_invalid(t: Template, units: list[RenderedUnit], compiler: Compiler,
 
 
 async def build_all(plan: SweepPlan, renderer: Renderer, compiler: Compiler,
-                    skipped: list[dict] | None = None,
+                    skipped: list[dict[str, Any]] | None = None,
                     ) -> list[tuple[RenderedUnit, CompileResult]]:
     """Build the plan's units (in the compile pool) without running them: a CPU machine can
     fill the build cache for a later GPU sweep. Variants that cannot compile are left out

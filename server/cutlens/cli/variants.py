@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from cutlens import trust
 from cutlens.check import formats
@@ -24,6 +25,7 @@ from cutlens.cli.common import (
 from cutlens.nvcc.frontend import FrontEndUnavailable
 from cutlens.nvcc.toolchain import NvccNotFound
 from cutlens.render.renderer import Renderer
+from cutlens.template.model import Variant
 
 
 def cmd_variants(args: argparse.Namespace) -> int:
@@ -46,7 +48,7 @@ def cmd_variants(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     rows = {(r.sample, id(r.variant)): r for r in validity.rows} if validity else {}
 
-    def row_json(s: object, v: object) -> dict:
+    def row_json(s: object, v: object) -> dict[str, Any]:
         name = getattr(s, "name", "default")
         r = rows.get((name, id(v)))
         if r is None:
@@ -57,12 +59,12 @@ def cmd_variants(args: argparse.Namespace) -> int:
             out["file"] = relative(r.file)
         return out
 
-    def chosen(s: object) -> list:
+    def chosen(s: object) -> list[Variant]:
         return [v for ps, v in pairs if ps is s or (s is None and not t.samples)]
 
     status = EXIT_PROBLEMS if t.broken or (validity and validity.invalid) else EXIT_OK
     if args.format == "json":
-        doc: dict = {"template": str(t.path), "samples": [
+        doc: dict[str, Any] = {"template": str(t.path), "samples": [
             {"name": s.name, "hints": s.hints,
              "nodes": {k: (n.describe() if n else None) for k, n in s.nodes.items()},
              "variants": [row_json(s, v) for v in chosen(s)]} for s in samples]}

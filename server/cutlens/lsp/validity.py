@@ -19,7 +19,7 @@ TIER = "validity"
 
 
 async def publish_validity(ls: CutlensServer, doc: TemplateDoc, jc: JinjaCheck,
-                           proj: Project, version: int) -> None:
+                           proj: Project, version: int | None) -> None:
     """Judge ``jc``'s units (cached by content: an unchanged grid costs nothing) and
     publish the warnings, unless the document changed meanwhile."""
     t = jc.template
