@@ -143,7 +143,7 @@ def test_front_end_missing_cudafe_is_an_unknown_verdict(project, monkeypatch):
     t = project.load("t.cu.jinja")
     units = [project.render("t.cu.jinja", variant=i) for i in range(3)]
     outcomes, _ = validity.check_units(units, lambda u: compile_options(t, u),
-                                       project.root / ".c", sides=[("host", broken)])
+                                       project.root / ".c", sides=[("host", broken, False)])
     assert [o.verdict.valid for o in outcomes] == [None, None, None]
     assert outcomes[0].reason == "cudafe++: cannot execute"
 

@@ -39,12 +39,12 @@ from cutlens.render.renderer import RenderedUnit
 log = logging.getLogger("cutlens.validity")
 
 _VERSION = "validity-2"
-#: Units per batch at least: each batch parses the headers once (a CUTLASS 3.x unit's
-#: ~6 s of CPU on the host side, ~14 s on the device side) and each unit adds ~0.3 s and
-#: ~3 s; 16 keeps the headers' share small (~25 % of the device side) while 72 builds still
-#: spread over 5 processes.
-MIN_CHUNK = 16
+#: Units per batch at least, per side: each batch parses the headers once (a CUTLASS 3.x
+#: unit's ~9 s of CPU on the host side, ~14 s on the device side) and each unit adds ~0.5 s
+#: and ~3 s, so the host side gets bigger batches; 72 builds still spread over 3-4 processes.
+LEAST_PER_BATCH = {"host": 24, "device": 16}
 _UNIT = "@@cutlens-unit@@"
+_UNCONFIRMED = "unconfirmed"
 
 
 @dataclass
@@ -53,8 +53,11 @@ class Verdict:
 
     valid: bool | None  # None: not known (the front end did not run, or said nothing usable)
     messages: list[CompilerMessage] = field(default_factory=list)  # its errors
-    how: str = "batch"  # "<side> batch" | "<side> alone" | cache
+    how: str = "batch"  # "<side> batch" | "<side> alone" | cache | unconfirmed
     note: str = ""  # why it is not known
+
+
+_VALID = Verdict(True)
 
 
 @dataclass
@@ -91,8 +94,14 @@ class Pass:
 
 Runner = Callable[[CompileOptions, Path], frontend.FrontEndRun]
 
-#: The sides, in order: the device side judges only what the host side lets through.
-SIDES: tuple[tuple[str, Runner], ...] = (("host", frontend.run), ("device", frontend.run_device))
+#: The steps: (side, runner, one round only). The host side's first round, then the device
+#: side over what it lets through (a class that failed for one unit of a host batch and so
+#: stayed silent for another fails there, without the first), then the host side again over
+#: the builds its first round could not confirm (cudafe++ skips pending instantiations after
+#: an error), round after round until clean.
+SIDES: tuple[tuple[str, Runner, bool], ...] = (
+    ("host", frontend.run, True), ("device", frontend.run_device, False),
+    ("host", frontend.run, False))
 
 
 @dataclass
@@ -105,7 +114,8 @@ class _Item:
 
 def check_units(units: Sequence[RenderedUnit], options_of: Callable[[RenderedUnit], CompileOptions],
                 cache_dir: Path, jobs: int = 1, chunk: int | None = None,
-                sides: Sequence[tuple[str, Runner]] = SIDES) -> tuple[list[Outcome], Pass]:
+                sides: Sequence[tuple[str, Runner, bool]] = SIDES,
+                ) -> tuple[list[Outcome], Pass]:
     """The verdict of every unit (units rendered alike share one)."""
     stats = Pass()
     store = cache_dir / "validity"
@@ -130,13 +140,18 @@ def check_units(units: Sequence[RenderedUnit], options_of: Callable[[RenderedUni
         groups.setdefault(options, []).append(item)
     try:
         for options, group in groups.items():
-            for side, runner in sides:
+            unconfirmed: dict[str, set[str]] = {}  # per side, what its one round left
+            for side, runner, once in sides:
+                # a side that ran already confirms only what it left unconfirmed
+                todo = [i for i in group if side not in unconfirmed or i.key in unconfirmed[side]]
                 found: dict[str, Verdict] = {}
                 before = stats.cpu_s
-                _settle(group, options, runner, jobs, chunk, stats, found, side)
+                if todo:
+                    _settle(todo, options, runner, jobs, chunk, stats, found, side, once)
                 stats.side_cpu_s[side] = stats.side_cpu_s.get(side, 0.0) + stats.cpu_s - before
                 by_key.update({k: v for k, v in found.items() if v.valid is not True})
-                group = [i for i in group if found[i.key].valid is True]
+                unconfirmed[side] = {k for k, v in found.items() if v.how == _UNCONFIRMED}
+                group = [i for i in group if found.get(i.key, _VALID).valid is True]
             by_key.update({i.key: Verdict(True, [], "front end") for i in group})
         for key, v in by_key.items():
             if v.how != "cache":
@@ -148,7 +163,10 @@ def check_units(units: Sequence[RenderedUnit], options_of: Callable[[RenderedUni
 
 
 def _settle(group: list[_Item], options: CompileOptions, runner: Runner, jobs: int,
-            chunk: int | None, stats: Pass, out: dict[str, Verdict], side: str) -> None:
+            chunk: int | None, stats: Pass, out: dict[str, Verdict], side: str,
+            once: bool = False) -> None:
+    """Verdicts of ``group`` on one side; ``once``: one batch round, what it cannot confirm
+    left valid but :data:`_UNCONFIRMED`."""
     alone: list[_Item] = []
     pending: list[_Item] = []
     for n, item in enumerate(group):
@@ -161,8 +179,7 @@ def _settle(group: list[_Item], options: CompileOptions, runner: Runner, jobs: i
         (pending if item.part is not None else alone).append(item)
     while pending:
         stats.rounds += 1
-        size = chunk or max(MIN_CHUNK, -(-len(pending) // max(1, jobs)))
-        chunks = [pending[i:i + size] for i in range(0, len(pending), size)]
+        chunks = _chunks(pending, jobs, chunk or LEAST_PER_BATCH.get(side, 16))
         with cf.ThreadPoolExecutor(max(1, min(jobs, len(chunks)))) as pool:
             results = list(pool.map(lambda c: _run_batch(c, options, runner), chunks))
         again: list[_Item] = []
@@ -174,7 +191,10 @@ def _settle(group: list[_Item], options: CompileOptions, runner: Runner, jobs: i
             out.update(settled)
             again += retry
             alone += solo
-        if len(again) == len(pending):  # no progress: each alone
+        if once:
+            out.update({i.key: Verdict(True, [], _UNCONFIRMED) for i in again})
+            again = []
+        elif len(again) == len(pending):  # no progress: each alone
             alone += again
             again = []
         pending = again
@@ -193,6 +213,13 @@ def _settle(group: list[_Item], options: CompileOptions, runner: Runner, jobs: i
             out[item.key] = Verdict(True, [], f"{side} alone")
         else:
             out[item.key] = Verdict(None, [], f"{side} alone", note=_tail(run))
+
+
+def _chunks(items: list[_Item], jobs: int, least: int) -> list[list[_Item]]:
+    """``items`` in even batches of ``least`` or more, at most ``jobs`` of them."""
+    n = max(1, min(jobs, len(items) // max(1, least)))
+    size = -(-len(items) // n)
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 def _run_batch(items: list[_Item], options: CompileOptions,
