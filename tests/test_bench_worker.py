@@ -146,20 +146,21 @@ def test_protocol_stream_stays_clean(lib):
     assert p.returncode == 0
 
 
-def test_a_timing_after_an_idle_gpu_warms_up_longer(monkeypatch):
-    """The first timing, and one after a pause, adds RAMP_MS of warm-up (the GPU's clocks
-    dropped while it was idle); back-to-back timings use the configured warm-up."""
+def test_gpu_timings_settle_and_cpu_timings_do_not(monkeypatch):
+    """On a GPU every timing goes through the steady-state protocol (settle, re-measure,
+    NVML probe); on the CPU one do_bench-style timing, unjudged."""
     import cutlens.bench.worker as worker_mod
 
-    seen: list[float] = []
-    monkeypatch.setattr(worker_mod, "bench", lambda call, clock, cfg, flush: seen.append(
-        cfg.warmup_ms))
+    seen: list[bool] = []
+
+    def fake_measure(call, clock, cfg, flush, *, steady, probe):
+        seen.append(steady)
+
+    monkeypatch.setattr(worker_mod, "measure", fake_measure)
     w = Worker("cuda")
     monkeypatch.setattr(w, "_flusher", lambda dev, cfg: None)
-    cfg = TimingConfig(warmup_ms=25.0)
-    w._time(lambda: None, "cuda", cfg)
-    w._time(lambda: None, "cuda", cfg)
-    w._busy_until -= 2 * worker_mod.IDLE_S
-    w._time(lambda: None, "cuda", cfg)
-    w._time(lambda: None, "cpu", cfg)  # no clocks to ramp on the CPU
-    assert seen == [25.0 + worker_mod.RAMP_MS, 25.0, 25.0 + worker_mod.RAMP_MS, 25.0]
+    monkeypatch.setattr(w, "monitor", lambda: None)
+    monkeypatch.setattr(w, "_clock", lambda dev: None)
+    w._time(lambda: None, "cuda", TimingConfig())
+    w._time(lambda: None, "cpu", TimingConfig())
+    assert seen == [True, False]
