@@ -164,3 +164,41 @@ def test_gpu_timings_settle_and_cpu_timings_do_not(monkeypatch):
     w._time(lambda: None, "cuda", TimingConfig())
     w._time(lambda: None, "cpu", TimingConfig())
     assert seen == [True, False]
+
+
+def test_rounds_interleave_candidates_and_the_reference(worker, lib):
+    """The finalists' op: every candidate and the reference once per round, the order
+    rotating; the same library code path as ``run`` (workspace query included)."""
+    from cutlens.bench.rounds import rotation
+
+    sig = fakelib.gemm_signature(lib, "fake_gemm")
+    big = fakelib.gemm_signature(lib, "fake_gemm_bigws")
+    req = {"op": "rounds", "id": "r", "rounds": 3, "timing": fakelib.FAST_TIMING, "seed": 0,
+           "candidates": [{"name": "a", "signature": sig, "bench": fakelib.GEMM_BENCH},
+                          {"name": "b", "signature": big, "bench": fakelib.GEMM_BENCH}],
+           "reference": {"signature": sig, "bench": fakelib.GEMM_BENCH}}
+    r = worker.handle(req)
+    assert r["error"] is None, r
+    assert set(r["per_round"]) == {"a", "b", "reference"}
+    assert all(len(v) == 3 and all(t > 0 for t in v) for v in r["per_round"].values())
+    assert r["gpu_state"] == {"a": None, "b": None, "reference": None}  # no NVML on a CPU
+    assert [rotation(["a", "b", "reference"], i)[0] for i in range(3)] == [
+        "a", "b", "reference"]
+    bad = worker.handle({**req, "candidates": [{"name": "x", "signature": fakelib.gemm_signature(
+        lib, "fake_wsfail"), "bench": fakelib.GEMM_BENCH}]})
+    assert bad["error"] == "returned 2 (workspace query)"
+
+
+def test_ceilings_are_not_measured_on_the_cpu(worker):
+    r = worker.handle({"op": "ceilings", "id": "c", "dtypes": ["float32"]})
+    assert r["error"] == "no GPU: no ceilings"
+
+
+def test_bytes_default_to_the_buffers_own_sizes(worker, lib):
+    bench = {k: v for k, v in fakelib.GEMM_BENCH.items() if k != "bytes"}
+    r = worker.handle(run_request(fakelib.gemm_signature(lib, "fake_gemm"), bench,
+                                  timing=fakelib.FAST_TIMING))
+    nbytes = (fakelib.M * fakelib.K + fakelib.K * fakelib.N + fakelib.M * fakelib.N) * 4
+    assert r["bytes_from"] == "nodes"
+    assert r["gbps"] == pytest.approx(nbytes / (r["ms"] * 1e-3) / 1e9)
+    assert r["stable"] is None and r["gpu_state"] is None  # not judged on the CPU
