@@ -13,9 +13,9 @@ from cutlens.bench.template_sweep import SweepPlan, SweepStats, sweep
 from cutlens.check.nvcc_tier import default_compiler
 from cutlens.render.renderer import Renderer
 from cutlens.results.store import ResultStore
+from test_bench_cli import TEMPLATE
 
 from conftest import HAS_NVCC
-from test_bench_cli import TEMPLATE
 
 pytestmark = [pytest.mark.nvcc, pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")]
 
@@ -37,7 +37,7 @@ def test_sweep_with_finalists(project):
     results = asyncio.run(go())
     assert stats.ceilings is None  # no GPU: nothing measured
     assert set(stats.finalists) == {"vec", "nobias"}
-    for sample, fin in stats.finalists.items():
+    for fin in stats.finalists.values():
         # the two variants that work in each sample, fastest first, with the reference
         assert {e["variant_name"] for e in fin} == {"unroll=1 no-fail", "unroll=2 no-fail"}
         assert fin[0]["ms"] <= fin[1]["ms"]

@@ -28,14 +28,17 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def compute_ceiling(dtype: str, timer: Timer, cfg: TimingConfig) -> tuple[float, dict]:
+def compute_ceiling(dtype: str, timer: Timer, cfg: TimingConfig) -> tuple[float, dict[str, Any]]:
     """(TFLOP/s, how) of the best ``torch.mm`` over the shapes, in ``dtype``."""
     dt = torch_dtype(dtype)
     best, best_shape, rates = 0.0, None, []
     for m, n, k in GEMM_SHAPES:
         a = torch.randn(m, k, device="cuda").to(dt)
         b = torch.randn(k, n, device="cuda").to(dt)
-        t = timer(lambda a=a, b=b: torch.mm(a, b), cfg)
+        def mm(a: torch.Tensor = a, b: torch.Tensor = b) -> None:
+            torch.mm(a, b)
+
+        t = timer(mm, cfg)
         rate = 2.0 * m * n * k / t.timing.ms / 1e9
         rates.append({"shape": [m, n, k], "ms": t.timing.ms, "tflops": round(rate, 1),
                       "stable": t.stable, "gpu_state": t.state})
@@ -48,13 +51,16 @@ def compute_ceiling(dtype: str, timer: Timer, cfg: TimingConfig) -> tuple[float,
                             "best_shape": best_shape, "shapes": rates, "measured_at": _now()}
 
 
-def memory_ceiling(timer: Timer, cfg: TimingConfig) -> tuple[float, dict]:
+def memory_ceiling(timer: Timer, cfg: TimingConfig) -> tuple[float, dict[str, Any]]:
     """(GB/s, how) of the best device-to-device ``copy_`` (read + write counted)."""
     best, runs = 0.0, []
     for nbytes in COPY_BYTES:
         src = torch.empty(nbytes // 4, dtype=torch.int32, device="cuda").fill_(1)
         dst = torch.empty_like(src)
-        t = timer(lambda s=src, d=dst: d.copy_(s), cfg)
+        def copy(s: torch.Tensor = src, d: torch.Tensor = dst) -> None:
+            d.copy_(s)
+
+        t = timer(copy, cfg)
         rate = 2.0 * nbytes / t.timing.ms / 1e6
         runs.append({"bytes": nbytes, "ms": t.timing.ms, "gbps": round(rate, 1),
                      "stable": t.stable})

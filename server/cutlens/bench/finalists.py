@@ -58,8 +58,8 @@ def pick(rows: Sequence[Mapping[str, Any]], k: int) -> dict[str, list[Mapping[st
     return out
 
 
-def rounds_request(candidates: list[dict], reference: dict | None, timing: TimingConfig,
-                   *, seed: int = 0, **context: Any) -> dict:
+def rounds_request(candidates: list[dict[str, Any]], reference: dict[str, Any] | None,
+                   timing: TimingConfig, *, seed: int = 0, **context: Any) -> dict[str, Any]:
     """A ``rounds`` request (see :mod:`cutlens.bench.protocol`)."""
     n = max(1, timing.rounds)
     per = 3 * (timing.settle_max_ms + timing.warmup_ms + timing.rep_ms) / 1000
@@ -101,11 +101,11 @@ def updated(row: Mapping[str, Any], ms: float, extra: Mapping[str, Any]) -> dict
     return new
 
 
-async def final_round(run: Callable[[dict], Any], rows: Sequence[Mapping[str, Any]],
+async def final_round(run: Callable[[dict[str, Any]], Any], rows: Sequence[Mapping[str, Any]],
                       requests: Mapping[tuple[str, str], Mapping[str, Any]],
                       baselines: Mapping[str, Mapping[str, Any]],
                       base_rows: Mapping[str, Mapping[str, Any]], timing: TimingConfig,
-                      emit: Callable[[dict], None]) -> dict[str, list[dict[str, Any]]]:
+                      emit: Callable[[dict[str, Any]], None]) -> dict[str, list[dict[str, Any]]]:
     """Time each sample's finalists and reference in rounds (``run``: the runner's
     ``run``); emit their updated rows; the report's ``finalists``. ``requests``: the run
     request of each (sample, variant_name); ``baselines``: the baseline request and

@@ -3,23 +3,25 @@ imported here only)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from cutlens.bench.best import is_ok
-from cutlens.bench.report import fmt_ms, samples, table_rows
 
 
-def plot_report(report: Mapping[str, Any], out: str | Path, title: str | None = None) -> Path:
+def plot_report(report: Mapping[str, Any], out: str | Path, title: str | None,
+                names: list[str], table: list[dict[str, Any]],
+                fmt_ms: Callable[[float | None], str]) -> Path:
     """Latency per variant as horizontal bars, one panel per sample: best in green, failures
     marked, interquartile spread as error bars, torch baseline as a dashed line. PNG/SVG/PDF
-    by extension; matplotlib (Agg) is imported here only."""
+    by extension; matplotlib (Agg) is imported here only. ``names``: the samples; ``table``:
+    the report's table rows (:func:`cutlens.bench.report.table_rows`)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    names = samples(report) or [""]
-    groups = {s: [r for r in table_rows(report) if r["sample"] == s and r["kind"] == "variant"]
+    names = names or [""]
+    groups = {s: [r for r in table if r["sample"] == s and r["kind"] == "variant"]
               for s in names}
     height = sum(max(len(g), 1) * 0.35 + 1.2 for g in groups.values())
     fig = Figure(figsize=(9, max(2.5, height)), layout="constrained")

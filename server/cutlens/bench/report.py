@@ -482,4 +482,4 @@ def plot(report: Mapping[str, Any], out: str | Path, title: str | None = None) -
     """Latency per variant (:func:`cutlens.bench.plot.plot_report`; matplotlib lazily)."""
     from cutlens.bench.plot import plot_report
 
-    return plot_report(report, out, title)
+    return plot_report(report, out, title, samples(report), table_rows(report), fmt_ms)

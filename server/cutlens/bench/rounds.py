@@ -25,12 +25,12 @@ from cutlens.bench.steady import Measured
 class _Worker(Protocol):
     device: str
 
-    def _dev(self, req: dict) -> str: ...
+    def _dev(self, req: dict[str, Any]) -> str: ...
     def _sync(self, dev: str) -> None: ...
     def kernel_call(self, dev: str, m: Any, fn: Any) -> tuple[Any, int, list[Any]]: ...
-    def reference_call(self, req: dict) -> Any: ...
+    def reference_call(self, req: dict[str, Any]) -> Any: ...
     def measure(self, call: Any, dev: str, cfg: TimingConfig) -> Measured: ...
-    def info(self, req: dict | None = None) -> dict: ...
+    def info(self, req: dict[str, Any] | None = None) -> dict[str, Any]: ...
 
 
 def rotation(names: list[str], round_index: int) -> list[str]:
@@ -39,7 +39,7 @@ def rotation(names: list[str], round_index: int) -> list[str]:
     return [*names[k:], *names[:k]]
 
 
-def rounds_op(worker: _Worker, req: dict) -> dict:
+def rounds_op(worker: _Worker, req: dict[str, Any]) -> dict[str, Any]:
     """``{"per_round": {name: [ms, ...]}, "gpu_state": {name: state}}``."""
     dev = worker._dev(req)
     cfg = TimingConfig.from_json(req.get("timing"))
@@ -79,7 +79,7 @@ def rounds_op(worker: _Worker, req: dict) -> dict:
                 unload(lib)
 
 
-def ceilings_op(worker: _Worker, req: dict) -> dict:
+def ceilings_op(worker: _Worker, req: dict[str, Any]) -> dict[str, Any]:
     """The ceilings entry of this GPU (``error`` on the CPU: nothing is measured there)."""
     from cutlens.bench.ceiling_probe import ceilings
 

@@ -41,7 +41,8 @@ class SweepPlan:
     selection: Selection = field(default_factory=Selection)
     baseline: bool = True
     #: Time the finalists and the reference again in interleaved rounds after the sweep
-    #: (:mod:`cutlens.bench.finalists`); None: on a GPU only.
+    #: (:mod:`cutlens.bench.finalists`); None: on a GPU only. Never on a runner whose
+    #: workers cannot take several libraries in one request (Ray).
     finalists: bool | None = None
 
     def units(self, renderer: Renderer) -> tuple[list[RenderedUnit], list[RenderFailure]]:
@@ -211,7 +212,8 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
             emit(r)
         if ceilings is not None and stats.ceilings is None:
             stats.ceilings = await ceilings
-        if plan.finalists if plan.finalists is not None else gpu:
+        if getattr(runner, "rounds", True) and (
+                plan.finalists if plan.finalists is not None else gpu):
             base = {r["sample"]: r for r in results if r.get("kind") == "baseline"
                     and r.get("ms") is not None}
             stats.finalists = await final_round(

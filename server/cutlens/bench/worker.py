@@ -123,11 +123,14 @@ class Worker:
             if self.device != "cpu" and torch.cuda.is_available():
                 props = torch.cuda.get_device_properties(torch.cuda.current_device())
                 uuid = getattr(props, "uuid", None)
-                bus = (f"{getattr(props, 'pci_domain_id', 0):08x}:"
-                       f"{getattr(props, 'pci_bus_id', 0):02x}:"
-                       f"{getattr(props, 'pci_device_id', 0):02x}.0")
+                uuid = None if uuid is None else str(uuid).removeprefix("GPU-")
+                bus = (f"{getattr(props, 'pci_domain_id', 0):08X}:"
+                       f"{getattr(props, 'pci_bus_id', 0):02X}:"
+                       f"{getattr(props, 'pci_device_id', 0):02X}.0")
+                cvd = os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0].strip()
                 self._monitor = GpuMonitor.open(
-                    uuid=f"GPU-{uuid}" if uuid is not None else None, pci_bus_id=bus)
+                    uuid=f"GPU-{uuid}" if uuid is not None else None, pci_bus_id=bus,
+                    index=int(cvd) if cvd.isdigit() else None)
         return self._monitor if isinstance(self._monitor, GpuMonitor) else None
 
     def measure(self, call: Any, dev: str, cfg: TimingConfig) -> Measured:
