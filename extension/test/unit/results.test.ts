@@ -102,7 +102,7 @@ describe('resultsHtml', () => {
 
   it('shows error text under a failed row', () => {
     const html = resultsHtml({ rows: [row('s', 0, null, { error: 'ptxas error: too much shared data' })] }, { cspSource: 'x', templateName: 't' });
-    assert.match(html, /class="error-row"><td><\/td><td colspan="11">ptxas error: too much shared data/);
+    assert.match(html, /class="error-row"><td><\/td><td colspan="13">ptxas error: too much shared data/);
   });
 });
 

@@ -220,8 +220,9 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
                 runner.run, [r for r in results if r.get("kind") != "baseline"], sent,
                 {b["sample"]: b for b in baseline_reqs}, base, timing, replace)
     finally:
-        if not start.done():
-            start.cancel()
+        for task in (start, ceilings):
+            if task is not None and not task.done():
+                task.cancel()
         stats.wall_s = time.monotonic() - t0
         for key in held:
             compiler.release(key)
