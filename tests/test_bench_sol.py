@@ -302,3 +302,14 @@ def test_lens_text():
     text = sample_text("s", runs, [])
     assert text.startswith("best a: 0.188 ms")
     assert text.endswith("· tie with torch (0.990–1.004×)")
+
+
+def test_project_config_sets_stability_and_finalists(project):
+    from cutlens.bench.template_sweep import timing_from
+
+    project.write("cutlens.toml", "[bench]\nstable_pct = 5\nfinalists = 0\nrounds = 9\n"
+                  "settle_min_ms = 250\n")
+    project.write("k.cu.jinja", '{#- cutlens\nkind = "cuda"\n-#}\n')
+    cfg = timing_from(project.load("k.cu.jinja"))
+    assert (cfg.stable_pct, cfg.finalists, cfg.rounds, cfg.settle_min_ms) == (5, 0, 9, 250)
+    assert cfg.settle_max_ms == TimingConfig().settle_max_ms  # unset: the default
