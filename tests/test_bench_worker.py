@@ -202,3 +202,36 @@ def test_bytes_default_to_the_buffers_own_sizes(worker, lib):
     assert r["bytes_from"] == "nodes"
     assert r["gbps"] == pytest.approx(nbytes / (r["ms"] * 1e-3) / 1e9)
     assert r["stable"] is None and r["gpu_state"] is None  # not judged on the CPU
+
+
+def test_ceilings_measured_once_then_cached(tmp_path):
+    """The ceiling probe on small CPU tensors with a recorded timer (a GEMM of 2·m·n·k flops
+    at a fixed rate): the best shape wins, a dtype torch.mm cannot multiply gets no compute
+    ceiling but an error, and a second call measures nothing."""
+    from cutlens.bench.ceiling_probe import ceilings
+    from cutlens.bench.steady import Measured
+    from cutlens.bench.timing import summarize
+
+    calls: list[int] = []
+
+    def timer(fn, cfg):  # recorded: every call takes 1 ns
+        fn()
+        calls.append(1)
+        return Measured(summarize([1e-6]), True, 1, 400.0, {"sm_clock_mhz": 1980})
+
+    cache = tmp_path / "ceilings.json"
+    small = {"device": "cpu", "shapes": ((64, 64, 64), (128, 64, 64)), "sizes": (1 << 16,)}
+    got = ceilings(["float32", "nope"], "Fake GPU", "1.0", cache, timer, TimingConfig(),
+                   **small)
+    assert got["compute_tflops"] == {"float32": 1048.6}  # 2·128·64·64 flops in 1 ns
+    assert got["how"]["compute"]["float32"]["best_shape"] == [128, 64, 64]
+    assert got["how"]["compute"]["float32"]["shapes"][0]["gpu_state"] == {"sm_clock_mhz": 1980}
+    assert got["memory_gbps"] == 131072.0  # 2 × 64 KiB in 1 ns
+    assert "nope" in got["errors"] and got["cached"] == []
+    n = len(calls)
+    again = ceilings(["float32"], "Fake GPU", "1.0", cache, timer, TimingConfig(), **small)
+    assert len(calls) == n and again["cached"] == ["float32", "memory"]
+    assert again["compute_tflops"] == got["compute_tflops"]
+    # another driver: measured again
+    ceilings(["float32"], "Fake GPU", "2.0", cache, timer, TimingConfig(), **small)
+    assert len(calls) > n
