@@ -244,6 +244,16 @@ def test_table_and_compare_show_sol_and_instability():
     text = console.export_text()
     assert "SOL" in text and "85% C" in text and "±14.5% ⚠" in text and "✓ unstable" in text
     assert "best for s: a 1.512 ms — tie with torch (0.990–1.004×)" in text
+    rep["results"] = [dict(r, finalist={**r["finalist"], "tie": False, "vs_reference": 1.041,
+                                        "interval": [1.02, 1.05]})
+                      if r.get("finalist") else r for r in rep["results"]]
+    rep["ceilings"] = report_ceilings(H100)
+    console = Console(width=200, record=True)
+    report_mod.print_table(rep, console)
+    text = console.export_text()
+    assert "best for s: a 1.512 ms — 1.041× torch [1.020–1.050] (interleaved rounds)" in text
+    assert ("measured peak on NVIDIA H100 80GB HBM3: bfloat16 794.6 TFLOP/s (torch.mm "
+            "8192×8192×8192), copy 2900.0 GB/s") in text
     old = json.loads(json.dumps(rep))
     for r in old["results"]:
         if r["variant_name"] == "a":

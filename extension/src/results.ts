@@ -176,7 +176,8 @@ function rowHtml(r: MarkedRow): string {
 function baselineHtml(data: ResultsResult, sample: string): string {
   const b = data.baseline?.[sample];
   if (!b || typeof b.ms !== 'number') return '';
-  return `<p class="baseline">Baseline: ${formatMs(b.ms)} ms${typeof b.tflops === 'number' ? `, ${num(b.tflops)} TFLOP/s` : ''}${typeof b.gbps === 'number' ? `, ${num(b.gbps)} GB/s` : ''}</p>`;
+  const sol = formatSol(b);
+  return `<p class="baseline">Baseline: ${formatMs(b.ms)} ms${typeof b.tflops === 'number' ? `, ${num(b.tflops)} TFLOP/s` : ''}${typeof b.gbps === 'number' ? `, ${num(b.gbps)} GB/s` : ''}${sol !== '—' ? `, ${sol} of measured peak` : ''}</p>`;
 }
 
 export function resultsHtml(data: ResultsResult | undefined, opts: ResultsPageOptions): string {

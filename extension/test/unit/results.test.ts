@@ -137,11 +137,12 @@ describe('speed of light, stability and finalists (issue 22)', () => {
 
   it('shows unstable rows, the peak share and the GPU state in the page', () => {
     const html = resultsHtml(
-      { rows: [row('s', 0, 0.2, { solPct: 92, bound: 'compute', gpuState: { sm_clock_mhz: 1755, temp_c: 61, power_w: 690, throttle: ['sw_power_cap'] } }), row('s', 1, 0.1, { stable: false, spreadPct: 14.5 })] },
+      { baseline: { s: { ms: 0.19, solPct: 95, bound: 'compute' } }, rows: [row('s', 0, 0.2, { solPct: 92, bound: 'compute', gpuState: { sm_clock_mhz: 1755, temp_c: 61, power_w: 690, throttle: ['sw_power_cap'] } }), row('s', 1, 0.1, { stable: false, spreadPct: 14.5 })] },
       { cspSource: 'x', templateName: 't' },
     );
     assert.match(html, /92% compute/);
     assert.match(html, /⚠ unstable/);
     assert.match(html, /SM 1755 MHz · 61 °C · 690 W · throttle: sw_power_cap/);
+    assert.match(html, /Baseline: 0\.19 ms, 95% compute of measured peak/);
   });
 });

@@ -162,3 +162,19 @@ def ratio_text(vs: float | None, interval: Any = None, tie: bool | None = None) 
     if interval:
         text += f" [{interval[0]:.3f}–{interval[1]:.3f}]"
     return text
+
+
+def ceilings_text(c: Mapping[str, Any] | None) -> str | None:
+    """``measured peak on <gpu>: bfloat16 794.6 TFLOP/s (torch.mm 8192×8192×8192), copy
+    2900.0 GB/s``, or None."""
+    if not c:
+        return None
+    how = (c.get("how") or {}).get("compute") or {}
+    parts = []
+    for dtype, tflops in (c.get("compute_tflops") or {}).items():
+        shape = (how.get(dtype) or {}).get("best_shape")
+        at = f" (torch.mm {'×'.join(str(x) for x in shape)})" if shape else ""
+        parts.append(f"{dtype} {tflops} TFLOP/s{at}")
+    if c.get("memory_gbps") is not None:
+        parts.append(f"copy {c['memory_gbps']} GB/s")
+    return f"measured peak on {c.get('gpu') or '?'}: " + ", ".join(parts) if parts else None

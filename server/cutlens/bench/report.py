@@ -51,7 +51,7 @@ from typing import Any
 
 from cutlens.bench.best import best_rows as _best_of
 from cutlens.bench.best import is_ok
-from cutlens.bench.ceilings import ratio_text, sol_text
+from cutlens.bench.ceilings import ceilings_text, ratio_text, sol_text
 
 #: Keys of a result row in the JSON report, in order.
 ROW_KEYS = ("template", "sample", "variant", "variant_name", "ms", "ms_min", "spread_pct",
@@ -345,7 +345,10 @@ def print_table(report: Mapping[str, Any], console: Any = None) -> None:
             vs += f" · {sol_text(row)}"
         console.print(f"best for [bold]{escape(sample or '-')}[/]: "
                       f"[bold green]{escape(str(row['variant_name']))}[/] "
-                      f"{fmt_ms(row['ms'])} ms{vs}")
+                      f"{fmt_ms(row['ms'])} ms{escape(vs)}")
+    text = ceilings_text(report.get("ceilings"))
+    if text:
+        console.print(text, style="dim", markup=False, highlight=False)
 
 
 # ---- compare ----------------------------------------------------------------------------
