@@ -14,7 +14,8 @@
 # ROUNDS interleaved rounds (default 11), sharing no timing code with cutlens.
 # Expected: per shape ~90-110 s sweep (compile ~60 s; 53 variants x ~0.55 s steady-state
 # timing; ceilings measured once during the first compile; finalists 4 x 7 rounds) + ~25 s
-# check: about 6-7 minutes in all (each sweep is stopped at 170 s, each check at 80 s).
+# check: about 6-7 minutes in all. Each sweep is stopped at 170 s and each check at 80 s,
+# and no step runs past BUDGET_S (default 450 s) from the start: the summary still runs.
 #
 #   On the GPU host, in the repository root:  OUT=<dir> bash benchmarks/gpu_run_issue22.sh
 #   Anywhere without a GPU (checks the plan):  OUT=<dir> bash benchmarks/gpu_run_issue22.sh --dry-run
@@ -30,6 +31,11 @@ PY=${PYTHON:-python3}
 T=templates/gemm_sm90.cu.jinja
 JOBS=${JOBS:-$(nproc)}
 ROUNDS=${ROUNDS:-11}
+START=$(date +%s)
+BUDGET_S=${BUDGET_S:-450}
+# a step's time limit: its own cap, or what is left of the budget (at least 5 s)
+cap() { local left=$((START + BUDGET_S - $(date +%s))); [ "$left" -lt 5 ] && left=5
+        [ "$1" -lt "$left" ] && echo "$1" || echo "$left"; }
 export CUTLENS_COMPILE_MEMORY=${CUTLENS_COMPILE_MEMORY:-110G}
 # The measured ceilings: a fresh cache for this run (measured during the first sweep's
 # compile, reused by the two others: once per GPU, dtype and driver).
@@ -113,7 +119,7 @@ for S in square large skinny; do
   log "cold gemm_sm90 $S sweep, --jobs $JOBS"
   rm -rf "$ROOT/.cutlens/build"
   t0=$(now)
-  timeout 170 $PY -m cutlens bench "$T" --sample "$S" --jobs "$JOBS" --format json \
+  timeout "$(cap 170)" $PY -m cutlens bench "$T" --sample "$S" --jobs "$JOBS" --format json \
     -o "$OUT/sweep_$S.json" > /dev/null 2>> "$LOG"; rc=$?
   echo "   exit $rc, $(since "$t0") s (process)" | tee -a "$LOG"
   $PY -c "import json,sys; from cutlens.bench import report as r; from rich.console import \
@@ -121,7 +127,7 @@ Console; r.print_table(json.load(open(sys.argv[1])), Console(file=sys.stdout, wi
     "$OUT/sweep_$S.json" >> "$LOG" 2>&1
   # right after the sweep: the same built libraries (cache warm), no cutlens timing code
   log "do_bench lens check: $S"
-  timeout 80 $PY benchmarks/fidelity_do_bench.py "$T" --sample "$S" \
+  timeout "$(cap 80)" $PY benchmarks/fidelity_do_bench.py "$T" --sample "$S" \
     --lens-check "$OUT/sweep_$S.json" --rounds "$ROUNDS" -o "$CHECKS/check_$S.json" \
     2>&1 | tee -a "$LOG"
 done

@@ -177,4 +177,12 @@ def ceilings_text(c: Mapping[str, Any] | None) -> str | None:
         parts.append(f"{dtype} {tflops} TFLOP/s{at}")
     if c.get("memory_gbps") is not None:
         parts.append(f"copy {c['memory_gbps']} GB/s")
-    return f"measured peak on {c.get('gpu') or '?'}: " + ", ".join(parts) if parts else None
+    if not parts:
+        return None
+    text = f"measured peak on {c.get('gpu') or '?'}: " + ", ".join(parts)
+    sheet = c.get("datasheet") or {}
+    peaks = [f"{d} {v} TFLOP/s" for d, v in (sheet.get("compute_tflops") or {}).items()
+             if d in (c.get("compute_tflops") or {})]
+    if sheet.get("memory_gbps"):
+        peaks.append(f"{sheet['memory_gbps']} GB/s")
+    return text + (f" (datasheet, not measured: {', '.join(peaks)})" if peaks else "")
