@@ -279,15 +279,16 @@ def _request_for(u: RenderedUnit, res: CompileResult, bench: dict, timing: Timin
 def drop_invalid(t: Template, units: list[RenderedUnit], compiler: Compiler,
                  ) -> tuple[list[RenderedUnit], list[dict[str, Any]]]:
     """The units whose build can compile, and a result row for each variant the front end
-    found cannot (:mod:`cutlens.check.grid_validity`): those are never compiled."""
+    found cannot because of its keys (:mod:`cutlens.check.grid_validity`): those are never
+    compiled."""
     if builds(units) < 2:
         return units, []
     root = getattr(getattr(compiler, "cache", None), "root", t.config.cache_dir / "build")
     pairs = [(u.sample, u.variant) for u in units]
-    _, gv = grid_warnings(t, pairs, units, Path(root), t.config.effective_jobs())
-    if gv is None:
+    warnings, gv = grid_warnings(t, pairs, units, Path(root), t.config.effective_jobs())
+    if gv is None or not warnings:  # none, or no key to blame: nvcc's errors say it best
         return units, []
-    bad = {(r.sample, id(r.variant)): r for r in gv.invalid}
+    bad = {(r.sample, id(r.variant)): r for r in gv.invalid if r.keys}
     keep = [u for u in units if (u.sample.name, id(u.variant)) not in bad]
     rows = [error_result({}, f"invalid: {r.reason} ({Path(r.file).name}:{r.line}"
                          f"{', ' + ', '.join(r.keys) if r.keys else ''}); not compiled",
