@@ -25,6 +25,11 @@ selection (--samples/--variants, the same on every command):
   --sample square --variant '128x256x64 cooperative'   one pair, by name (or its slug)"""
 
 EXAMPLES = {
+    "capture": """\
+examples:
+  cutlens capture -- python train.py --steps 3      .cutlens/captured.toml of the project
+  cutlens capture -o gpt2.toml --timeout 600 -- python train.py
+  cutlens bench gemm.cu.jinja --samples captured    then bench a template on them""",
     "render": """\
 examples:
   cutlens render gemm.cu.jinja                        first sample × first variant, to stdout

@@ -18,6 +18,8 @@ from cutlens.config.schema import (
     DEFAULT_GLOBS,
     KINDS,
     TEMPLATE_KEYS,
+    CAPTURED_OPS,
+    AcceptsTable,
     BenchConfig,
     CompileTable,
     DriverConfig,
@@ -27,7 +29,7 @@ from cutlens.config.schema import (
     TemplateSettings,
 )
 
-__all__ = ["CHECK_ON", "DEFAULT_EXCLUDE", "DEFAULT_GLOBS", "KINDS", "TEMPLATE_KEYS",
+__all__ = ["CAPTURED_OPS", "AcceptsTable", "CHECK_ON", "DEFAULT_EXCLUDE", "DEFAULT_GLOBS", "KINDS", "TEMPLATE_KEYS",
            "BenchConfig", "CompileTable", "ConfigError", "DriverConfig", "InductorConfig",
            "ProjectConfig",
            "TemplateBench", "TemplateSettings", "apply_settings", "driver_module_file",
