@@ -58,13 +58,19 @@ def _result(op: str, ins: list[dict[str, Any] | None]) -> dict[str, Any]:
     return {"dtype": dt, "size": size, "stride": _contiguous(size)}
 
 
+def strides_recorded(call: dict[str, Any]) -> bool:
+    """Whether the profiler gave strides (``structured_input_strides``: torch 2.12+); without
+    them a call's strides are taken from its graph node, else assumed row-major."""
+    return any(isinstance(s, list) and s for s in call.get("strides") or [])
+
+
 def _unify(graph_tab: dict[str, Any] | None, tab: dict[str, Any] | None,
-           bound: dict[str, int]) -> bool:
+           bound: dict[str, int], strides: bool = True) -> bool:
     if graph_tab is None or tab is None:
         return graph_tab is None and tab is None
     if graph_tab["dtype"] != tab["dtype"] or len(graph_tab["size"]) != len(tab["size"]):
         return False
-    for key in ("size", "stride"):
+    for key in ("size", "stride") if strides else ("size",):
         for g, v in zip(graph_tab[key], tab[key], strict=True):
             if isinstance(g, list):  # [expr, hint]
                 if str(g[0]).isidentifier():
@@ -86,7 +92,8 @@ def _match(call: dict[str, Any], ins: list[dict[str, Any] | None],
             continue
         g_ins = (g["inputs"] + [None] * len(ins))[:len(ins)]
         bound: dict[str, int] = {}
-        if all(_unify(gi, ci, bound) for gi, ci in zip(g_ins, ins, strict=True)):
+        known = strides_recorded(call)
+        if all(_unify(gi, ci, bound, known) for gi, ci in zip(g_ins, ins, strict=True)):
             first = first if hits else bound
             hits.append(g)
     return hits, first

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from cutlens import trust
-from cutlens.capture.merge import merge
+from cutlens.capture.merge import merge, strides_recorded
 from cutlens.capture.write import to_toml, write_atomic
 from cutlens.template.captured import CapturedSample
 
@@ -142,7 +142,10 @@ def capture(command: list[str], output: Path, timeout_s: float, cwd: Path | None
     timed = any(s.time_ms is not None for s in samples)
     info = {"command": list(command), "torch": str(raw.get("torch", "")),
             "device": "cuda" if raw.get("gpu") else "cpu",
-            "weight_by": "time" if timed else "count", "seconds": round(seconds, 1)}
+            "weight_by": "time" if timed else "count", "seconds": round(seconds, 1),
+            # torch < 2.12's profiler gives no strides: compiled ops take their graph
+            # node's, eager ones are assumed row-major
+            "strides_recorded": any(strides_recorded(c) for c in raw.get("calls", []))}
     if timed:
         info["total_ms"] = round(sum(s.time_ms or 0.0 for s in samples), 6)
     write_atomic(output, to_toml(samples, info))
