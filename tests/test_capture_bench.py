@@ -38,7 +38,8 @@ flops = "2 * X.shape[0] * W.shape[1] * X.shape[1]"
 {{ template.globals() }}
 extern "C" {
 {{ kernel.def_kernel(inputs=[X, W, Bias], outputs=[Y], names_str="X, W, Bias, Y") }} {
-  const int64_t M = {{ kernel.size(X, 0) }}, K = {{ kernel.size(X, 1) }}, N = {{ kernel.size(W, 1) }};
+  const int64_t M = {{ kernel.size(X, 0) }}, K = {{ kernel.size(X, 1) }};
+  const int64_t N = {{ kernel.size(W, 1) }};
   if (workspace_size) { *workspace_size = 0; return 0; }
   // host-side "kernel": the CPU bench worker calls it with host pointers
   for (int64_t m = 0; m < M; ++m) {

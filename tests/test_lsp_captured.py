@@ -11,8 +11,9 @@ import pytest_lsp
 from lsprotocol import types as lsp
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from conftest import line_of
 from test_lsp import open_doc, wait_for
+
+from conftest import line_of
 
 CAPTURED = """\
 [capture]

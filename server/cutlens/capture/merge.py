@@ -16,13 +16,14 @@ from typing import Any
 
 from cutlens.template.captured import OP_NODES, CapturedSample
 
-Dim = int | list  # an int, or [expression, hint] for a symbolic size
+Dim = int | list[Any]  # an int, or [expression, hint] for a symbolic size
+Table = dict[str, Any]
 
 
-def _tensors(call: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+def _tensors(call: Table) -> tuple[list[Table | None], Table | None]:
     """The op's input node tables and its ``out=`` tensor (None when it returned one)."""
     shapes, strides, dtypes = call["shapes"], call.get("strides") or [], call["dtypes"]
-    tabs = []
+    tabs: list[Table | None] = []
     for i, shape in enumerate(shapes):
         dt = dtypes[i] if i < len(dtypes) else ""
         if dt in ("Scalar", "", "ScalarList", "None") or not isinstance(shape, list):
@@ -35,7 +36,7 @@ def _tensors(call: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]
     n = len(OP_NODES[call["op"]])
     ins = tabs[:n]
     rest = [t for t in tabs[n:] if t is not None]
-    return [t for t in ins], (rest[-1] if rest else None)
+    return ins, (rest[-1] if rest else None)
 
 
 def _contiguous(size: list[int]) -> list[int]:
@@ -72,10 +73,9 @@ def _unify(graph_tab: dict[str, Any] | None, tab: dict[str, Any] | None,
         return False
     for key in ("size", "stride") if strides else ("size",):
         for g, v in zip(graph_tab[key], tab[key], strict=True):
-            if isinstance(g, list):  # [expr, hint]
-                if str(g[0]).isidentifier():
-                    if bound.setdefault(str(g[0]), int(v)) != int(v):
-                        return False
+            if isinstance(g, list):  # [expr, hint]: a plain symbol takes one value per call
+                if str(g[0]).isidentifier() and bound.setdefault(str(g[0]), int(v)) != int(v):
+                    return False
             elif int(g) != int(v):
                 return False
     return True
@@ -134,7 +134,7 @@ def merge(raw: dict[str, Any]) -> list[CapturedSample]:
             nodes["out"] = out or _result(op, ins)
         key = json.dumps([op, nodes], sort_keys=True)
         grp = groups.setdefault(key, {"op": op, "nodes": nodes, "count": 0, "device_us": 0.0,
-                                      "modules": Counter(), "epilogue": [],
+                                      "modules": Counter[str](), "epilogue": [],
                                       "seen": {}})
         grp["count"] += int(call.get("count", 0))
         grp["device_us"] += float(call.get("device_us", 0.0))
@@ -145,12 +145,12 @@ def merge(raw: dict[str, Any]) -> list[CapturedSample]:
         if graph is not None and graph.get("epilogue") and not grp["epilogue"]:
             grp["epilogue"] = list(graph["epilogue"])
         for sym, v in bound.items():
-            grp["seen"].setdefault(sym, Counter())[v] += int(call.get("count", 0))
+            grp["seen"].setdefault(sym, Counter[int]())[v] += int(call.get("count", 0))
     timed = bool(raw.get("gpu")) and sum(g["device_us"] for g in groups.values()) > 0
     total = sum(g["device_us"] if timed else g["count"] for g in groups.values()) or 1
     samples = []
     for g in groups.values():
-        seen: dict[str, Counter] = g["seen"]
+        seen: dict[str, Counter[int]] = g["seen"]
         samples.append(CapturedSample(
             name="", op=g["op"], nodes=g["nodes"],
             hints={s: c.most_common(1)[0][0] for s, c in seen.items()},
@@ -198,10 +198,10 @@ def name_all(samples: list[CapturedSample]) -> None:
             break
     names = Counter(cand(s, depth[id(s)]) for s in samples)
     ops = Counter((cand(s, depth[id(s)]), s.op) for s in samples)
-    used: Counter = Counter()
+    used: Counter[str] = Counter()
     for s in samples:
         c = cand(s, depth[id(s)])
-        if names[c] > 1 and ops[(c, s.op)] < names[c] or s.modules and names[c] > 1:
+        if (names[c] > 1 and ops[(c, s.op)] < names[c]) or (s.modules and names[c] > 1):
             c = f"{c}_{s.op}"  # one module, several ops (attention's two bmm)
         base = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in c)
         used[base] += 1

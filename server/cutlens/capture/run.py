@@ -18,7 +18,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from cutlens import trust
 from cutlens.capture.merge import merge, strides_recorded
@@ -39,7 +39,7 @@ class Captured:
     """A finished capture: its samples and what the samples file says about the run."""
 
     samples: list[CapturedSample]
-    info: dict = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
 
@@ -63,7 +63,7 @@ def _pump(stream: IO[str], tail: deque[str], echo: IO[str] | None) -> None:
 
 
 def run_program(command: list[str], timeout_s: float, cwd: Path | None = None,
-                echo: IO[str] | None = sys.stderr) -> tuple[dict, float]:
+                echo: IO[str] | None = sys.stderr) -> tuple[dict[str, Any], float]:
     """Run ``command`` under the hook; its raw records and the seconds it took."""
     import threading
 
@@ -100,7 +100,7 @@ def run_program(command: list[str], timeout_s: float, cwd: Path | None = None,
             raise CaptureFailed(f"{shlex.join(command)} failed ({_status(status)}); "
                                 f"nothing was written. Its last lines:\n{last}")
         try:
-            raw = json.loads(out.read_text())
+            raw: dict[str, Any] = json.loads(out.read_text())
         except (OSError, ValueError):
             raise CaptureFailed(
                 f"{shlex.join(command)} ran, but the capture hook wrote nothing: is it a "
@@ -117,7 +117,7 @@ def _status(status: int) -> str:
     return f"exit status {status}"
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def _stop(proc: subprocess.Popen[str]) -> None:
     """Stop the program and everything it started (its own session)."""
     for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
         try:

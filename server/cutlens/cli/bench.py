@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from pathlib import Path
 
@@ -180,10 +181,8 @@ def captured_summary(args: argparse.Namespace, rep: dict) -> dict | None:
         return None
     by = "count"
     if t.captured is not None:
-        try:
+        with contextlib.suppress(captured_file.CapturedError):
             by = captured_file.read(t.captured.file).weight_by
-        except captured_file.CapturedError:
-            pass
     ref = "torch.mm" if "torch.mm" in (t.bench.reference or "") else "torch"
     out = captured_mod.summary(rep, weights, by, ref)
     if out is not None:

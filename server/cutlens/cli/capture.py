@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from cutlens.capture.run import CaptureFailed, capture
 from cutlens.cli.common import EXIT_OK, EXIT_PROBLEMS, UsageError, project_config, relative
@@ -15,8 +16,9 @@ from cutlens.template.captured import DEFAULT_FILE
 DEFAULT_TIMEOUT_S = 1800.0
 
 
-def add_parser(sub: argparse._SubParsersAction, epilog: str) -> argparse.ArgumentParser:
-    c = sub.add_parser(
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+               epilog: str) -> argparse.ArgumentParser:
+    c: argparse.ArgumentParser = sub.add_parser(
         "capture", help="run a program and record the GEMMs it runs as samples",
         description="Run a PyTorch program (torch.compile or eager, GPU or CPU) and write "
                     "every distinct matmul-family op it ran (mm, addmm, bmm, baddbmm, "
@@ -66,5 +68,5 @@ def run_capture(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _dims(table: dict) -> str:
+def _dims(table: dict[str, Any]) -> str:
     return "x".join(str(d) for d in table.get("size", [])) + f":{table.get('dtype', '')}"

@@ -229,7 +229,7 @@ __all__ = ["DEFAULT_FILE", "OPS", "OP_NODES", "ORIGIN", "Accepts", "CapturedErro
            "resolve", "samples_of", "select", "stamp", "why_not"]
 
 
-def stamp(path: Path | None) -> tuple | None:
+def stamp(path: Path | None) -> tuple[object, ...] | None:
     """The samples file's stamp (a template loaded from it is stale when it changes)."""
     if path is None:
         return None

@@ -183,10 +183,13 @@ class Recorder:
         rec = self
         before = ic.post_grad_custom_post_pass
 
-        class CapturePass(CustomGraphPass):  # type: ignore[misc]
+        earlier: list[Any] = list(before) if isinstance(before, list | tuple) else \
+            [before] if before is not None else []
+
+        class CapturePass(CustomGraphPass):
             def __call__(self, graph: Any) -> None:
-                if before is not None:
-                    before(graph)
+                for p in earlier:  # the program's own passes still run, first
+                    p(graph)
                 rec.record_graph(graph)
 
             def uuid(self) -> Any:
