@@ -112,6 +112,12 @@ async def test_hover_lists_taken_and_skipped_captured_samples(client: LanguageCl
         assert "- `c_attn`: X is float32 (the template accepts bfloat16)" in md
         assert "- `attn_bmm`: op bmm (the template accepts mm, addmm)" in md
     assert not [d for d in client.diagnostics[uri] if d.severity == 1]
+    # the results view's payload: the captured samples and what their weights are shares of
+    res = await client.protocol.send_request_async("cutlens/results", {"uri": uri})
+    assert res.capturedWeightBy == "time"
+    assert res.captured.c_fc.weight == 0.6 and res.captured.c_fc.op == "mm"
+    assert res.captured.c_fc.modules == ["transformer.h.0.mlp.c_fc", "transformer.h.1.mlp.c_fc"]
+    assert set(res.captured._fields) == {"c_fc"}  # the two skipped ones are not the template's
 
 
 async def test_missing_samples_file_is_a_warning_on_samples_from(client: LanguageClient):
