@@ -114,14 +114,23 @@ def test_eager_linear_capture_names_and_layouts(tmp_path):
         "        return self.up(self.q_proj(x))\n"
         "net = Net()\n"
         "for _ in range(4):\n"
-        "    net(torch.randn(6, 24))\n")
+        "    net(torch.randn(6, 24))\n"
+        "net(torch.randn(6, 24)).sum().backward()  # one training step: its gradients' GEMMs\n")
     out = cutlens("capture", "-q", "-o", "s.toml", "--", sys.executable, "prog.py",
                   cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     f = captured.read(tmp_path / "s.toml")
     s = {x.name: x for x in f.samples}
-    assert set(s) == {"q_proj", "up"}
-    assert s["q_proj"].op == "addmm" and s["q_proj"].count == 4
+    # the input needs no gradient: q_proj has one (its weight's), up two
+    assert set(s) == {"q_proj", "up", "q_proj_grad", "up_grad", "up_grad_2"}
+    assert s["q_proj"].op == "addmm" and s["q_proj"].count == 5
+    assert not s["q_proj"].backward and s["up_grad"].backward
+    # up: Y[6, 8] = X[6, 40] W^T; its gradients: dX = dY W [6, 8]x[8, 40], dW = dY^T X
+    grads = sorted((x.nodes["mat1"]["size"], x.nodes["mat2"]["size"])
+                   for n, x in s.items() if n.startswith("up_grad"))
+    assert grads == [([6, 8], [8, 40]), ([8, 6], [6, 40])]
+    assert all(x.count == 1 and x.modules == [n.split("_grad")[0]]
+               for n, x in s.items() if "_grad" in n)
     assert s["q_proj"].nodes["mat2"] == {"dtype": "float32", "size": [24, 40],
                                          "stride": [1, 24]}
     assert s["up"].op == "mm" and s["up"].nodes["out"]["size"] == [6, 8]

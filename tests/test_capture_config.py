@@ -155,3 +155,31 @@ def test_merge_names_weights_and_symbolic_sizes():
     back = tomllib.loads(to_toml([up, head], {"weight_by": "time"}))["samples"]
     assert back["up_proj"]["mat1"] == up.nodes["mat1"] and back["head"]["weight"] == 0.5
     assert captured.layout_of(back["up_proj"]["mat2"]) == "col"
+
+
+def test_merge_names_gradients_after_their_module():
+    """Recorded records of a compiled training step: a forward addmm and the two mm of its
+    gradients (graph nodes tagged backward), and attention's two bmm in one module."""
+    def node(op, sizes, module, backward=False):
+        names = {"addmm": 3, "mm": 2, "bmm": 2}[op]
+        ins = [{"dtype": "float32", "size": sz, "stride": [1] if len(sz) == 1 else
+                [sz[1], 1] if len(sz) == 2 else [sz[1] * sz[2], sz[2], 1]} for sz in sizes]
+        return {"op": op, "inputs": ins[:names], "output": None, "module": module,
+                "epilogue": [], "backward": backward}
+
+    def call(op, sizes):
+        return {"op": op, "shapes": sizes, "strides": [], "dtypes": ["float32"] * len(sizes),
+                "module": None, "count": 2, "device_us": 0.0}
+
+    fwd = [[64], [16, 32], [32, 64]]
+    g1, g2 = [[16, 64], [64, 32]], [[64, 16], [16, 32]]
+    b1, b2 = [[4, 8, 16], [4, 16, 8]], [[4, 8, 8], [4, 8, 16]]
+    raw = {"gpu": False, "graph_nodes": [
+        node("addmm", fwd, "h.0.mlp.c_fc"), node("mm", g1, "h.0.mlp.c_fc", True),
+        node("mm", g2, "h.0.mlp.c_fc", True), node("bmm", b1, "h.0.attn"),
+        node("bmm", b2, "h.0.attn")],
+        "calls": [call("addmm", fwd), call("mm", g1), call("mm", g2), call("bmm", b1),
+                  call("bmm", b2)]}
+    names = {s.name: s.backward for s in merge(raw)}
+    assert names == {"c_fc": False, "c_fc_grad": True, "c_fc_grad_2": True,
+                     "attn_bmm": False, "attn_bmm_2": False}

@@ -132,10 +132,12 @@ def merge(raw: dict[str, Any]) -> list[CapturedSample]:
         else:
             nodes = {n: t for n, t in zip(names, ins, strict=True) if t is not None}
             nodes["out"] = out or _result(op, ins)
-        key = json.dumps([op, nodes], sort_keys=True)
+        backward = bool(call.get("backward")) or (bool(hits) and all(
+            g.get("backward") for g in hits))
+        key = json.dumps([op, nodes, backward], sort_keys=True)
         grp = groups.setdefault(key, {"op": op, "nodes": nodes, "count": 0, "device_us": 0.0,
                                       "modules": Counter[str](), "epilogue": [],
-                                      "seen": {}})
+                                      "seen": {}, "backward": backward})
         grp["count"] += int(call.get("count", 0))
         grp["device_us"] += float(call.get("device_us", 0.0))
         modules = [call["module"]] if call.get("module") else \
@@ -157,7 +159,8 @@ def merge(raw: dict[str, Any]) -> list[CapturedSample]:
             count=g["count"], weight=(g["device_us"] if timed else g["count"]) / total,
             time_ms=g["device_us"] / 1000 if timed else None,
             modules=sorted(g["modules"]), epilogue=g["epilogue"],
-            seen={s: sorted(c) for s, c in seen.items() if len(c) > 1}))
+            seen={s: sorted(c) for s, c in seen.items() if len(c) > 1},
+            backward=g["backward"]))
     samples.sort(key=lambda s: -s.weight)
     name_all(samples)
     return samples
@@ -173,15 +176,17 @@ def _dims(s: CapturedSample) -> str:
 
 def name_all(samples: list[CapturedSample]) -> None:
     """Readable, unique names: the module's last part (``c_attn``), its last two
-    (``mlp_c_proj``) where that is shared by another op, else the op and sizes."""
+    (``mlp_c_proj``) where that is shared by another op, else the op and sizes; a gradient's
+    GEMMs end in ``_grad`` (``c_fc_grad``, ``c_fc_grad_2``)."""
     def parts(s: CapturedSample) -> list[str]:
         return [p for p in (s.modules[0].split(".") if s.modules else []) if p]
 
     def cand(s: CapturedSample, depth: int) -> str:
         p = [x for x in parts(s) if not x.isdigit()]
+        grad = "_grad" if s.backward else ""
         if not p:
-            return f"{s.op}_{_dims(s)}"
-        return "_".join(p[-depth:])
+            return f"{s.op}_{_dims(s)}{grad}"
+        return "_".join(p[-depth:]) + grad
 
     depth = {id(s): 1 for s in samples}
     for _ in range(3):
@@ -201,7 +206,7 @@ def name_all(samples: list[CapturedSample]) -> None:
     used: Counter[str] = Counter()
     for s in samples:
         c = cand(s, depth[id(s)])
-        if (names[c] > 1 and ops[(c, s.op)] < names[c]) or (s.modules and names[c] > 1):
+        if names[c] > 1 and (ops[(c, s.op)] < names[c] or not s.backward):
             c = f"{c}_{s.op}"  # one module, several ops (attention's two bmm)
         base = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in c)
         used[base] += 1

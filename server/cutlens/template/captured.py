@@ -41,7 +41,8 @@ OPS = CAPTURED_OPS
 assert set(OPS) == set(OP_NODES)
 LAYOUTS = ("row", "col", "any")
 #: Keys of a captured sample that are not nodes.
-INFO_KEYS = ("op", "count", "weight", "time_ms", "modules", "epilogue", "hints", "seen")
+INFO_KEYS = ("op", "count", "weight", "time_ms", "modules", "epilogue", "backward", "hints",
+             "seen")
 
 
 class CapturedError(ValueError):
@@ -63,6 +64,8 @@ class CapturedSample:
     epilogue: list[str] = field(default_factory=list)
     #: Every value each size symbol took (the hint is the most frequent).
     seen: dict[str, list[int]] = field(default_factory=dict)
+    #: A gradient's GEMM (autograd's backward pass) rather than the forward's.
+    backward: bool = False
 
     def to_table(self) -> dict[str, Any]:
         """The ``[samples.NAME]`` table (the file's order: info, then nodes)."""
@@ -72,6 +75,8 @@ class CapturedSample:
             out["time_ms"] = round(self.time_ms, 6)
         out["modules"] = list(self.modules)
         out["epilogue"] = list(self.epilogue)
+        if self.backward:
+            out["backward"] = True
         out.update(self.nodes)
         if self.hints:
             out["hints"] = dict(self.hints)
@@ -125,7 +130,8 @@ def read(path: Path) -> CapturedFile:
             time_ms=float(spec["time_ms"]) if "time_ms" in spec else None,
             modules=[str(m) for m in spec.get("modules", [])],
             epilogue=[str(m) for m in spec.get("epilogue", [])],
-            seen={k: [int(x) for x in v] for k, v in dict(spec.get("seen") or {}).items()}))
+            seen={k: [int(x) for x in v] for k, v in dict(spec.get("seen") or {}).items()},
+            backward=bool(spec.get("backward", False))))
     _cache[path] = (st.st_mtime, st.st_size, out)
     return out
 
@@ -253,5 +259,5 @@ def samples_of(taken: Taken, accepts: Accepts, existing: set[str]) -> list[Sampl
                           origin=ORIGIN, weight=c.weight,
                           info={"op": c.op, "count": c.count, "time_ms": c.time_ms,
                                 "modules": list(c.modules), "epilogue": list(c.epilogue),
-                                "file": str(taken.file)}))
+                                "backward": c.backward, "file": str(taken.file)}))
     return out

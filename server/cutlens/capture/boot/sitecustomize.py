@@ -27,6 +27,8 @@ OPS = {"aten::mm": "mm", "aten::addmm": "addmm", "aten::bmm": "bmm", "aten::badd
 MODULE_PREFIX = "cutlens.module:"
 #: Ranges of compilation (Inductor's and Dynamo's timers): ops in them run on fake tensors.
 COMPILING_MARK = "(dynamo_timed)"
+#: Ranges of autograd's engine running a backward function.
+BACKWARD_MARK = "autograd::engine::evaluate_function"
 CPP_DTYPES = {"float": "float32", "double": "float64", "c10::Half": "float16",
               "c10::BFloat16": "bfloat16", "signed char": "int8", "unsigned char": "uint8",
               "int": "int32", "long int": "int64", "long": "int64", "short": "int16",
@@ -139,7 +141,9 @@ class Recorder:
                       for a in node.args]
             self.graph_nodes.append({
                 "op": op, "inputs": inputs, "output": _fake(node.meta.get("val")),
-                "module": _module_path(node.meta), "epilogue": _epilogue(node)})
+                "module": _module_path(node.meta), "epilogue": _epilogue(node),
+                "backward": bool(node.meta.get("autograd_backward"))
+                or node.meta.get("partitioner_tag") == "is_backward"})
 
     # -- run time: module names for eager calls --------------------------------------------
     def pre_hook(self, module: Any, args: Any) -> None:
@@ -217,13 +221,21 @@ class Recorder:
 
     def _calls(self, prof: Any) -> list[dict[str, Any]]:
         merged: dict[str, dict[str, Any]] = {}
+        found = []
+        forward_module: dict[int, str] = {}  # autograd sequence number -> forward's module
         for evt in prof.events():
-            op = OPS.get(evt.name)
-            if op is None:
+            if evt.name not in OPS:
                 continue
-            module, skip = _context(evt)
+            module, skip, grad_of = _context(evt)
             if skip:
                 continue
+            found.append((evt, module, grad_of))
+            seq = getattr(evt, "sequence_nr", -1)
+            if grad_of is None and module and seq is not None and seq >= 0:
+                forward_module[seq] = module
+        for evt, module, grad_of in found:
+            if grad_of is not None and module is None:
+                module = forward_module.get(grad_of)
             shapes = [list(s) if isinstance(s, (list, tuple)) else s
                       for s in (getattr(evt, "structured_input_shapes", None)
                                 or evt.input_shapes or [])]
@@ -231,8 +243,9 @@ class Recorder:
             dtypes = [CPP_DTYPES.get(d, d) for d in (getattr(evt, "input_types", None)
                                                       or getattr(evt, "input_dtypes", None)
                                                       or [])]
-            call = {"op": op, "shapes": shapes, "strides": [list(s) if isinstance(
-                s, (list, tuple)) else s for s in strides], "dtypes": dtypes, "module": module}
+            call = {"op": OPS[evt.name], "shapes": shapes, "strides": [list(s) if isinstance(
+                s, (list, tuple)) else s for s in strides], "dtypes": dtypes, "module": module,
+                "backward": grad_of is not None}
             key = json.dumps(call, sort_keys=True, default=str)
             entry = merged.setdefault(key, {**call, "count": 0, "device_us": 0.0,
                                             "cpu_us": 0.0})
@@ -242,19 +255,24 @@ class Recorder:
         return list(merged.values())
 
 
-def _context(evt: Any) -> tuple[str | None, bool]:
-    """(the module an op ran in, whether it ran while compiling, on fake tensors, or inside
-    another matmul op)."""
+def _context(evt: Any) -> tuple[str | None, bool, int | None]:
+    """(the module an op ran in; whether to leave it out — it ran while compiling, on fake
+    tensors, or inside another matmul op —; when autograd's engine ran it, a gradient, the
+    sequence number of the forward op it is the gradient of, else None)."""
     module = None
+    grad_of: int | None = None
     parent = evt.cpu_parent
     while parent is not None:
         name = parent.name
         if COMPILING_MARK in name or name in OPS:
-            return None, True
+            return None, True, None
         if module is None and name.startswith(MODULE_PREFIX):
             module = name[len(MODULE_PREFIX):] or None
+        if grad_of is None and name.startswith(BACKWARD_MARK):
+            seq = getattr(parent, "sequence_nr", -1)
+            grad_of = seq if seq is not None and seq >= 0 else -1
         parent = parent.cpu_parent
-    return module, False
+    return module, False, grad_of
 
 
 def _torch_version() -> str:
