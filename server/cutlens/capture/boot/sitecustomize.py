@@ -221,6 +221,7 @@ class Recorder:
 
     def _calls(self, prof: Any) -> list[dict[str, Any]]:
         merged: dict[str, dict[str, Any]] = {}
+        kineto_dtypes = _kineto_dtypes(prof)
         found = []
         forward_module: dict[int, str] = {}  # autograd sequence number -> forward's module
         for evt in prof.events():
@@ -240,7 +241,7 @@ class Recorder:
                       for s in (getattr(evt, "structured_input_shapes", None)
                                 or evt.input_shapes or [])]
             strides = getattr(evt, "structured_input_strides", None) or []
-            dtypes = [CPP_DTYPES.get(d, d) for d in (getattr(evt, "input_types", None)
+            dtypes = [CPP_DTYPES.get(d, d) for d in (kineto_dtypes.get(evt.id)
                                                       or getattr(evt, "input_dtypes", None)
                                                       or [])]
             call = {"op": OPS[evt.name], "shapes": shapes, "strides": [list(s) if isinstance(
@@ -253,6 +254,17 @@ class Recorder:
             entry["device_us"] += float(getattr(evt, "device_time_total", 0.0) or 0.0)
             entry["cpu_us"] += float(evt.cpu_time_total or 0.0)
         return list(merged.values())
+
+
+def _kineto_dtypes(prof: Any) -> dict[int, list[str]]:
+    """Input dtypes of the matmul ops by event id, from the profiler's own events (a
+    ``FunctionEvent`` carries them only from torch 2.12; its id is the correlation id)."""
+    try:
+        events = prof.profiler.kineto_results.events()
+    except AttributeError:
+        return {}
+    return {int(k.correlation_id()): [str(d) for d in k.dtypes()] for k in events
+            if k.name() in OPS}
 
 
 def _context(evt: Any) -> tuple[str | None, bool, int | None]:
