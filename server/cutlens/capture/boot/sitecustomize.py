@@ -251,7 +251,8 @@ class Recorder:
             entry = merged.setdefault(key, {**call, "count": 0, "device_us": 0.0,
                                             "cpu_us": 0.0})
             entry["count"] += 1
-            entry["device_us"] += float(getattr(evt, "device_time_total", 0.0) or 0.0)
+            entry["device_us"] += float(getattr(evt, "device_time_total", None)
+                                        or getattr(evt, "cuda_time_total", 0.0) or 0.0)
             entry["cpu_us"] += float(evt.cpu_time_total or 0.0)
         return list(merged.values())
 
