@@ -251,10 +251,15 @@ class Recorder:
             entry = merged.setdefault(key, {**call, "count": 0, "device_us": 0.0,
                                             "cpu_us": 0.0})
             entry["count"] += 1
-            entry["device_us"] += float(getattr(evt, "device_time_total", None)
-                                        or getattr(evt, "cuda_time_total", 0.0) or 0.0)
+            entry["device_us"] += _device_us(evt)
             entry["cpu_us"] += float(evt.cpu_time_total or 0.0)
         return list(merged.values())
+
+
+def _device_us(evt: Any) -> float:
+    """The time of the kernels an op launched (``cuda_time_total`` before torch 2.4)."""
+    name = "device_time_total" if hasattr(type(evt), "device_time_total") else "cuda_time_total"
+    return float(getattr(evt, name, 0.0) or 0.0)
 
 
 def _kineto_dtypes(prof: Any) -> dict[int, list[str]]:
