@@ -9,7 +9,7 @@
 #  summary.txt, run.log   the printed summary and everything the commands said
 # The sweep is limited to 4 variant families (6 builds per sample, 24 CUTLASS TUs), so it
 # fits: expected ~1.5 min capture (compile + 5 steps), ~2-3 min builds on 16 cores, ~1 min
-# bench; about 5 minutes in all (the bench stops at 420 s).
+# bench; about 5 minutes in all (the capture stops at 200 s, the bench at 300 s).
 #
 #   On the GPU host, in the repository root:  OUT=<dir> bash benchmarks/gpu_run_issue25.sh
 #   Anywhere without a GPU (checks the plan):  OUT=<dir> bash benchmarks/gpu_run_issue25.sh --dry-run
@@ -51,7 +51,7 @@ else
   MODEL=(--batch 8 --seq 512 --steps 5)
 fi
 log "capture: GPT-2 ${MODEL[*]} under torch.compile"
-(cd "$WORK" && $PY -m cutlens capture -o .cutlens/captured.toml --timeout 400 -- \
+(cd "$WORK" && $PY -m cutlens capture -o .cutlens/captured.toml --timeout 200 -- \
   $PY "$REPO/benchmarks/issue25_gpt2.py" "${MODEL[@]}") >> "$SUMMARY" 2>> "$LOG"
 rc=$?; echo "   capture exit $rc" | tee -a "$LOG"
 [ $rc = 0 ] || { tail -20 "$LOG"; exit 1; }
@@ -76,7 +76,7 @@ if [ $DRY = 1 ]; then
 fi
 
 log "bench: gemm_sm90 on the captured samples, --jobs $JOBS"
-(cd "$WORK" && timeout 420 $PY -m cutlens bench "$T" --samples captured \
+(cd "$WORK" && timeout 300 $PY -m cutlens bench "$T" --samples captured \
   --variants "${VARIANTS[@]}" --jobs "$JOBS" --format json -o "$OUT/bench.json") \
   > /dev/null 2>> "$SUMMARY"; echo "   bench exit $?" | tee -a "$LOG"
 $PY benchmarks/issue25_summary.py "$WORK" --report "$OUT/bench.json" 2>&1 | tee -a "$SUMMARY"
