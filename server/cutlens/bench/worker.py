@@ -197,16 +197,8 @@ class Worker:
 
     def _run_loaded(self, req: dict, dev: str, cfg: TimingConfig, spec: dict, m: Marshalled,
                     fn: Any) -> dict:
-        stream = ctypes.c_void_p(self._stream(dev))
-        ws_size = ctypes.c_size_t(0)
-        rc = fn(*m.data_args(null_buffers=True), ctypes.byref(ws_size), None, stream)
-        self._sync(dev)
-        if rc != 0:
-            raise KernelReturned(rc, " (workspace query)")
-        ws_bytes = int(ws_size.value)
-        workspace = torch.zeros(ws_bytes, dtype=torch.uint8, device=dev) if ws_bytes else None
-        ws_ptr = ctypes.c_void_p(workspace.data_ptr() if workspace is not None else None)
-        args = [*m.data_args(), None, ws_ptr, stream]
+        # _workspace: kept alive while the kernel runs
+        args, ws_bytes, _workspace = call_arguments(fn, m, dev, self._stream(dev))
 
         reference = (spec.get("reference") or "").strip()
         expected = run_reference(compile_reference(reference), m) if reference else None
@@ -259,6 +251,23 @@ class Worker:
         out = _with_timing(out, timing)
         out.update(_perf(spec, namespace(m, expected), timing.ms, out))
         return out
+
+
+def call_arguments(fn: Any, m: Marshalled, dev: str, stream: int | None
+                   ) -> tuple[list[Any], int, torch.Tensor | None]:
+    """The kernel ABI's workspace query (null buffers, a size pointer), the workspace it
+    asks for, and the arguments of a real call: ``fn(*args)``. The one caller of a built
+    library: the bench worker and the profile harness both call through it."""
+    c_stream = ctypes.c_void_p(stream)
+    ws_size = ctypes.c_size_t(0)
+    rc = fn(*m.data_args(null_buffers=True), ctypes.byref(ws_size), None, c_stream)
+    Worker._sync(dev)
+    if rc != 0:
+        raise KernelReturned(rc, " (workspace query)")
+    ws_bytes = int(ws_size.value)
+    workspace = torch.zeros(ws_bytes, dtype=torch.uint8, device=dev) if ws_bytes else None
+    ws_ptr = ctypes.c_void_p(workspace.data_ptr() if workspace is not None else None)
+    return [*m.data_args(), None, ws_ptr, c_stream], ws_bytes, workspace
 
 
 def _with_timing(out: dict, timing: Timing | None) -> dict:
