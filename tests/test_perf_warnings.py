@@ -169,3 +169,20 @@ def test_check_json_puts_ptxas_perf_warnings_on_the_key_lines(tmp_path):
     located = {(x["ruleId"], x["locations"][0]["physicalLocation"]["region"]["startLine"])
                for x in results}
     assert {("ptxas/C7511", touch), ("ptxas/spill", regs)} <= located
+
+
+def test_inlay_hints_on_the_grid_key_that_changes_registers(tmp_path):
+    from cutlens.lsp.hints import inlay_hints
+
+    src = (FIX / "wgmma_serialized.cu.jinja").read_text()
+    t = _template(tmp_path, src)
+    checks = [{"sample": "default", "variant_name": v.name, "smem": 0,
+               "regs": 32 if v.values["max_regs"] == 32 else 90,
+               "spills": 1680 if v.values["max_regs"] == 32 else 0} for v in t.variants()]
+    hints = {h.position.line + 1: h.label for h in inlay_hints(t, src, checks, None)}
+    lines = src.splitlines()
+    regs = next(i for i, ln in enumerate(lines, 1) if ln.startswith("max_regs ="))
+    grid = next(i for i, ln in enumerate(lines, 1) if ln.startswith("[variants]"))
+    assert hints[regs] == "regs 255→90 · 32→32 (spills)"
+    assert hints[grid].startswith("regs 32–90")
+    assert len(hints) == 2  # touch_accumulator changes nothing: no hint on its line

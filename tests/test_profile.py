@@ -122,7 +122,7 @@ def test_find_ncu(tmp_path, monkeypatch):
     monkeypatch.delenv("CUTLENS_NCU", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
     nvcc = _exe(tmp_path / "cuda" / "bin" / "nvcc")
-    with pytest.raises(ncu.ProfileError, match="ncu.*not found.*CUTLENS_NCU"):
+    with pytest.raises(ncu.ProfileError, match=r"ncu.*not found.*CUTLENS_NCU"):
         ncu.find_ncu(str(nvcc))
     inner = _exe(tmp_path / "cuda" / "nsight-compute-2025.3.1" / "ncu")
     assert ncu.find_ncu(str(nvcc)) == str(inner)

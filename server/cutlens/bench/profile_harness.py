@@ -14,9 +14,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 
-def run(request: dict, warmup: int) -> None:
+def run(request: dict[str, Any], warmup: int) -> None:
     import torch
 
     from cutlens.bench.marshal import load_kernel, marshal, unload
@@ -33,10 +34,10 @@ def run(request: dict, warmup: int) -> None:
         if rc != 0:
             raise KernelReturned(rc, " (warm-up)")
     torch.cuda.synchronize()
-    torch.cuda.profiler.start()
+    torch.cuda.profiler.start()  # type: ignore[no-untyped-call]
     rc = fn(*args)
     torch.cuda.synchronize()
-    torch.cuda.profiler.stop()
+    torch.cuda.profiler.stop()  # type: ignore[no-untyped-call]
     if rc != 0:
         raise KernelReturned(rc)
     unload(lib)

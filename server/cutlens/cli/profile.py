@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cutlens.bench.profile_text import profile_lines
 from cutlens.bench.ncu import ProfileError
 from cutlens.bench.profile import Profile, VariantFailed, compare, locate_ncu, profile_variant
+from cutlens.bench.profile_text import profile_lines
 from cutlens.check.nvcc_tier import default_compiler
 from cutlens.cli.common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, UsageError, load_one
 from cutlens.results.store import ResultStore
@@ -63,10 +63,10 @@ async def _profile(args: argparse.Namespace) -> tuple[Profile, Profile | None]:
     store = ResultStore(cfg.root)
     kw = {"timeout_s": args.timeout, "warmup": args.warmup, "store": store,
           "ncu_path": ncu_path}
-    p = await profile_variant(t, args.sample, args.variant, compiler, **kw)  # type: ignore[arg-type]
+    p = await profile_variant(t, args.sample, args.variant, compiler, **kw)
     base = None
     if args.baseline is not None:
-        base = await profile_variant(t, args.sample, args.baseline, compiler, **kw)  # type: ignore[arg-type]
+        base = await profile_variant(t, args.sample, args.baseline, compiler, **kw)
     return p, base
 
 
