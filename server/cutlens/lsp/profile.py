@@ -69,10 +69,14 @@ async def profile(ls: CutlensServer, doc: TemplateDoc, variant: Any = None,
 
 
 def list_lenses(uri: str, t: Template, sample_name: str | None) -> list[lsp.CodeLens]:
-    """A "Profile" lens on each variant line (unresolved: no results read)."""
+    """A "Profile" lens on each line of one variant (a ``[[variant]]`` table; unresolved:
+    no results read). A grid's line keeps its one summary lens: its variants are profiled
+    from the results view, or as the active variant."""
     sample = active_sample(t, sample_name)
     out = []
     for vl in variant_lines(t, sample):
+        if vl.shared:
+            continue
         pos = lsp.Position(max(vl.line0, 0), 0)
         out.append(lsp.CodeLens(range=lsp.Range(pos, pos), data={
             "uri": uri, "sample": sample.name, "kind": "profile",
