@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ResultRow } from '../../src/protocol';
-import { escapeHtml, formatBytes, formatMs, groupAndRank, latencyPlotSvg, resultsHtml } from '../../src/results';
+import { escapeHtml, formatBytes, formatMs, groupAndRank, latencyPlotSvg, profileLink, resultsHtml } from '../../src/results';
 
 const row = (sample: string, variant: number, ms: number | null, extra: Partial<ResultRow> = {}): ResultRow => ({
   sample,
@@ -102,7 +102,7 @@ describe('resultsHtml', () => {
 
   it('shows error text under a failed row', () => {
     const html = resultsHtml({ rows: [row('s', 0, null, { error: 'ptxas error: too much shared data' })] }, { cspSource: 'x', templateName: 't' });
-    assert.match(html, /class="error-row"><td><\/td><td colspan="11">ptxas error: too much shared data/);
+    assert.match(html, /class="error-row"><td><\/td><td colspan="13">ptxas error: too much shared data/);
   });
 });
 
@@ -117,5 +117,27 @@ describe('formatting', () => {
     assert.equal(formatBytes(2048), '2.0 KiB');
     assert.equal(formatBytes(3 * 1024 * 1024), '3.0 MiB');
     assert.equal(escapeHtml(`<a href="x">'&'</a>`), '&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
+  });
+});
+
+describe('profile actions', () => {
+  it('links each row to cutlens.profile, and the others against the best', () => {
+    const uri = 'file:///w/gemm.cu.jinja';
+    const html = resultsHtml(
+      {
+        rows: [
+          row('square', 0, 0.2, { variantName: 'fast & wide', best: true, profile: { smPct: 81.53, memoryPct: 38.74, report: '/w/.cutlens/profiles/a.ncu-rep' } }),
+          row('square', 1, 0.4),
+          row('square', 2, null, { error: 'nvcc: 1 error(s)' }),
+        ],
+      },
+      { cspSource: 'x', templateName: 'gemm.cu.jinja', templateUri: uri },
+    );
+    assert.ok(html.includes('81.5% / 38.7%'), 'the profile column of the profiled row');
+    assert.equal(profileLink(uri, 'square', 'v1', 'fast & wide'), `command:cutlens.profile?${encodeURIComponent(JSON.stringify([uri, 'v1', 'square', 'fast & wide']))}`);
+    assert.ok(html.includes(escapeHtml(profileLink(uri, 'square', 'fast & wide'))));
+    assert.ok(html.includes(escapeHtml(profileLink(uri, 'square', 'v1', 'fast & wide'))), 'v1 against the best');
+    assert.ok(!html.includes(escapeHtml(profileLink(uri, 'square', 'v2'))), 'a failed row has no Profile action');
+    assert.ok(!resultsHtml({ rows: [row('s', 0, 0.1)] }, { cspSource: 'x', templateName: 't' }).includes('command:'));
   });
 });
