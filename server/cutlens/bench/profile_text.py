@@ -22,7 +22,8 @@ def summary_lines(s: dict[str, Any]) -> list[str]:
     """Speed of light, occupancy, resources, memory and the top stalls of a summary."""
     ms = s.get("duration_ns")
     kernels = s.get("kernels") or []
-    head = f"kernel {s.get('kernel') or '?'}"
+    name = str(s.get("kernel") or "?")
+    head = f"kernel {name if len(name) <= 160 else name[:157] + '...'}"
     if len(kernels) > 1:
         head += f" (the longest of {len(kernels)} launches)"
     lines = [head]
