@@ -130,8 +130,18 @@ async def test_profile_command_lens_and_hover(client: LanguageClient):
         in hover.contents.value
     assert "speed of light: SM 81.5 % · memory 38.7 %" in hover.contents.value
 
-    rows = await client.protocol.send_request_async("cutlens/results", {"uri": uri})
-    assert rows.rows == []  # no benchmark here: no rows (each row has a profile column)
+    # a benchmark result of the same variant: its results row carries the profile
+    import hashlib
+
+    from cutlens.results.store import ResultStore
+
+    ResultStore(client.root).add({  # type: ignore[attr-defined]
+        "template": "p.cu.jinja", "template_hash": hashlib.sha256(TEMPLATE.encode()).hexdigest(),
+        "sample": "small", "variant_name": "wide", "ms": 0.01, "verified": True})
+    res = await client.protocol.send_request_async("cutlens/results", {"uri": uri})
+    (row,) = res.rows
+    assert row.variantName == "wide" and row.profile.smPct == pytest.approx(81.53)
+    assert row.profile.report.endswith(".ncu-rep") and row.profile.registers == 168
 
 
 async def test_profile_errors_are_answers(client: LanguageClient):

@@ -263,3 +263,36 @@ def test_harness_without_gpu_says_so(tmp_path):
                        timeout=120)
     assert r.returncode == 3
     assert r.stderr.strip().splitlines()[-1] == "cutlens-harness: no CUDA GPU"
+
+
+def test_store_keeps_profiles_and_migrates_an_older_database(tmp_path):
+    import sqlite3
+
+    db = tmp_path / ".cutlens" / "results.sqlite"
+    db.parent.mkdir()
+    old = sqlite3.connect(db)  # a version 1 database: runs and checks, no profiles table
+    old.executescript("CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT "
+                      "NULL, kind TEXT NOT NULL DEFAULT 'variant', template TEXT, "
+                      "template_hash TEXT NOT NULL, sample TEXT NOT NULL DEFAULT '', "
+                      "variant_name TEXT NOT NULL DEFAULT '', variant TEXT, gpu TEXT NOT NULL "
+                      "DEFAULT '', nvcc TEXT NOT NULL DEFAULT '', flags_hash TEXT NOT NULL "
+                      "DEFAULT '', ms REAL, ms_min REAL, spread_pct REAL, iters INTEGER, "
+                      "tflops REAL, gbps REAL, workspace_bytes INTEGER, regs INTEGER, smem "
+                      "INTEGER, spills INTEGER, verified INTEGER, max_abs_err REAL, error TEXT,"
+                      " raw TEXT); INSERT INTO runs (ts, template_hash, sample, variant_name, "
+                      "ms) VALUES (1, 'h', 's', 'v', 0.5); PRAGMA user_version=1;")
+    old.close()
+    store = ResultStore(tmp_path)
+    assert [r["ms"] for r in store.latest("h")] == [0.5]  # the old run is still there
+    s = ncu.summarize(ncu.parse_raw((FIX / "raw_gemm_sm90.csv").read_text()))
+    store.add_profile("h", "s", "v", summary={**s, "sm_pct": 50.0}, report="/r/old.ncu-rep")
+    store.add_profile("h", "s", "v", summary=s, report="/r/new.ncu-rep", gpu="H100")
+    store.add_profile("h", "s", "w", summary=s)
+    latest = store.profile("h", "s", "v")
+    assert latest is not None and latest["report"] == "/r/new.ncu-rep"
+    assert (latest["sm_pct"], latest["registers"], latest["gpu"]) == (81.53, 168, "H100")
+    assert latest["summary"]["top_stalls"][0]["reason"] == "gmma"
+    assert [p["variant_name"] for p in store.profiles("h")] == ["v", "w"]
+    assert store.profile("h", "s", "nope") is None
+    version = sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0]
+    assert version == 2

@@ -188,7 +188,7 @@ def best_runs(runs: list[dict]) -> dict[str, dict]:
     return best
 
 
-def profile_row(p: dict | None) -> dict | None:
+def profile_row(p: dict[str, Any] | None) -> dict[str, Any] | None:
     """A row's latest Nsight Compute profile, for the results view."""
     if p is None:
         return None
@@ -326,7 +326,7 @@ def register(server: CutlensServer) -> None:
         return await benchmark(ls, doc, a.variant, a.sample)
 
     @command("cutlens.profile", ProfileArgs)
-    async def cmd_profile(ls: CutlensServer, a: ProfileArgs) -> dict:
+    async def cmd_profile(ls: CutlensServer, a: ProfileArgs) -> dict[str, Any]:
         """Nsight Compute on one variant (and a baseline): the summary, the report, the
         command that opens it."""
         doc = await ensure_doc(ls, a.uri)

@@ -393,7 +393,7 @@ class ResultStore:
         return int(cur.lastrowid or 0)
 
     @_healing
-    def profiles(self, template_hash: str) -> list[dict]:
+    def profiles(self, template_hash: str) -> list[dict[str, Any]]:
         """The latest profile of every (sample, variant) of a template."""
         with self._lock:
             rows = self._db.execute(
@@ -402,7 +402,7 @@ class ResultStore:
                 (template_hash,)).fetchall()
         return [check_dict(r) | {"summary": json.loads(r["summary"] or "{}")} for r in rows]
 
-    def profile(self, template_hash: str, sample: str, variant_name: str) -> dict | None:
+    def profile(self, template_hash: str, sample: str, variant_name: str) -> dict[str, Any] | None:
         """The latest profile of one (sample, variant), or None."""
         return next((p for p in self.profiles(template_hash)
                      if p["sample"] == sample and p["variant_name"] == variant_name), None)
