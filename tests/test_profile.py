@@ -224,6 +224,10 @@ def test_profile_failures_exit_2(project, mode, says):
     r = profile(project, "--variant", "0", mode=mode)
     assert r.returncode == 2, r.stdout + r.stderr
     assert says in r.stderr and "Traceback" not in r.stderr
+    # the same when ncu exits 0 and leaves a report (with no kernel in it)
+    r = profile(project, "--variant", "0", mode=mode, FAKE_NCU_RC="0")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert says in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
 
 

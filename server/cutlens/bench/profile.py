@@ -121,8 +121,8 @@ def run_ncu(ncu_path: str, u: RenderedUnit, res: CompileResult, report: Path,
         raise ProfileError(f"ncu ran past the time limit ({timeout_s:.0f} s) and was stopped "
                            "(its process group killed): raise --timeout, or profile a "
                            "smaller sample")
-    why = ncu.failure_message(out.output)
-    if out.returncode != 0 or not report.is_file():
+    why = ncu.failure_message(out.output)  # (ncu can exit 0 after ERR_NVGPUCTRPERM)
+    if out.returncode != 0 or not report.is_file() or why is not None:
         raise ProfileError(why or f"ncu failed (exit {out.returncode}): "
                                   f"{ncu.last_error_lines(out.output)}")
     return cmd, out.duration_s
