@@ -300,3 +300,21 @@ def test_store_keeps_profiles_and_migrates_an_older_database(tmp_path):
     assert store.profile("h", "s", "nope") is None
     version = sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0]
     assert version == 2
+
+
+@pytest.mark.nvcc
+@needs_nvcc
+def test_a_template_without_a_signature_cannot_be_profiled(tmp_path):
+    (tmp_path / "cutlens.toml").write_text("")
+    (tmp_path / "p.cu.jinja").write_text('{#- cutlens\nkind = "cuda"\n[variants]\nn = [1]\n-#}\n'
+                                         "__global__ void k(int* y) { y[0] = {{ n }}; }\n")
+    r = profile(tmp_path)
+    assert r.returncode == 1 and "no kernel signature" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_no_nvcc_exits_2(tmp_path):
+    (tmp_path / "cutlens.toml").write_text('nvcc = "/nonexistent/bin/nvcc"\n')
+    (tmp_path / "p.cu.jinja").write_text(TEMPLATE)
+    r = profile(tmp_path)
+    assert r.returncode == 2 and "configured nvcc" in r.stderr and "Traceback" not in r.stderr

@@ -24,6 +24,7 @@ from cutlens.nvcc.mapping import map_result
 from cutlens.nvcc.options import compile_options, job_for
 from cutlens.nvcc.pool import Compiler, CompileResult, Mode
 from cutlens.nvcc.toolchain import NvccNotFound, find_nvcc, run_sync
+from cutlens.render.hooks import HookError
 from cutlens.render.renderer import RenderedUnit, Renderer, RenderFailure
 from cutlens.results.store import ResultStore
 from cutlens.template.model import Template, slugify
@@ -108,9 +109,14 @@ def run_ncu(ncu_path: str, u: RenderedUnit, res: CompileResult, report: Path,
     """Profile the built library into ``report``: the command and its seconds."""
     report.parent.mkdir(parents=True, exist_ok=True)
     request = report.with_suffix(".request.json")
-    assert res.artifact is not None
-    request.write_text(json.dumps({"signature": _signature(u, res.artifact), "seed": 0},
-                                  indent=1, default=str))
+    if u.signature is None and u.call is None or res.artifact is None:
+        raise VariantFailed(f"{u.variant.name}: no kernel signature (kernel.def_kernel is "
+                            "never called): cutlens does not know how to call it")
+    try:
+        signature = _signature(u, res.artifact)
+    except HookError as e:
+        raise VariantFailed(f"{u.variant.name}: signature: {e}") from None
+    request.write_text(json.dumps({"signature": signature, "seed": 0}, indent=1, default=str))
     target = [sys.executable, "-m", "cutlens.bench.profile_harness", str(request),
               "--warmup", str(warmup)]
     cmd = ncu.profile_command(ncu_path, str(report),

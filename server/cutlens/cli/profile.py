@@ -20,6 +20,7 @@ from cutlens.bench.ncu import ProfileError
 from cutlens.bench.profile import Profile, VariantFailed, compare, locate_ncu, profile_variant
 from cutlens.bench.profile_text import profile_lines
 from cutlens.check.nvcc_tier import default_compiler
+from cutlens.cli.bench import require_nvcc
 from cutlens.cli.common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, UsageError, load_one
 from cutlens.results.store import ResultStore
 
@@ -57,6 +58,7 @@ async def _profile(args: argparse.Namespace) -> tuple[Profile, Profile | None]:
                 t.variant(s, v)
     except KeyError as e:
         raise UsageError(str(e.args[0]) if e.args else str(e)) from None
+    require_nvcc(t, "local")  # no nvcc: one usage error, before anything else
     ncu_path = locate_ncu(t)
     cfg = t.config
     compiler = default_compiler(cfg.root, args.jobs or cfg.jobs or None, cfg.cache.max_bytes)
@@ -77,7 +79,7 @@ def run_profile(args: argparse.Namespace) -> int:
         raise UsageError("--timeout must be positive")
     try:
         p, base = asyncio.run(_profile(args))
-    except ProfileError as e:
+    except (ProfileError, ValueError) as e:  # ValueError: no nvcc (require_nvcc)
         sys.stderr.write(f"cutlens profile: {e}\n")
         return EXIT_USAGE
     except VariantFailed as e:
