@@ -109,7 +109,7 @@ def run_ncu(ncu_path: str, u: RenderedUnit, res: CompileResult, report: Path,
     """Profile the built library into ``report``: the command and its seconds."""
     report.parent.mkdir(parents=True, exist_ok=True)
     request = report.with_suffix(".request.json")
-    if u.signature is None and u.call is None or res.artifact is None:
+    if (u.signature is None and u.call is None) or res.artifact is None:
         raise VariantFailed(f"{u.variant.name}: no kernel signature (kernel.def_kernel is "
                             "never called): cutlens does not know how to call it")
     try:
