@@ -90,6 +90,15 @@ def test_the_key_that_separates_warned_variants(tmp_path):
     d2 = _unit_diag(t, narrow, "C7511", 13)
     perf.attribute(t, [(wide, []), (narrow, [d2])])
     assert d2.line == 11 and "tile = 64" in d2.message
+    # the same code about two kernels: each kernel's variants on their own
+    e = Diagnostic(file=str(t.path), line=13, message="spills in function 'a(int)'",
+                   severity="warning", source="ptxas", code="spill", samples=["default"],
+                   variants=["wide"])
+    f = Diagnostic(file=str(t.path), line=13, message="spills in function 'b(int)'",
+                   severity="warning", source="ptxas", code="spill", samples=["default"],
+                   variants=["narrow"])
+    perf.attribute(t, [(wide, [e]), (narrow, [f])])
+    assert (e.line, f.line) == (5, 11)  # each on its own variant's tile key
     # every variant warns: no key separates them, each on its own [[variant]] line
     a, b = _unit_diag(t, wide, "stack", 13), _unit_diag(t, narrow, "stack", 13)
     perf.attribute(t, [(wide, [a]), (narrow, [b])])

@@ -111,27 +111,36 @@ def key_line(t: Template, v: Variant, key: str | None) -> tuple[str, int]:
     return str(t.path), v.line or t.front.line_of("variants")
 
 
+_FUNCTION = re.compile(r"function '([^']+)'")
+
+
+def _group(sample: str, d: Diagnostic) -> tuple[str, str, str]:
+    """Warnings alike: one sample, one code, one kernel (ptxas names it in the message)."""
+    m = _FUNCTION.search(d.message)
+    return sample, d.code or "", m.group(1) if m else ""
+
+
 def attribute(t: Template, per_unit: list[tuple[RenderedUnit, list[Diagnostic]]]) -> None:
     """Move each performance warning to the line of the key that caused it (in place)."""
-    groups: dict[tuple[str, str], set[str]] = {}
+    groups: dict[tuple[str, str, str], set[str]] = {}
     for u, diags in per_unit:
         for d in diags:
             if is_perf(d):
-                groups.setdefault((u.sample.name, d.code or ""), set()).add(u.variant.name)
+                groups.setdefault(_group(u.sample.name, d), set()).add(u.variant.name)
     if not groups:
         return
     compiled: dict[str, list[Variant]] = {}
     for u, _ in per_unit:
         compiled.setdefault(u.sample.name, []).append(u.variant)
     causes = {}
-    for (sample, code), names in groups.items():
-        vs = compiled[sample]
-        causes[(sample, code)] = cause_keys([v for v in vs if v.name in names],
-                                            [v for v in vs if v.name not in names])
+    for key, names in groups.items():
+        vs = compiled[key[0]]
+        causes[key] = cause_keys([v for v in vs if v.name in names],
+                                 [v for v in vs if v.name not in names])
     for u, diags in per_unit:
         for d in diags:
             if is_perf(d):
-                _move(t, u.variant, d, causes[(u.sample.name, d.code or "")])
+                _move(t, u.variant, d, causes[_group(u.sample.name, d)])
 
 
 def _move(t: Template, v: Variant, d: Diagnostic, keys: list[str]) -> None:
