@@ -73,6 +73,7 @@ commands:
   variants  list a template's samples and variants
   check     render and compile templates; report problems on template lines
   bench     benchmark a template's variants on the GPU (table, JSON, CSV, plot, --compare)
+  profile   one variant under Nsight Compute: why it is slow (--baseline: against another)
   watch     re-check on every change, printing what changed
   lsp       start the language server (or --headless: what an editor would show)
 
