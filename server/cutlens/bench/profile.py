@@ -19,6 +19,7 @@ from typing import Any
 
 from cutlens.bench import ncu
 from cutlens.bench.ncu import ProfileError
+from cutlens.bench.protocol import run_request
 from cutlens.bench.template_sweep import _signature
 from cutlens.nvcc.mapping import map_result
 from cutlens.nvcc.options import compile_options, job_for
@@ -116,7 +117,11 @@ def run_ncu(ncu_path: str, u: RenderedUnit, res: CompileResult, report: Path,
         signature = _signature(u, res.artifact)
     except HookError as e:
         raise VariantFailed(f"{u.variant.name}: signature: {e}") from None
-    request.write_text(json.dumps({"signature": signature, "seed": 0}, indent=1, default=str))
+    # the bench worker's run request (the same signature, seed and data), kept beside the
+    # report: `python -m cutlens.bench.profile_harness REQUEST` reproduces the profile
+    req = run_request(signature, dict(u.bench or {}),
+                      sample=u.sample.name, variant_name=u.variant.name)
+    request.write_text(json.dumps(req, indent=1, default=str))
     target = [sys.executable, "-m", "cutlens.bench.profile_harness", str(request),
               "--warmup", str(warmup)]
     cmd = ncu.profile_command(ncu_path, str(report),
