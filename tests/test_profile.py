@@ -299,7 +299,7 @@ def test_store_keeps_profiles_and_migrates_an_older_database(tmp_path):
     assert [p["variant_name"] for p in store.profiles("h")] == ["v", "w"]
     assert store.profile("h", "s", "nope") is None
     version = sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0]
-    assert version == 2
+    assert version == 3
 
 
 @pytest.mark.nvcc

@@ -2,7 +2,7 @@
 
 The request is a bench run request (a signature naming the built library, the seed): the
 harness marshals the sample's tensors and calls the library through its ABI exactly as the
-bench worker does (:func:`cutlens.bench.worker.call_arguments`), ``--warmup`` times outside
+bench worker does (:meth:`cutlens.bench.worker.Worker.kernel_call`), ``--warmup`` times outside
 the profiler range, then once inside ``cudaProfilerStart``/``cudaProfilerStop`` (ncu runs with
 ``--profile-from-start off``): only that call's kernels are profiled. A failure prints one
 ``cutlens-harness: <why>`` line on stderr and exits 3.
@@ -21,25 +21,22 @@ def run(request: dict[str, Any], warmup: int) -> None:
     import torch
 
     from cutlens.bench.marshal import load_kernel, marshal, unload
-    from cutlens.bench.worker import KernelReturned, call_arguments
+    from cutlens.bench.worker import Worker
 
     if not torch.cuda.is_available():
         raise RuntimeError("no CUDA GPU is visible to the profiled process")
     m = marshal(request["signature"], "cuda", int(request.get("seed", 0)))
     lib, fn = load_kernel(m.library, m.kernel, m.argtypes())
-    stream = torch.cuda.current_stream().cuda_stream
-    args, _, _workspace = call_arguments(fn, m, "cuda", stream)
+    call, _, _keep = Worker("cuda").kernel_call("cuda", m, fn)  # the bench worker's caller
     for _ in range(warmup):
-        rc = fn(*args)
-        if rc != 0:
-            raise KernelReturned(rc, " (warm-up)")
+        call()
     torch.cuda.synchronize()
     torch.cuda.profiler.start()  # type: ignore[no-untyped-call]
-    rc = fn(*args)
-    torch.cuda.synchronize()
-    torch.cuda.profiler.stop()  # type: ignore[no-untyped-call]
-    if rc != 0:
-        raise KernelReturned(rc)
+    try:
+        call()
+        torch.cuda.synchronize()
+    finally:
+        torch.cuda.profiler.stop()  # type: ignore[no-untyped-call]
     unload(lib)
 
 

@@ -31,7 +31,7 @@ parsed back.
     store.add_profile(h, "square", "128x128", report=".../x.ncu-rep", summary={...})
     store.profile(h, "square", "128x128")   # the latest Nsight Compute summary
 
-``profiles`` (schema version 2; created in an older database when it is opened) keeps every
+``profiles`` (schema version 3; created in an older database when it is opened) keeps every
 Nsight Compute profile: the report's path, the summary's main figures as columns and the
 whole summary as JSON.
 """
@@ -59,6 +59,7 @@ from cutlens.results.schema import (
     check_dict,
     filters,
     latency_key,
+    migrate,
     run_dict,
     run_row,
     to_json_text,
@@ -68,7 +69,10 @@ log = logging.getLogger("cutlens.results")
 
 DB_DIR = ".cutlens"
 DB_NAME = "results.sqlite"
-SCHEMA_VERSION = 2
+#: 2: ``runs`` gained ``sol_pct``, ``bound``, ``stable``, ``gpu_state``, ``finalist``
+#: (issue 22); an older database gets them when opened (:func:`~.schema.migrate`).
+#: 3: the ``profiles`` table (issue 24), created in an older database when it is opened.
+SCHEMA_VERSION = 3
 
 #: SQLite result codes that mean the file itself is damaged (not busy, full or unreadable).
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
@@ -162,6 +166,7 @@ class ResultStore:
                 for stmt in SCHEMA.split(";"):
                     if stmt.strip():
                         db.execute(stmt)
+                migrate(db)
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except BaseException:
             db.close()
@@ -206,8 +211,9 @@ class ResultStore:
             src = sqlite3.connect(f"file:{old}?mode=ro", uri=True)
         except sqlite3.Error:
             return 0, 0
-        runs: list[tuple] = []
-        checks: list[tuple] = []
+        src.row_factory = sqlite3.Row  # by column name: an older schema has fewer columns
+        runs: list[sqlite3.Row] = []
+        checks: list[sqlite3.Row] = []
         with contextlib.ExitStack() as cleanup:
             cleanup.callback(self._tidy, old, had_wal)
             cleanup.enter_context(contextlib.closing(src))
@@ -232,7 +238,8 @@ class ResultStore:
             for table, rows in (("runs", runs), ("checks", checks)):
                 for row in rows:  # one by one: a damaged row must not stop the others
                     with contextlib.suppress(sqlite3.Error):
-                        self._db.execute(f"INSERT OR IGNORE INTO {table} VALUES "
+                        self._db.execute(f"INSERT OR IGNORE INTO {table} "
+                                         f"({', '.join(row.keys())}) VALUES "
                                          f"({', '.join('?' * len(row))})", tuple(row))
                         copied[table] += 1
         return copied["runs"], copied["checks"]
