@@ -99,7 +99,7 @@ for tag in A B; do
   elif [ -n "$REQ" ]; then
     log "by hand: ncu --csv --section SpeedOfLight on $REQ"
     t0=$(now)
-    timeout 180 "$NCU" --csv --section SpeedOfLight -k regex:device_kernel --launch-skip 3 \
+    timeout 180 "$NCU" --csv --clock-control none --section SpeedOfLight -k regex:device_kernel --launch-skip 3 \
       --launch-count 1 $PY -m cutlens.bench.profile_harness "$REQ" --warmup 3 \
       > "$OUT/hand_$tag.csv" 2>> "$LOG"
     echo "   exit $? in $(since "$t0") s" | tee -a "$LOG"

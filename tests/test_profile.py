@@ -89,6 +89,8 @@ def test_profile_command_profiles_only_the_variants_kernels():
                               ["_Z4copyPfS_", "_Z4copyPfS_"])
     assert cmd[:5] == ["/cuda/bin/ncu", "--target-processes", "all", "--profile-from-start",
                        "off"]
+    # the card's clocks are left as they are (no locking to base on a shared GPU)
+    assert cmd[cmd.index("--clock-control") + 1] == "none"
     i = cmd.index("--kernel-name")
     assert cmd[i - 2:i] == ["--kernel-name-base", "mangled"]
     assert cmd[i + 1] == "regex:^(_Z4copyPfS_)$"

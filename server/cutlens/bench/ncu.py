@@ -128,8 +128,11 @@ def profile_command(ncu: str, report: str, target: Sequence[str],
                     kernels: Iterable[str] = ()) -> list[str]:
     """Profile ``target`` (the harness) into ``report`` (``.ncu-rep``): only inside the
     harness's profiler range (``cudaProfilerStart``/``Stop``: the warm-up launches stay
-    outside), only the variant's kernels, with :data:`SECTIONS`."""
+    outside), only the variant's kernels, with :data:`SECTIONS`. ``--clock-control none``:
+    the clocks stay as the card runs them (ncu would otherwise lock them to base, changing
+    a shared GPU's settings and measuring another state than the lens's timings)."""
     cmd = [ncu, "--target-processes", "all", "--profile-from-start", "off",
+           "--clock-control", "none",
            *kernel_filter(kernels)]
     for s in SECTIONS:
         cmd += ["--section", s]
