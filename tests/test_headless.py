@@ -60,4 +60,10 @@ def test_headless_matches_check(tmp_path):
     assert ("parts.cuh.jinja", 2, 'identifier "missing_symbol" is undefined') in msgs
     part = next(d for d in a["diagnostics"] if d["file"] == "parts.cuh.jinja")
     assert part["variants"] == ["n=2"] and part["related"][0]["file"] == "good.cu.jinja"
-    assert a["summary"] == {"templates": 2, "errors": 2, "warnings": 2, "infos": 0}
+    # n = 2 cannot compile (the partial's missing_symbol): the validity pass says so on the
+    # key's line and the grid's, in both
+    assert a["summary"] == {"templates": 2, "errors": 2, "warnings": 4, "infos": 0}
+    invalid = sorted((d["line"], d["message"].split(":")[0]) for d in a["diagnostics"]
+                     if d.get("code") == "invalid-variant")
+    assert invalid == [(5, "1 of 2 variants cannot compile"),
+                       (6, "1 variant(s) cannot compile with n = 2")]
