@@ -52,10 +52,13 @@ def plan(options: CompileOptions, source: Path, workdir: Path) -> tuple[dict[str
     cmd = [*nv.command(Mode.FULL, options, source, workdir / "unit.o"), "--dryrun"]
     env = nv.compile_env()
     env["TMPDIR"] = str(workdir)
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120,
-                         stdin=subprocess.DEVNULL, check=False)
+    # its own process group, killed whole past the compile time limit (a hung nvcc)
+    limit = min(60.0, options.timeout_s)
+    run = _spawn(cmd, env, workdir, limit)
+    if run.timed_out:
+        raise FrontEndUnavailable(f"nvcc --dryrun timed out after {limit:g} s")
     steps: list[str] = []
-    for line in (out.stdout + out.stderr).splitlines():
+    for line in run.output.splitlines():
         if not line.startswith("#$ "):
             continue
         body = line[3:].strip()
@@ -71,7 +74,7 @@ def plan(options: CompileOptions, source: Path, workdir: Path) -> tuple[dict[str
             return env, "set -e\n" + "\n".join(steps) + "\n"
     raise FrontEndUnavailable(
         "nvcc's --dryrun plan has no cudafe++ step: "
-        + ((out.stderr or out.stdout).strip().splitlines() or ["no output"])[-1])
+        + (run.output.strip().splitlines() or ["no output"])[-1])
 
 
 def run(options: CompileOptions, source: Path, timeout_s: float | None = None) -> FrontEndRun:
