@@ -11,8 +11,10 @@ name the same translation-unit path)::
 
 The key is a sha256 over: the TU name and text, the companions (names and texts), nvcc's flags
 for the unit (every mode-independent flag: arch, std, defines, include dirs, extras; plus each
-mode's fixed flags), the full ``nvcc --version`` text, the host compiler's identity (path,
-size, mtime) and a fingerprint of the include directories (:func:`include_fingerprint`). Mode
+mode's fixed flags), the full ``nvcc --version`` text and nvcc's path, the host compiler's
+identity (path, size, mtime), a fingerprint of the include directories
+(:func:`include_fingerprint`), and the environment nvcc reads (:data:`NVCC_ENV`: its search
+paths and flag variables, with the include dirs they name fingerprinted too). Mode
 flags are fixed per mode, so ``(key, mode)`` decides a result. Paths of the TU and the output
 are not in the key (the TU's path derives from it). The timeout is not either: timeouts,
 crashes and cancellations are never stored. Every file is written to a temporary name and
@@ -65,6 +67,13 @@ PIN_PREFIX = ".in-use."
 MAX_WALK_FILES = 5000
 #: Seconds a directory fingerprint is reused within one process (a batch of variants).
 FINGERPRINT_TTL_S = 2.0
+
+#: Environment variables nvcc or its host compiler read: include and library search paths,
+#: flags nvcc adds to every command line, the host compiler, and how nvcc was chosen.
+NVCC_ENV = ("CPATH", "CPLUS_INCLUDE_PATH", "C_INCLUDE_PATH", "LIBRARY_PATH",
+            "NVCC_PREPEND_FLAGS", "NVCC_APPEND_FLAGS", "NVCC_CCBIN", "CUDA_PATH", "CUDA_HOME",
+            "CUDACXX")
+_PATH_VARS = ("CPATH", "CPLUS_INCLUDE_PATH", "C_INCLUDE_PATH")
 
 _fp_memo: dict[str, tuple[float, str]] = {}
 
@@ -128,10 +137,40 @@ def include_fingerprint(dirs: Iterable[str]) -> str:
     return h.hexdigest()
 
 
+def _env_include_dirs(env: Mapping[str, str]) -> list[str]:
+    """The include dirs the environment adds: ``CPATH`` and friends, and ``-I``/``-isystem``
+    in ``NVCC_PREPEND_FLAGS``/``NVCC_APPEND_FLAGS``."""
+    dirs = [d for var in _PATH_VARS for d in env.get(var, "").split(os.pathsep) if d]
+    for var in ("NVCC_PREPEND_FLAGS", "NVCC_APPEND_FLAGS"):
+        words = env.get(var, "").split()
+        for i, w in enumerate(words):
+            if w in ("-I", "-isystem", "--include-path") and i + 1 < len(words):
+                dirs.append(words[i + 1])
+            elif w.startswith("-I") and len(w) > 2:
+                dirs.append(w[2:])
+            elif w.startswith("--include-path="):
+                dirs.append(w.split("=", 1)[1])
+    return [os.path.abspath(d) for d in dirs]
+
+
+def environment_key(nvcc: str, env: Mapping[str, str] | None = None) -> str:
+    """What of the environment decides a compile: every :data:`NVCC_ENV` variable, the
+    resolved nvcc, and a fingerprint of the include dirs the environment names (so setting
+    ``CPATH`` to the folder of a missing header, or adding the header there, recompiles)."""
+    env = os.environ if env is None else env
+    lines = [f"{var}={env.get(var, '')}" for var in NVCC_ENV if var in env]
+    lines.append(f"nvcc={os.path.realpath(nvcc)}")
+    dirs = _env_include_dirs(env)
+    if dirs:
+        lines.append(f"env-includes={include_fingerprint(dirs)}")
+    return "\n".join(lines)
+
+
 def _host_compiler_identity(flags: Iterable[str]) -> str:
-    """Which host compiler nvcc will run (``-ccbin`` or ``gcc`` on PATH), by path and stat."""
+    """Which host compiler nvcc will run (``-ccbin``, else ``$NVCC_CCBIN``, else ``gcc`` on
+    PATH), by path and stat."""
     flags = list(flags)
-    ccbin = "gcc"
+    ccbin = os.environ.get("NVCC_CCBIN") or "gcc"
     for i, f in enumerate(flags):
         if f in ("-ccbin", "--compiler-bindir") and i + 1 < len(flags):
             ccbin = flags[i + 1]
@@ -167,6 +206,7 @@ def unit_key(name: str, source: str, companions: Mapping[str, str],
     part("nvcc", nv.nvcc_version_text(nvcc))
     part("host", _host_compiler_identity(flags))
     part("includes", include_fingerprint(include_dirs))
+    part("environment", environment_key(nvcc))
     return h.hexdigest()
 
 
