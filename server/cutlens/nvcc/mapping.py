@@ -28,7 +28,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from cutlens.diagnostics import Diagnostic, Related
-from cutlens.nvcc import instantiation, statements
+from cutlens.nvcc import causes, instantiation, statements
 from cutlens.nvcc.includes import IncludeGraph
 from cutlens.render.renderer import RenderedUnit
 from cutlens.render.sourcemap import Frame, SourceMap
@@ -405,6 +405,7 @@ def map_result(unit: RenderedUnit, result: CompileResult,
             out.append(d)
             anchors.append(_anchor(um, m))
     _to_the_argument_line(um, out, anchors)
+    causes.add_hints(out)
     return out
 
 
