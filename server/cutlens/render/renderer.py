@@ -16,7 +16,7 @@ from pathlib import Path
 from jinja2.exceptions import TemplateError
 
 from cutlens.diagnostics import Diagnostic
-from cutlens.render import sourcemap
+from cutlens.render import markers, sourcemap
 from cutlens.render.cases import render_case
 from cutlens.render.environment import RenderEnvironment, RenderTimeout
 from cutlens.render.errors import error_diagnostics
@@ -199,7 +199,8 @@ class Renderer:
     def _render_file(self, env: RenderEnvironment, path: str,
                      ctx: dict) -> tuple[str, sourcemap.SourceMap]:
         tmpl = env.get_template(path)
-        marked = tmpl.render(ctx)
+        with markers.rendering():
+            marked = tmpl.render(ctx)
         return sourcemap.build(marked, env.files)
 
 
