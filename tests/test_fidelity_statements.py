@@ -112,3 +112,26 @@ def test_an_error_in_a_set_block_lands_on_the_blocks_line(stand_in: Path, mode: 
     printing = line_of(path.read_text(), "{{ inst }}")
     assert (d["related"][0]["line"], d["related"][0]["message"]) == (printing,
                                                                       "expanded from here")
+
+
+def test_quick_pass_warnings_are_counted_when_the_full_pass_fails(tmp_path: Path):
+    """A device-only warning (the quick pass) beside a host-only error (the full pass stops
+    in cudafe++): printed early and counted in the summary and the JSON."""
+    src = ("#ifdef __CUDA_ARCH__\n"
+           "__device__ int device_only() { int never_used; return 0; }\n"
+           "#endif\n#ifndef __CUDA_ARCH__\n"
+           'static_assert(sizeof(int) == 3, "host-only static_assert");\n'
+           "#endif\n__global__ void k(int* p) { *p = 1; }\n")
+    (tmp_path / "t.cu.jinja").write_text(src)
+    out = subprocess.run([sys.executable, "-m", "cutlens", "check", "t.cu.jinja", "--jobs",
+                          "1", "--format", "json"], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=600)
+    assert out.returncode == 1, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["summary"]["errors"] == 1 and doc["summary"]["warnings"] == 1, doc
+    warn = next(d for d in doc["diagnostics"] if d["severity"] == "warning")
+    assert warn["line"] == line_of(src, "never_used") and "never_used" in warn["message"]
+    text = subprocess.run([sys.executable, "-m", "cutlens", "check", "t.cu.jinja", "--jobs",
+                           "1"], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert "1 error(s), 1 warning(s)" in text.stderr
+    assert text.stdout.count(": warning: ") == 1  # shown once, not once early and again

@@ -174,6 +174,20 @@ def test_undefined_names(proj: Path):
     assert "'kernell' is undefined: printed as empty text" in warn[0].message
 
 
+def test_one_undefined_name_printed_on_several_lines_is_one_warning(proj: Path):
+    """The default Undefined: a name the render does not pass (``indent``, printed on two
+    lines) is one warning on its first line, the other lines related."""
+    edit(proj, "aitlike/backend/gemm.py", 'render(indent="  "', 'render(indentation="  "')
+    text = (proj / "aitlike/backend/gemm.py").read_text()
+    lines = [i for i, ln in enumerate(text.splitlines(), 1) if ln.startswith("{{indent}}")]
+    assert len(lines) == 2
+    warn = [d for d in check(proj) if d.severity == "warning"]
+    assert [(Path(d.file).name, d.line, d.message) for d in warn] == [
+        ("gemm.py", lines[0], "'indent' is undefined: printed as empty text")]
+    assert [(Path(r.file).name, r.line, r.message) for r in warn[0].related] == [
+        ("gemm.py", lines[1], "also printed here")]
+
+
 def test_exception_in_the_driver_lands_on_its_line(proj: Path):
     line = edit(proj, "aitlike/driver.py", '    banner = "// generated',
                 '    banner = 1 / 0\n    banner = "// generated')

@@ -39,9 +39,10 @@ class UnitCompile:
 
     def diagnostics(self) -> list[Diagnostic]:
         """The final pass's diagnostics. When the full pass failed, the quick pass's errors
-        too: a full pass stopped by a host-side error (cudafe++) never compiles the device
-        code, whose errors only the quick pass (cicc) found; one the full pass reports too
-        is kept once. (Its warnings wait for the full pass that gets that far.)"""
+        and warnings too: a full pass stopped by a host-side error (cudafe++) never compiles
+        the device code, whose messages only the quick pass (cicc) found — shown early, so
+        counted in the summary and the JSON too; one the full pass reports too is kept
+        once."""
         res = self.final()
         if res is None:
             return []
@@ -50,7 +51,7 @@ class UnitCompile:
         if res is self.full and not res.ok and quick is not None and not quick.cancelled:
             seen = {d.key() for d in diags}
             diags += [d for d in map_result(self.unit, quick, self.suppress)
-                      if d.severity == "error" and d.key() not in seen]
+                      if d.key() not in seen]
         return diags
 
 

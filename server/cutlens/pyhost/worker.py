@@ -20,7 +20,7 @@ import types
 from pathlib import Path
 from typing import Any
 
-from cutlens.diagnostics import Diagnostic
+from cutlens.diagnostics import Diagnostic, Related
 from cutlens.pyhost import anchor
 from cutlens.pyhost.case import Case, CaseError, as_case
 from cutlens.pyhost.errors import diagnostic
@@ -119,12 +119,23 @@ def run_driver(reg: Registry, spec: dict, enc: _Encoder) -> dict:
             continue
         names.add(case.name)
         result["cases"].append(_case(reg, case, driver_frame, enc, error))
-    for message, file, line in reg.undefined:
-        result["errors"].append(Diagnostic(file=file, line=line, message=message,
-                                           severity="warning", source="jinja",
-                                           code="undefined").to_json())
+    result["errors"] += [d.to_json() for d in _undefined_warnings(reg.undefined)]
     result["seconds"] = time.perf_counter() - t0
     return result
+
+
+def _undefined_warnings(printed: list[tuple[str, str, int]]) -> list[Diagnostic]:
+    """One warning per undefined name printed as empty text, on the first line that printed
+    it; the other lines are its related information."""
+    out: dict[str, Diagnostic] = {}
+    for message, file, line in printed:
+        d = out.get(message)
+        if d is None:
+            out[message] = Diagnostic(file=file, line=line, message=message,
+                                      severity="warning", source="jinja", code="undefined")
+        else:
+            d.related.append(Related(file, line, "also printed here"))
+    return list(out.values())
 
 
 def _case(reg: Registry, case: Case, driver_frame: Frame, enc: _Encoder,
