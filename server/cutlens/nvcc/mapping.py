@@ -15,8 +15,9 @@
   out.
 * The message's notes (overload candidates, "previous definition") and the declarations of
   the types its chain names, in the TU or a companion, are related information too.
-* An error EDG puts on the first line of a multi-line statement that names nothing there
-  joins another error of the same statement on a later line (the edited argument).
+* The errors of one multi-line statement settle on the line of the edit
+  (:mod:`cutlens.nvcc.placement`); a known cause gets a one-line hint
+  (:mod:`cutlens.nvcc.causes`).
 * Warnings whose code a template suppresses (``diag_suppress``) are left out.
 """
 
