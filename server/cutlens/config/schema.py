@@ -40,6 +40,12 @@ class BenchConfig:
     max_iters: int | None = attrs.field(default=None, metadata=_meta(min=1))
     flush_l2: bool | None = None
     flush_bytes: int | None = attrs.field(default=None, metadata=_meta(min=0))
+    #: Steady state, stability and finalists (cutlens.bench.protocol.TimingConfig).
+    settle_min_ms: float | None = attrs.field(default=None, metadata=_meta(min=0))
+    settle_max_ms: float | None = attrs.field(default=None, metadata=_meta(min=0))
+    stable_pct: float | None = attrs.field(default=None, metadata=_meta(min=0))
+    finalists: int | None = attrs.field(default=None, metadata=_meta(min=0))
+    rounds: int | None = attrs.field(default=None, metadata=_meta(min=1))
     timeout_s: float = attrs.field(default=60.0, metadata=_meta(min=0))
     executor: str = attrs.field(default="local", metadata=_meta(choices=("local", "ray")))
     ray_address: str | None = None
@@ -48,7 +54,8 @@ class BenchConfig:
 
     def timing(self) -> dict[str, Any]:
         """The keys the bench worker's timing takes (those set)."""
-        keys = ("warmup_ms", "rep_ms", "min_iters", "max_iters", "flush_l2", "flush_bytes")
+        keys = ("warmup_ms", "rep_ms", "min_iters", "max_iters", "flush_l2", "flush_bytes",
+                "settle_min_ms", "settle_max_ms", "stable_pct", "finalists", "rounds")
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 
@@ -135,6 +142,26 @@ class TemplateBench:
         return {k: v for k, v in attrs.asdict(self).items() if v is not None}
 
 
+#: The ops a samples file holds (``cutlens capture``) and the layouts of a node's last two
+#: dims (row: stride 1 last; col: stride 1 before it).
+CAPTURED_OPS = ("mm", "addmm", "bmm", "baddbmm", "_scaled_mm", "_int_mm")
+NODE_LAYOUTS = ("row", "col", "any")
+
+
+@attrs.define
+class AcceptsTable:
+    """``[accepts]`` of a template: which captured samples (``samples_from``) it can run —
+    their op, dtypes and layouts — and which captured node each of its nodes is."""
+
+    ops: list[str] = attrs.field(factory=list, metadata=_meta(each_choices=CAPTURED_OPS))
+    dtypes: list[str] = attrs.Factory(list)
+    #: Template node -> captured node (``X = "mat1"``; the result is ``out``).
+    nodes: dict[str, str] = attrs.Factory(dict)
+    #: Template node -> the layouts it takes (``row``, ``col``, ``any``).
+    layouts: dict[str, list[str]] = attrs.field(factory=dict, metadata=_meta(
+        each_choices=NODE_LAYOUTS))
+
+
 @attrs.define
 class TemplateSettings:
     """A template's settings (front matter, or a per-template table in the project config).
@@ -155,6 +182,10 @@ class TemplateSettings:
     kernel_name: str | None = attrs.field(default=None, metadata=_meta(
         pattern=r"[A-Za-z_]\w*", pattern_doc="a C identifier"))
     compile: CompileTable = attrs.Factory(CompileTable)
+    #: A samples file of ``cutlens capture`` (``"captured"``: ``.cutlens/captured.toml``
+    #: under the project root; else a path from this file's folder).
+    samples_from: str | None = None
+    accepts: AcceptsTable | None = None
 
 
 #: The tables and keys of a template's settings.
@@ -251,6 +282,9 @@ class ProjectConfig:
     allow_unsafe_flags: bool | list[str] = attrs.field(default=False, metadata=_meta(
         project_only=True))
     bench: BenchConfig = attrs.Factory(BenchConfig)
+    #: The samples file every template with ``[accepts]`` takes samples from (``captured``:
+    #: ``.cutlens/captured.toml``); a template's own ``samples_from`` wins.
+    samples_from: str | None = None
     #: Render drivers (``[[driver]]``): templates that live in Python.
     driver: list[DriverConfig] = attrs.field(factory=list, metadata=_meta(internal=True))
     #: Inductor's own CUTLASS templates (``[inductor]``), None when not configured.
