@@ -111,12 +111,10 @@ def make_report(results: Iterable[Mapping[str, Any]], *, gpu: str | None = None,
     return rep
 
 
-def _best_vs_torch(rows: list[dict], base: Mapping[str, Mapping[str, Any]]) -> dict:
-    best: dict[str, dict] = {}
-    for row in rows:  # sorted: the first ok row of a sample is its best
-        s = str(row.get("sample") or "")
-        if s in best or not is_ok(row):
-            continue
+def _best_vs_torch(rows: list[dict[str, Any]], base: Mapping[str, Mapping[str, Any]]
+                   ) -> dict[str, dict[str, Any]]:
+    best: dict[str, dict[str, Any]] = {}
+    for s, row in best_by_sample(rows).items():
         torch_ms = (base.get(s) or {}).get("ms")
         best[s] = {"variant_name": row["variant_name"], "ms": row["ms"], "torch_ms": torch_ms,
                    "vs_torch": torch_ms / row["ms"] if torch_ms and row["ms"] else None}
@@ -133,14 +131,27 @@ def _baseline_entry(b: Mapping[str, Any]) -> dict[str, Any]:
     return entry
 
 
-def best_rows(report: Mapping[str, Any]) -> dict[str, dict]:
-    """The fastest ok row of each sample."""
-    best: dict[str, dict] = {}
-    for row in report["results"]:
-        s = str(row.get("sample") or "")
-        if is_ok(row) and (s not in best or row["ms"] < best[s]["ms"]):
-            best[s] = row
-    return best
+def best_of(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The one row marked best among ``rows``: the fastest that is ok (timed, no error, not
+    found wrong) and no torch baseline; on a tie the first. None when none is ok."""
+    best: Mapping[str, Any] | None = None
+    for row in rows:
+        if is_ok(row) and not is_baseline(row) and (best is None or row["ms"] < best["ms"]):
+            best = row
+    return best  # type: ignore[return-value]
+
+
+def best_by_sample(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """:func:`best_of` per sample (samples without an ok row are left out)."""
+    by: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        by.setdefault(str(row.get("sample") or ""), []).append(row)
+    return {s: b for s, rs in by.items() if (b := best_of(rs)) is not None}
+
+
+def best_rows(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The best row of each sample of a report."""
+    return best_by_sample(report["results"])
 
 
 def samples(report: Mapping[str, Any]) -> list[str]:

@@ -79,8 +79,8 @@ def check_paths(paths: list, selection: Selection | None = None, jobs: int | Non
         report.partials += found.partials
         for tp in found.templates:
             t = load_template(tp, cfg)
-            if tp.suffix == ".py" and not (t.engine == "driver" and t.hosts_templates):
-                report.skipped.append(tp)  # a Python file no render driver uses
+            if t.unused_python:
+                report.skipped.append(tp)
                 continue
             owners = parents(tp, cfg) if p.is_file() and not t.has_settings else []
             if owners:  # a partial or companion named alone: checked through its owners

@@ -125,7 +125,7 @@ def project_config(path: Path) -> config_mod.ProjectConfig:
 def load_one(path: Path) -> Template:
     """The template at ``path``, with a note on stderr of what ``--no-exec`` skipped."""
     t = load_template(path, project_config(path))
-    if path.suffix == ".py" and not (t.engine == "driver" and t.hosts_templates):
+    if t.unused_python:
         raise UsageError(f"{path}: no render driver of the project uses a template of this "
                          "file (drivers are declared as [[driver]] in cutlens.toml)")
     if not trust.exec_allowed() and t.python_uses():

@@ -15,11 +15,10 @@ from watchdog.observers import Observer
 from cutlens import config as config_mod
 from cutlens.check import formats
 from cutlens.check.run import check_paths
+from cutlens.config.schema import IGNORED_DIRS
 from cutlens.diagnostics import Diagnostic
 from cutlens.render.renderer import Renderer
 from cutlens.template.selection import Selection
-
-IGNORED_PARTS = {".git", ".cutlens", "node_modules", ".venv", "__pycache__"}
 
 
 class _Changed(FileSystemEventHandler):
@@ -29,7 +28,7 @@ class _Changed(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.is_directory or event.event_type in ("opened", "closed_no_write"):
             return
-        if not IGNORED_PARTS.intersection(Path(str(event.src_path)).parts):
+        if not IGNORED_DIRS.intersection(Path(str(event.src_path)).parts):
             self.event.set()
 
 

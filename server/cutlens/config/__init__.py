@@ -16,6 +16,7 @@ from cutlens.config.schema import (
     CHECK_ON,
     DEFAULT_EXCLUDE,
     DEFAULT_GLOBS,
+    IGNORED_DIRS,
     KINDS,
     TEMPLATE_KEYS,
     BenchConfig,
@@ -27,7 +28,7 @@ from cutlens.config.schema import (
     TemplateSettings,
 )
 
-__all__ = ["CHECK_ON", "DEFAULT_EXCLUDE", "DEFAULT_GLOBS", "KINDS", "TEMPLATE_KEYS",
+__all__ = ["CHECK_ON", "DEFAULT_EXCLUDE", "DEFAULT_GLOBS", "IGNORED_DIRS", "KINDS", "TEMPLATE_KEYS",
            "BenchConfig", "CompileTable", "ConfigError", "DriverConfig", "InductorConfig",
            "ProjectConfig",
            "TemplateBench", "TemplateSettings", "apply_settings", "driver_module_file",

@@ -15,6 +15,9 @@ MODULE_ATTR_PATTERN = r"[A-Za-z_][\w.]*:[A-Za-z_]\w*"
 DEFAULT_GLOBS = ["**/*.cu.jinja", "**/*.cuh.jinja", "**/*.cu.j2"]
 DEFAULT_EXCLUDE = [".git/**", ".venv/**", "**/node_modules/**", ".cutlens/**",
                    "**/__pycache__/**"]
+#: Folders no watcher reacts to and no search enters (caches, environments, VCS, the
+#: end-to-end tests' editor installs).
+IGNORED_DIRS = frozenset({".git", ".cutlens", "node_modules", ".venv", "__pycache__", ".e2e"})
 CHECK_ON = ("save", "change", "off")
 KINDS = ("cutlass", "cuda")
 

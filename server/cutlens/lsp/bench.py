@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from cutlens.bench.report import best_of
 from cutlens.bench.template_sweep import SweepPlan, sweep
 from cutlens.lsp import progress
 from cutlens.lsp.server import CutlensServer
@@ -54,9 +55,7 @@ async def benchmark(ls: CutlensServer, doc: TemplateDoc, variant: Any = None,
         bar.end("benchmark done")
         ls.status()
     ls.refresh_lenses()
-    ok = [r for r in results if r.get("ms") is not None and not r.get("error")
-          and r.get("kind") != "baseline"]
-    best = min(ok, key=lambda r: r["ms"], default=None)
+    best = best_of(results)
     return {"results": len(results),
             "failed": sum(1 for r in results if r.get("error")),
             "best": {"variant": best["variant_name"], "ms": best["ms"]} if best else None}

@@ -8,6 +8,7 @@ from collections import defaultdict
 
 from lsprotocol import types as lsp
 
+from cutlens.bench.report import best_of
 from cutlens.lsp.lenses import bench_text, check_text
 from cutlens.template.model import Template
 
@@ -15,9 +16,8 @@ from cutlens.template.model import Template
 def _status(names: list[str], runs: dict[str, dict], checks: dict[str, dict],
             inductor: dict[str, dict] | None = None) -> str:
     benched = [runs[n] for n in names if n in runs]
-    ok = [r for r in benched if r.get("ms") is not None and not r.get("error")]
-    if ok:
-        best = min(ok, key=lambda r: r["ms"])
+    best = best_of(benched)
+    if best is not None:
         text = f"best {best['variant_name']}: {bench_text(best)}"
         theirs = [inductor[n] for n in names if inductor and n in inductor]
         if theirs:  # Inductor's own max-autotune of the same GEMM

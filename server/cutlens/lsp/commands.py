@@ -14,6 +14,7 @@ import attrs
 from lsprotocol import types as lsp
 
 from cutlens import trust
+from cutlens.bench.report import best_by_sample
 from cutlens.config.validate import CONVERTER
 from cutlens.lsp.bench import benchmark
 from cutlens.lsp.convert import path_to_uri, uri_to_path
@@ -165,17 +166,6 @@ def selection_payload(doc: TemplateDoc) -> dict:
                        "variant": doc.active_variant or (vs[0].name if vs else None)}}
 
 
-def best_runs(runs: list[dict]) -> dict[str, dict]:
-    """Per sample, the one fastest run that neither failed nor was refuted (a tie: the
-    first), so that exactly one row is marked best."""
-    best: dict[str, dict] = {}
-    for r in runs:
-        good = not r.get("error") and r.get("ms") is not None and r.get("verified") is not False
-        if good and (r["sample"] not in best or r["ms"] < best[r["sample"]]["ms"]):
-            best[r["sample"]] = r
-    return best
-
-
 def results_payload(ls: CutlensServer, doc: TemplateDoc) -> dict:
     """The latest benchmark sweep of a template, fastest first, best marked."""
     t = doc.template
@@ -184,7 +174,7 @@ def results_payload(ls: CutlensServer, doc: TemplateDoc) -> dict:
     store = ls.session.project_for(doc.path).store
     runs = store.latest(t.content_hash)
     checks = {(c["sample"], c["variant_name"]): c for c in store.checks(t.content_hash)}
-    best = best_runs(runs)
+    best = best_by_sample(runs)
     rows = []
     for r in runs:
         c = checks.get((r["sample"], r["variant_name"]), {})

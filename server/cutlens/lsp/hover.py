@@ -10,7 +10,7 @@ from typing import Any
 
 from lsprotocol import types as lsp
 
-from cutlens.bench.report import fmt_ms, is_ok, status_text
+from cutlens.bench.report import best_of, fmt_ms, is_ok, status_text
 from cutlens.lsp import jinja_text
 from cutlens.lsp.completion import context_class, hook_doc
 from cutlens.render.renderer import RenderedUnit
@@ -92,7 +92,7 @@ def grid_key_hover(template: Template, sample: Sample, key: str,
     for vs in groups.values():
         rows = [by_name[v.name] for v in vs if v.name in by_name]
         ok = [r for r in rows if is_ok(r)]
-        best = min(ok, key=lambda r: r["ms"]) if ok else None
+        best = best_of(ok)
         table.append((best["ms"] if best else float("inf"), vs[0].values[key], len(vs),
                       sum(1 for r in ok if r.get("verified")), len(rows) - len(ok),
                       best, len(vs) - len(rows)))

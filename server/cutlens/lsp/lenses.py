@@ -16,7 +16,7 @@ from typing import Any
 
 from lsprotocol import types as lsp
 
-from cutlens.bench.report import fmt_ms, is_ok
+from cutlens.bench.report import best_of, fmt_ms, is_ok
 from cutlens.template.model import Sample, Template, Variant
 
 
@@ -126,10 +126,8 @@ def _plural(n: int, word: str) -> str:
 
 
 def sample_text(name: str, runs: list[dict], checks: list[dict]) -> str:
-    mine = [r for r in runs if r.get("sample") == name and not r.get("error")
-            and r.get("ms") is not None]
-    if mine:
-        best = min(mine, key=lambda r: r["ms"])
+    best = best_of(r for r in runs if r.get("sample") == name)
+    if best is not None:
         return f"best {best['variant_name']}: {bench_text(best)}"
     cs = [c for c in checks if c.get("sample") == name]
     bad = sum(1 for c in cs if c.get("errors"))
@@ -147,8 +145,8 @@ def summary_text(names: list[str], runs: Mapping[str, dict],
     if ran:
         ok = [r for r in ran if is_ok(r)]
         parts = [head]
-        if ok:
-            best = min(ok, key=lambda r: r["ms"])
+        best = best_of(ok)
+        if best is not None:
             worst = max(ok, key=lambda r: r["ms"])
             parts.append(f"best {best['variant_name']} {fmt_ms(best['ms'])} ms")
             if len(ok) > 1 and best["ms"] > 0:

@@ -23,14 +23,6 @@ NVCC_CHANGE_DEBOUNCE_S = 0.8
 CONFIG_NAMES = ("cutlens.toml", "pyproject.toml")
 
 
-def hosts_templates(t: Template) -> bool:
-    """False for a file cutlens has nothing to say about: a ``.py`` file that is no render
-    driver's and hosts no template of one."""
-    if t.path.suffix != ".py":
-        return True
-    return t.engine == "driver" and t.hosts_templates
-
-
 class Tiers:
     """The tiers of every tracked template of one server."""
 
@@ -52,7 +44,7 @@ class Tiers:
         t = await loop.run_in_executor(self.ls.render_pool, self.session.load_template, doc)
         if t is None or doc.version != version:
             return None
-        if not hosts_templates(t):  # a .py file no render driver uses: not ours to check
+        if t.unused_python:  # not ours to check
             doc.jinja, doc.jinja_version = None, version
             if any(self.session.tiers.get((doc.path, tier)) for tier in ("jinja", "nvcc")):
                 files |= self.session.set_tier(doc.path, "jinja", [])  # it hosted some

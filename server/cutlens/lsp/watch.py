@@ -10,11 +10,11 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from cutlens.config.schema import IGNORED_DIRS
 from cutlens.lsp.server import CutlensServer
 from cutlens.lsp.tiers import CONFIG_NAMES
 
 log = logging.getLogger("cutlens.lsp")
-IGNORED_PARTS = {".git", ".cutlens", "node_modules", ".venv", "__pycache__", ".e2e"}
 
 HEADER_SUFFIXES = {".h", ".hpp", ".cuh", ".hxx", ".inl", ".inc"}
 
@@ -29,7 +29,7 @@ class _Handler(FileSystemEventHandler):
         for p in (event.src_path, getattr(event, "dest_path", "")):
             if p:
                 path = Path(str(p))
-                if not IGNORED_PARTS.intersection(path.parts):
+                if not IGNORED_DIRS.intersection(path.parts):
                     self.callback(path)
 
 

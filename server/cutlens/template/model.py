@@ -200,6 +200,13 @@ class Template:
     content_hash_of_run: str | None = None
 
     @property
+    def unused_python(self) -> bool:
+        """A ``.py`` file no render driver uses (it hosts no template of one): nothing for
+        cutlens to check or render."""
+        return self.path.suffix == ".py" and not (self.engine == "driver" and
+                                                   self.hosts_templates)
+
+    @property
     def has_settings(self) -> bool:
         """True when front matter or a per-template config table configures it."""
         return bool(self.settings) or self.front.start_line > 0
