@@ -3,19 +3,20 @@ the command line's executor options, and the report's executor/workers keys."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import pytest
 
+from cutlens import config as config_mod
 from cutlens.bench.executor import ExecutorConfig, local_runner
 from cutlens.bench.launch import open_executor
+from cutlens.bench.project import BenchOverrides, executor_config, jobs
 from cutlens.bench.protocol import run_request
 from cutlens.bench.report import make_report, render_table
 from cutlens.bench.runner import Runner, parse_gpus
-from cutlens.cli.bench import executor_config
 from cutlens.config import BenchConfig, ProjectConfig
+from cutlens.errors import UsageError
 
 from conftest import fakelib
 
@@ -25,7 +26,7 @@ def test_parse_gpus():
     assert parse_gpus("0,1") == ["0", "1"]
     assert parse_gpus(" 0, 0 ") == ["0", "0"]
     assert parse_gpus("GPU-abc") == ["GPU-abc"]
-    with pytest.raises(ValueError, match="comma-separated"):
+    with pytest.raises(UsageError, match="comma-separated"):
         parse_gpus("0,,1")
 
 
@@ -35,7 +36,7 @@ def test_workers_per_gpu_and_repeated_gpus():
     assert [s.index for s in r.slots] == [0, 1, 2, 3]
     assert [s.visible for s in Runner(gpus=["0", "0"]).slots] == ["0", "0"]
     assert Runner(device="cpu", workers=1, workers_per_gpu=3).workers == 3
-    with pytest.raises(ValueError):
+    with pytest.raises(UsageError):
         Runner(workers_per_gpu=0)
 
 
@@ -45,37 +46,83 @@ def test_local_runner_from_config():
     cpu = local_runner(ExecutorConfig(device="cpu", gpus=["0", "0"]))
     assert cpu.workers == 2 and all(s.device == "cpu" for s in cpu.slots)
     assert local_runner(ExecutorConfig(device="cpu")).workers == 1
-    with pytest.raises(ValueError, match="unknown executor"):
+    with pytest.raises(UsageError, match="unknown executor"):
         ExecutorConfig(kind="slurm")
 
 
-def _args(**kw) -> argparse.Namespace:
-    base = dict(executor=None, gpus=None, workers_per_gpu=None, address=None, workers=None,
-                gpu_resource=None, jobs=None)
-    return argparse.Namespace(**{**base, **kw})
+def _args(**kw) -> BenchOverrides:
+    return BenchOverrides(**kw)
 
 
 def test_cli_executor_options(tmp_path):
     cfg = ProjectConfig(root=tmp_path)
-    c = executor_config(_args(gpus="0,0"), cfg)
+    c = executor_config(cfg, _args(gpus="0,0"))
     assert (c.kind, c.gpus, c.workers_per_gpu, c.device) == ("local", ["0", "0"], 1, "cuda")
-    c = executor_config(_args(executor="ray", address="ray://h:10001", workers=3,
-                              gpu_resource="fake_gpu", workers_per_gpu=2), cfg)
+    c = executor_config(cfg, _args(executor="ray", address="ray://h:10001", workers=3,
+                                   gpu_resource="fake_gpu", workers_per_gpu=2))
     assert (c.kind, c.address, c.workers, c.gpu_resource, c.workers_per_gpu) == (
         "ray", "ray://h:10001", 3, "fake_gpu", 2)
-    with pytest.raises(ValueError, match="--gpus is for the local executor"):
-        executor_config(_args(executor="ray", gpus="0"), cfg)
-    with pytest.raises(ValueError, match="--workers is for --executor ray"):
-        executor_config(_args(workers=2), cfg)
+    with pytest.raises(UsageError, match="--gpus is for the local executor"):
+        executor_config(cfg, _args(executor="ray", gpus="0"))
+    with pytest.raises(UsageError, match="--workers is for --executor ray"):
+        executor_config(cfg, _args(workers=2))
     # the project's [bench] table is the default; the command line wins
     cfg.bench = BenchConfig(executor="ray", gpu_resource="accel", workers_per_gpu=2,
                             ray_address="auto", device="cpu")
-    c = executor_config(_args(), cfg)
+    c = executor_config(cfg, _args())
     assert (c.kind, c.gpu_resource, c.workers_per_gpu, c.address, c.device) == (
         "ray", "accel", 2, "auto", "cpu")
-    assert executor_config(_args(executor="local", workers_per_gpu=1), cfg).workers_per_gpu == 1
+    assert executor_config(cfg, _args(executor="local", workers_per_gpu=1)).workers_per_gpu == 1
     cfg.bench = BenchConfig(devices=[2, 3])
-    assert executor_config(_args(), cfg).gpus == ["2", "3"]
+    assert executor_config(cfg, _args()).gpus == ["2", "3"]
+    # jobs: --jobs, else the config's, else one per core
+    assert executor_config(cfg, _args(jobs=3)).jobs == 3
+    cfg.jobs = 5
+    assert executor_config(cfg, _args()).jobs == 5 and jobs(cfg, None) == 5
+
+
+@pytest.mark.parametrize("bench", [
+    'device = "cpu"\ndevices = ["0", "0"]\nworkers_per_gpu = 2\n',
+    'devices = [3]\nworkers_per_gpu = 2\ntimeout_s = 7\n',
+    'devices = 2\n',
+])
+def test_the_editor_starts_the_same_bench_workers_as_cutlens_bench(tmp_path, bench):
+    """For one project config, the language server's runner and ``cutlens bench``'s have
+    the same worker slots (device, GPU, count) and timeout."""
+    from cutlens.cli.bench import overrides
+    from cutlens.cli.main import _parser
+    from cutlens.lsp.session import Session
+
+    (tmp_path / "cutlens.toml").write_text("[bench]\n" + bench)
+    (tmp_path / "t.cu.jinja").write_text("x\n")
+    cfg = config_mod.load(tmp_path)
+    assert not cfg.problems
+    args = _parser().parse_args(["bench", str(tmp_path / "t.cu.jinja")])
+    cli = local_runner(executor_config(cfg, overrides(args)))
+    editor = Session().project_for(tmp_path / "t.cu.jinja").runner
+
+    def slots(r: Runner) -> list[tuple[str, str | None]]:
+        return [(s.device, s.visible) for s in r.slots]
+
+    assert slots(editor) == slots(cli) and editor.timeout_s == cli.timeout_s
+    assert editor.workers == cli.workers == cfg.bench.workers_per_gpu * (
+        2 if "devices = 2" in bench or '"0", "0"' in bench else 1)
+
+
+def test_check_uses_each_projects_own_cache(tmp_path):
+    """``cutlens check projA projB``: each project's units compile into its own build
+    cache, under its own bound and jobs."""
+    from cutlens.bench.project import compile_pool
+
+    for name, size, n in (("a", "1GB", 1), ("b", "2GB", 2)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "cutlens.toml").write_text(f"jobs = {n}\n[cache]\nmax_size = "
+                                                     f"'{size}'\n")
+    a, b = (compile_pool(config_mod.load(tmp_path / x)) for x in "ab")
+    assert a.cache.root == (tmp_path / "a" / ".cutlens" / "build").resolve()
+    assert b.cache.root == (tmp_path / "b" / ".cutlens" / "build").resolve()
+    assert (a.jobs, b.jobs) == (1, 2)
+    assert (a.cache.max_bytes, b.cache.max_bytes) == (10**9, 2 * 10**9)
 
 
 def test_report_records_executor_and_workers():
@@ -115,6 +162,6 @@ def test_ray_is_not_imported_by_the_cli_or_the_server():
 async def test_ray_executor_without_ray_is_a_usage_error(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     monkeypatch.delitem(sys.modules, "cutlens.bench.ray_executor", raising=False)
-    with pytest.raises(ValueError, match=r"pip install 'cutlens\[ray\]'"):
+    with pytest.raises(UsageError, match=r"pip install 'cutlens\[ray\]'"):
         async with open_executor(ExecutorConfig(kind="ray"), tmp_path):
             pass

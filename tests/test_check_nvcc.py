@@ -9,8 +9,9 @@ import pytest
 
 from cutlens.check import formats
 from cutlens.check.jinja_tier import jinja_check
-from cutlens.check.nvcc_tier import default_compiler, nvcc_check
+from cutlens.check.nvcc_tier import nvcc_check
 from cutlens.check.run import check_paths
+from cutlens.nvcc.project import compile_pool
 from cutlens.template.selection import Selection
 
 from conftest import HAS_NVCC, line_of
@@ -162,7 +163,7 @@ def test_unchanged_recheck_runs_no_nvcc(project):
     src = HEAD + KERNEL
     project.write("t.cu.jinja", src)
     t = project.load("t.cu.jinja")
-    compiler = default_compiler(project.root)
+    compiler = compile_pool(t.config)
 
     async def go():
         jc = jinja_check(t, project.renderer)

@@ -5,6 +5,7 @@ colour, paths, the ``--no-exec`` advice, the bench table off a terminal."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import pty
@@ -220,6 +221,45 @@ def test_usage_errors_exit_2_everywhere(root: Path):
         r = cutlens(*args, cwd=root)
         assert r.returncode == 2, (args, r.stderr)
         assert r.stderr.startswith(f"cutlens {args[0]}: ") and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom\nsecond line"), ValueError("bad value")])
+def test_an_internal_error_exits_2_with_one_line_and_a_log(monkeypatch, tmp_path, capsys,
+                                                          error):
+    """A cutlens bug (any exception but a usage error, ValueError included) is no "problems
+    found" (1): exit 2, one line naming the log file that holds the traceback."""
+    main_mod = importlib.import_module("cutlens.cli.main")
+
+    def crash(args: argparse.Namespace) -> int:
+        raise error
+
+    monkeypatch.setitem(main_mod.COMMANDS, "variants", crash)
+    monkeypatch.setenv("CUTLENS_LOG_DIR", str(tmp_path / "logs"))
+    assert main_mod.main(["variants", "t.cu.jinja"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith(f"cutlens variants: internal error: {type(error).__name__}: ")
+    log = Path(re.search(r"traceback in (\S+)\)", err).group(1))
+    assert log.parent == tmp_path / "logs"
+    text = log.read_text()
+    assert "Traceback" in text and "in crash" in text and str(error) in text
+    # --debug: the traceback on stderr
+    assert main_mod.main(["variants", "t.cu.jinja", "--debug"]) == 2
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
+
+
+def test_a_usage_error_from_a_stage_is_one_line_without_a_log(monkeypatch, tmp_path, capsys):
+    main_mod = importlib.import_module("cutlens.cli.main")
+    from cutlens.errors import UsageError
+
+    def refuse(args: argparse.Namespace) -> int:
+        raise UsageError("--gpus is for the local executor")
+
+    monkeypatch.setitem(main_mod.COMMANDS, "variants", refuse)
+    monkeypatch.setenv("CUTLENS_LOG_DIR", str(tmp_path / "logs"))
+    assert main_mod.main(["variants", "t.cu.jinja"]) == 2
+    assert capsys.readouterr().err == "cutlens variants: --gpus is for the local executor\n"
+    assert not (tmp_path / "logs").exists()
 
 
 # -- output ------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cutlens.bench.runner import Runner
+from cutlens.errors import UsageError
 
 EXECUTORS = ("local", "ray")
 
@@ -44,12 +45,12 @@ class ExecutorConfig:
 
     def __post_init__(self) -> None:
         if self.kind not in EXECUTORS:
-            raise ValueError(f"unknown executor {self.kind!r} (expected one of "
+            raise UsageError(f"unknown executor {self.kind!r} (expected one of "
                              f"{', '.join(EXECUTORS)})")
         if self.workers_per_gpu < 1:
-            raise ValueError("--workers-per-gpu must be at least 1")
+            raise UsageError("--workers-per-gpu must be at least 1")
         if self.workers is not None and self.workers < 1:
-            raise ValueError("--workers must be at least 1")
+            raise UsageError("--workers must be at least 1")
 
 
 @dataclass

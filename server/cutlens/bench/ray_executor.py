@@ -42,6 +42,7 @@ from ray.exceptions import RayError
 from cutlens.bench.executor import Executor, ExecutorConfig
 from cutlens.bench.protocol import error_result
 from cutlens.bench.runner import Runner
+from cutlens.errors import UsageError
 from cutlens.nvcc.cache import atomic_write
 from cutlens.nvcc.output import CompilerMessage
 from cutlens.nvcc.pool import CompileJob, Compiler, CompileResult
@@ -283,7 +284,7 @@ async def open_ray(cfg: ExecutorConfig, bench: bool = True,
     try:
         n = worker_count(cfg)
         if bench and n < 1:
-            raise ValueError(f"the Ray cluster has no {cfg.gpu_resource!r} resource: no bench "
+            raise UsageError(f"the Ray cluster has no {cfg.gpu_resource!r} resource: no bench "
                              "worker can run (--gpu-resource, --workers)")
         artifacts = Artifacts()
         cls = ray.remote(max_restarts=RETRIES, max_task_retries=RETRIES, **_needs(cfg))(

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from cutlens.bench.protocol import context_of, error_result, next_id
+from cutlens.errors import UsageError
 
 log = logging.getLogger("cutlens.bench")
 
@@ -74,7 +75,7 @@ def parse_gpus(spec: str | None) -> list[str] | None:
         return None
     ids = [e.strip() for e in spec.split(",")]
     if not all(ids):
-        raise ValueError(f"--gpus {spec!r}: expected 'all' or a comma-separated list of GPUs")
+        raise UsageError(f"--gpus {spec!r}: expected 'all' or a comma-separated list of GPUs")
     return ids
 
 
@@ -311,7 +312,7 @@ class Runner:
             self.slots: list[Any] = list(slots)
             return
         if workers_per_gpu < 1:
-            raise ValueError("workers_per_gpu must be at least 1")
+            raise UsageError("workers_per_gpu must be at least 1")
         if device == "cpu":
             ids: list[str | None] = [None] * max(1, workers or 1)
         else:

@@ -12,17 +12,17 @@ from typing import Any, TextIO
 from cutlens import config as config_mod
 from cutlens import trust
 from cutlens.diagnostics import Diagnostic
+from cutlens.errors import UsageError
 from cutlens.template.discovery import load_template
 from cutlens.template.model import Template
 from cutlens.template.selection import Selection
 
 #: Exit codes, the same for every command: 0 all good; 1 problems found (render, compile,
-#: verification, regression); 2 usage or config.
+#: verification, regression); 2 usage or config, or an internal error (a cutlens bug).
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+EXIT_INTERNAL = 2
 
 
-class UsageError(Exception):
-    """Bad arguments: exit 2 with a one-line message."""
 
 
 class ConfigProblems(UsageError):

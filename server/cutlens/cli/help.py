@@ -10,7 +10,9 @@ exit status (every command):
   0    all good
   1    problems found: a render, compile or verification error, a failed benchmark,
        a regression (--compare)
-  2    usage or config: bad arguments, a missing file, problems in cutlens.toml
+  2    usage or config: bad arguments, a missing file, problems in cutlens.toml; or an
+       internal error (a cutlens bug: one line naming the log with the traceback; --debug
+       prints it)
   130  interrupted (Ctrl-C);  141  the reader of the output went away (| head)"""
 
 COLOR = """\

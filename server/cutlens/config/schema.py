@@ -273,11 +273,6 @@ class ProjectConfig:
     def cache_dir(self) -> Path:
         return self.root / ".cutlens"
 
-    def effective_jobs(self) -> int:
-        import os
-
-        return self.jobs if self.jobs > 0 else (os.cpu_count() or 1)
-
     def config_line(self, table: str, key: str | None = None) -> int:
         """Line of ``[table] key`` in the config file (1 when unknown)."""
         if self.index is None:

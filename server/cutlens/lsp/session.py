@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from cutlens import config as config_mod
 from cutlens import trust
+from cutlens.bench import project as bench_project
 from cutlens.bench.runner import Runner
 from cutlens.check.jinja_tier import JinjaCheck
 from cutlens.check.nvcc_tier import NvccCheck
@@ -53,8 +54,7 @@ class Project:
     @property
     def runner(self) -> Runner:
         if self._runner is None:
-            b = self.config.bench
-            self._runner = Runner(device=str(b.device), gpus=b.devices, timeout_s=b.timeout_s)
+            self._runner = bench_project.runner(self.config)
         return self._runner
 
     async def close(self) -> None:
@@ -151,9 +151,7 @@ class Session:
         for d in cfg.problems:
             log.warning("project config: %s:%d: %s", d.file, d.line, d.message)
         problems = config_mod.apply_settings(cfg, self.client_settings())
-        jobs = cfg.effective_jobs()
-        return Project(root, cfg, Renderer(self.overlays),
-                       Compiler(cfg.cache_dir / "build", jobs, max_bytes=cfg.cache.max_bytes),
+        return Project(root, cfg, Renderer(self.overlays), bench_project.compile_pool(cfg),
                        settings_problems=problems)
 
     def client_settings(self) -> dict:
