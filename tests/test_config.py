@@ -9,12 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-import pytest_lsp
 from lsprotocol import types as lsp
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import LanguageClient
 
 from cutlens import config
 from cutlens.template.loader import load
+
+from conftest import start_lsp
 
 TEMPLATE = '{#- cutlens\nkind = "cuda"\n-#}\nint x;\n'
 
@@ -137,19 +138,11 @@ def test_editor_settings_are_checked_too(tmp_path: Path):
 
 
 # -- the same problems in the editor ---------------------------------------------------------
-@pytest_lsp.fixture(config=ClientServerConfig(
-    server_command=[sys.executable, "-m", "cutlens", "lsp"]))
-async def client(lsp_client: LanguageClient, tmp_path: Path):
+@pytest.fixture
+async def client(lsp_server: LanguageClient, tmp_path: Path) -> LanguageClient:
     (tmp_path / "cutlens.toml").write_text('arch = "sm_80"\njobs = "two"\n')
     (tmp_path / "t.cu.jinja").write_text(TEMPLATE)
-    await lsp_client.initialize_session(lsp.InitializeParams(
-        capabilities=client_capabilities("visual-studio-code"),
-        root_uri=tmp_path.as_uri(),
-        workspace_folders=[lsp.WorkspaceFolder(tmp_path.as_uri(), "ws")],
-        initialization_options={"checkOn": "sometimes"}))
-    lsp_client.root = tmp_path  # type: ignore[attr-defined]
-    yield
-    await lsp_client.shutdown_session()
+    return await start_lsp(lsp_server, tmp_path, {"checkOn": "sometimes"})
 
 
 async def test_config_problems_are_diagnostics_on_cutlens_toml(client: LanguageClient):

@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import pytest_lsp
 from lsprotocol import types as lsp
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import LanguageClient
 
 from test_compile import fake_nvcc
+
+from conftest import Published, Seen, start_lsp
 
 EDITS = 1000
 FLOOD_S = 1.0
@@ -57,54 +56,13 @@ exit 1
 """
 
 
-@dataclass
-class Published:
-    version: int | None
-    messages: list[str]
-    at: float
-
-
-@dataclass
-class Log:
-    published: list[Published] = field(default_factory=list)
-    status: list[dict] = field(default_factory=list)
-
-
-@pytest_lsp.fixture(config=ClientServerConfig(
-    server_command=[sys.executable, "-m", "cutlens", "lsp"]))
-async def client(lsp_client: LanguageClient, tmp_path: Path, request):
-    log = Log()
-    lsp_client.log = log  # type: ignore[attr-defined]
-
-    features = lsp_client.protocol.fm.features
-    default = features[lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS]
-
-    def on_publish(params: lsp.PublishDiagnosticsParams) -> None:  # every one, in order
-        default(params)
-        log.published.append(Published(params.version, [d.message for d in params.diagnostics],
-                                        time.monotonic()))
-
-    features[lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS] = on_publish
-
-    @lsp_client.feature(lsp.WORKSPACE_CODE_LENS_REFRESH)
-    def on_refresh(params) -> None:  # type: ignore[no-untyped-def]
-        pass
-
-    @lsp_client.feature("cutlens/status")
-    def on_status(params) -> None:  # type: ignore[no-untyped-def]
-        log.status.append(params if isinstance(params, dict) else params._asdict())
-
+@pytest.fixture
+async def client(lsp_server: LanguageClient, tmp_path: Path, request) -> LanguageClient:
     check_on = getattr(request, "param", "save")
     if check_on == "change":
         fake = fake_nvcc(tmp_path, FAKE_NVCC_BODY)
         (tmp_path / "cutlens.toml").write_text(f'nvcc = "{fake}"\njobs = 2\n')
-    await lsp_client.initialize_session(lsp.InitializeParams(
-        capabilities=client_capabilities("visual-studio-code"), root_uri=tmp_path.as_uri(),
-        workspace_folders=[lsp.WorkspaceFolder(tmp_path.as_uri(), "ws")],
-        initialization_options={"checkOn": check_on}))
-    lsp_client.root = tmp_path  # type: ignore[attr-defined]
-    yield
-    await lsp_client.shutdown_session()
+    return await start_lsp(lsp_server, tmp_path, {"checkOn": check_on})
 
 
 async def wait_for(pred, timeout: float = 60.0, what: str = "condition"):  # type: ignore[no-untyped-def]
@@ -200,7 +158,7 @@ def open_template(client: LanguageClient, text: str, name: str = "t.cu.jinja") -
 
 
 async def test_flood_of_edits_jinja_tier(client: LanguageClient):
-    log: Log = client.log  # type: ignore[attr-defined]
+    log: Seen = client.seen  # type: ignore[attr-defined]
     uri = open_template(client, JINJA_TEMPLATE).as_uri()
     await wait_for(lambda: any("'v_0' is undefined" in m for p in log.published
                                for m in p.messages), what="first diagnostics")
@@ -218,7 +176,7 @@ async def test_flood_of_edits_jinja_tier(client: LanguageClient):
 @pytest.mark.parametrize("client", ["change"], indirect=True)
 async def test_flood_of_edits_nvcc_tier(client: LanguageClient):
     root = client.root  # type: ignore[attr-defined]
-    log: Log = client.log  # type: ignore[attr-defined]
+    log: Seen = client.seen  # type: ignore[attr-defined]
     uri = open_template(client, NVCC_TEMPLATE).as_uri()
     await wait_for(lambda: any("compiled marker_0" in m for p in log.published
                                for m in p.messages), what="first nvcc diagnostics")
@@ -271,7 +229,7 @@ def assert_responsive(latencies: list[float]) -> None:
 
 async def test_missing_nvcc_is_one_diagnostic_and_jinja_still_works(client: LanguageClient):
     root = client.root  # type: ignore[attr-defined]
-    log: Log = client.log  # type: ignore[attr-defined]
+    log: Seen = client.seen  # type: ignore[attr-defined]
     (root / "cutlens.toml").write_text('nvcc = "/nonexistent/bin/nvcc"\n')
     text = NVCC_TEMPLATE.replace("int marker_0 = 0", "int marker_0 = {{ block_size }}")
     path = root / "t.cu.jinja"

@@ -15,16 +15,15 @@ import sys
 from pathlib import Path
 
 import pytest
-import pytest_lsp
 from lsprotocol import types as lsp
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import LanguageClient
 
 from cutlens import config
 from cutlens.check.run import check_paths
 from cutlens.template import drivers
 from cutlens.template.selection import Selection
 
-from conftest import HAS_NVCC
+from conftest import HAS_NVCC, start_lsp
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("cutlass_library")
@@ -155,20 +154,13 @@ def test_missing_internals_are_one_clear_error(proj: Path):
     assert "CUTLASSGemmTemplate not found" in out.stdout, out.stdout
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(
-    server_command=[sys.executable, "-m", "cutlens", "lsp"]))
-async def client(lsp_client: LanguageClient, tmp_path: Path):
+@pytest.fixture
+async def client(lsp_server: LanguageClient, tmp_path: Path) -> LanguageClient:
     root = tmp_path / "proj"
     root.mkdir()
     shutil.copy(INSTALLED, root / "gemm_template.py")
     (root / "cutlens.toml").write_text(CONFIG)
-    await lsp_client.initialize_session(lsp.InitializeParams(
-        capabilities=client_capabilities("visual-studio-code"), root_uri=root.as_uri(),
-        workspace_folders=[lsp.WorkspaceFolder(root.as_uri(), "ws")],
-        initialization_options={"checkOn": "off"}))
-    lsp_client.root = root  # type: ignore[attr-defined]
-    yield
-    await lsp_client.shutdown_session()
+    return await start_lsp(lsp_server, root, {"checkOn": "off"})
 
 
 async def test_the_editor_checks_an_unsaved_edit_as_typed(client: LanguageClient):

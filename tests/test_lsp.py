@@ -4,15 +4,13 @@ cancellation, lenses, the rendered view, hover, completion and re-checks on chan
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
 import pytest
-import pytest_lsp
 from lsprotocol import types as lsp
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import LanguageClient
 
-from conftest import HAS_NVCC, line_of
+from conftest import HAS_NVCC, line_of, start_lsp
 
 TEMPLATE = """\
 {#- cutlens
@@ -46,39 +44,11 @@ MACROS = """\
 """
 
 
-class Recorder:
-    """Notifications the tests wait on."""
-
-    def __init__(self) -> None:
-        self.status: list[dict] = []
-        self.lens_refreshes = 0
-
-
-@pytest_lsp.fixture(config=ClientServerConfig(
-    server_command=[sys.executable, "-m", "cutlens", "lsp"]))
-async def client(lsp_client: LanguageClient, tmp_path: Path):
-    rec = Recorder()
-    lsp_client.rec = rec  # type: ignore[attr-defined]
-
-    @lsp_client.feature("cutlens/status")
-    def on_status(params):
-        rec.status.append(params if isinstance(params, dict) else params._asdict())
-
-    @lsp_client.feature(lsp.WORKSPACE_CODE_LENS_REFRESH)
-    def on_refresh(params):
-        rec.lens_refreshes += 1
-
+@pytest.fixture
+async def client(lsp_server: LanguageClient, tmp_path: Path) -> LanguageClient:
     (tmp_path / "macros.cuh.jinja").write_text(MACROS)
     (tmp_path / "cutlens.toml").write_text("jobs = 2\n")
-    params = lsp.InitializeParams(
-        capabilities=client_capabilities("visual-studio-code"),
-        root_uri=tmp_path.as_uri(),
-        workspace_folders=[lsp.WorkspaceFolder(tmp_path.as_uri(), "ws")],
-        initialization_options={"checkOn": "save"})
-    await lsp_client.initialize_session(params)
-    lsp_client.root = tmp_path  # type: ignore[attr-defined]
-    yield
-    await lsp_client.shutdown_session()
+    return await start_lsp(lsp_server, tmp_path, {"checkOn": "save"})
 
 
 def open_doc(client: LanguageClient, name: str, text: str, version: int = 1) -> str:
@@ -136,9 +106,9 @@ async def test_jinja_error_has_exact_range(client: LanguageClient):
 async def test_nvcc_error_on_save_lands_on_the_line(client: LanguageClient):
     uri = open_doc(client, "t.cu.jinja", TEMPLATE)
     # open runs both tiers; the clean template has no nvcc errors
-    await wait_for(lambda: any(s.get("state") == "compiling" for s in client.rec.status),
+    await wait_for(lambda: any(s.get("state") == "compiling" for s in client.seen.status),
                    what="compile start")
-    await wait_for(lambda: client.rec.status[-1].get("state") == "ready", what="ready")
+    await wait_for(lambda: client.seen.status[-1].get("state") == "ready", what="ready")
     assert [d for d in diags(client, uri) if d.severity == lsp.DiagnosticSeverity.Error] == []
     bad = TEMPLATE.replace("  return 0;\n}\n}", "  return undeclared_status;\n}\n}")
     change(client, uri, bad, 2)
@@ -146,7 +116,7 @@ async def test_nvcc_error_on_save_lands_on_the_line(client: LanguageClient):
     client.text_document_did_save(lsp.DidSaveTextDocumentParams(
         lsp.TextDocumentIdentifier(uri)))
     found = await wait_for(lambda: diags(client, uri, "cutlens-nvcc"), what="nvcc diags")
-    await wait_for(lambda: client.rec.status[-1].get("state") == "ready", what="ready")
+    await wait_for(lambda: client.seen.status[-1].get("state") == "ready", what="ready")
     found = diags(client, uri, "cutlens-nvcc")
     assert found[0].range.start.line == line_of(bad, "undeclared_status") - 1
     assert found[0].message == 'identifier "undeclared_status" is undefined'
@@ -157,18 +127,18 @@ async def test_nvcc_error_on_save_lands_on_the_line(client: LanguageClient):
 @pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
 async def test_stale_compile_is_cancelled_and_never_published(client: LanguageClient):
     uri = open_doc(client, "t.cu.jinja", TEMPLATE)
-    await wait_for(lambda: any(s.get("state") == "compiling" for s in client.rec.status))
-    await wait_for(lambda: client.rec.status[-1].get("state") == "ready", what="ready")
-    n_status = len(client.rec.status)
+    await wait_for(lambda: any(s.get("state") == "compiling" for s in client.seen.status))
+    await wait_for(lambda: client.seen.status[-1].get("state") == "ready", what="ready")
+    n_status = len(client.seen.status)
     # save a version with an error, then edit before its compile finishes
     bad = TEMPLATE.replace("#include <cstdint>", "#include <cstdint>\n#include <iostream>\n"
                            "int stale_marker = undeclared_stale_marker;")
     change(client, uri, bad, 2)
     client.text_document_did_save(lsp.DidSaveTextDocumentParams(lsp.TextDocumentIdentifier(uri)))
     await wait_for(lambda: any(s.get("state") == "compiling"
-                               for s in client.rec.status[n_status:]), what="compile start")
+                               for s in client.seen.status[n_status:]), what="compile start")
     change(client, uri, TEMPLATE, 3)
-    await wait_for(lambda: client.rec.status[-1].get("state") == "ready", what="ready")
+    await wait_for(lambda: client.seen.status[-1].get("state") == "ready", what="ready")
     root = str(client.root)  # type: ignore[attr-defined]
 
     def alive() -> list[str]:
@@ -194,13 +164,13 @@ async def test_stale_compile_is_cancelled_and_never_published(client: LanguageCl
 
 async def test_lenses_before_and_after_results(client: LanguageClient):
     uri = open_doc(client, "t.cu.jinja", TEMPLATE)
-    await wait_for(lambda: client.rec.status and client.rec.status[-1].get("state") == "ready")
+    await wait_for(lambda: client.seen.status and client.seen.status[-1].get("state") == "ready")
     lenses = await resolved_lenses(client, uri)
     titles = [c.command.title for c in lenses]
     assert titles[:3] == ["▶ Check", "▶ Benchmark (2 variants)", "Show rendered"]
     if not HAS_NVCC:
         return
-    await wait_for(lambda: client.rec.lens_refreshes > 0, what="lens refresh")
+    await wait_for(lambda: client.seen.lens_refreshes > 0, what="lens refresh")
     lenses = await resolved_lenses(client, uri)
     grid = line_of(TEMPLATE, "[variants]") - 1
     # the grid's two variants share one summary lens on its line (not one lens each)
@@ -240,7 +210,7 @@ async def test_show_rendered_maps_positions(client: LanguageClient):
 
 async def test_hover_on_an_expression(client: LanguageClient):
     uri = open_doc(client, "t.cu.jinja", TEMPLATE)
-    await wait_for(lambda: client.rec.status and client.rec.status[-1].get("state") == "ready")
+    await wait_for(lambda: client.seen.status and client.seen.status[-1].get("state") == "ready")
     ln = line_of(TEMPLATE, "(int64_t){{ block }}") - 1
     col = TEMPLATE.splitlines()[ln].index("{{ block }}") + 1
     h = await client.text_document_hover_async(lsp.HoverParams(
@@ -283,7 +253,7 @@ async def test_completion_after_kernel_dot(client: LanguageClient):
 
 async def test_change_to_included_template_rechecks_parent(client: LanguageClient):
     uri = open_doc(client, "t.cu.jinja", TEMPLATE)
-    await wait_for(lambda: client.rec.status and client.rec.status[-1].get("state") == "ready")
+    await wait_for(lambda: client.seen.status and client.seen.status[-1].get("state") == "ready")
     assert diags(client, uri, "cutlens-jinja") == []
     macros = client.root / "macros.cuh.jinja"  # type: ignore[attr-defined]
     macros.write_text(MACROS.replace("{{ block }}, 0, stream", "{{ blocks }}, 0, stream"))
@@ -324,3 +294,47 @@ async def test_benchmark_command_fills_lenses_and_results(client: LanguageClient
     assert [r.best for r in rows].count(True) == 1
     assert rows[0].best and rows[0].verified
     assert table.baseline.vec.ms > 0
+
+
+#: A fake nvcc that reports the marker it compiled at once (no real nvcc runs).
+MARKER_NVCC = r"""for a; do case "$a" in *.cu) src=$a;; esac; done
+m=$(grep -o 'marker_[0-9]*' "$src" | head -1)
+echo "$m" >> "$(dirname "$0")/runs"
+echo "$src(1): error: compiled $m"
+exit 1
+"""
+MARKED = """\
+{#- cutlens
+kind = "cuda"
+[samples.s]
+X = { dtype = "float32", size = [256] }
+-#}
+int marker_1 = 0;
+"""
+
+
+@pytest.mark.parametrize("check_on", ["change", "save"])
+async def test_the_projects_check_on_decides_without_a_client_setting(
+        lsp_server: LanguageClient, tmp_path: Path, check_on: str):
+    """``check_on`` in cutlens.toml is the project's say: with no ``checkOn`` from the
+    editor, "change" compiles each edit (unsaved) and "save" compiles none of them."""
+    from test_compile import fake_nvcc
+
+    nvcc = fake_nvcc(tmp_path, MARKER_NVCC)
+    (tmp_path / "cutlens.toml").write_text(f'nvcc = "{nvcc}"\ncutlass = false\n'
+                                           f'check_on = "{check_on}"\n')
+    await start_lsp(lsp_server, tmp_path)  # no initialization options at all
+    uri = open_doc(lsp_server, "t.cu.jinja", MARKED)
+
+    def nvcc_says(n: int) -> bool:
+        return any(f"compiled marker_{n}" in d.message
+                   for d in lsp_server.diagnostics.get(uri, []))
+
+    await wait_for(lambda: nvcc_says(1), what="the compile on open")
+    change(lsp_server, uri, MARKED.replace("marker_1", "marker_2"), 2)
+    if check_on == "change":
+        await wait_for(lambda: nvcc_says(2), what="the compile of the unsaved edit")
+    else:
+        await asyncio.sleep(2.0)  # the change debounce (0.8 s) is long past
+        runs = (tmp_path / "runs").read_text().split()
+        assert set(runs) == {"marker_1"} and not nvcc_says(2)

@@ -5,18 +5,15 @@ links, inlay hints with ptxas' figures."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Union
 
 import pytest
-import pytest_lsp
 from lsprotocol import types as lsp
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import LanguageClient
 
 from test_lsp import open_doc, resolved_lenses, wait_for
 
-from conftest import HAS_NVCC, line_of
+from conftest import HAS_NVCC, line_of, start_lsp
 
 BENCH_TOML = ('[bench]\ndevice = "cpu"\nwarmup_ms = 1\nrep_ms = 5\nmin_iters = 5\n'
               'max_iters = 50\nflush_bytes = 1048576\n')
@@ -88,54 +85,14 @@ Check<{{ block }}> instance;
 """
 
 
-class Seen:
-    def __init__(self) -> None:
-        self.refreshes = 0
-        self.status: list[dict] = []
-
-
-@pytest_lsp.fixture(config=ClientServerConfig(
-    server_command=[sys.executable, "-m", "cutlens", "lsp"]))
-async def client(lsp_client: LanguageClient, tmp_path: Path):
-    seen = Seen()
-    lsp_client.seen = seen  # type: ignore[attr-defined]
-
-    @lsp_client.feature(lsp.WORKSPACE_CODE_LENS_REFRESH)
-    def on_refresh(params):  # type: ignore[no-untyped-def]
-        seen.refreshes += 1
-
-    @lsp_client.feature(lsp.WORKSPACE_INLAY_HINT_REFRESH)
-    def on_hint_refresh(params):  # type: ignore[no-untyped-def]
-        return None
-
-    @lsp_client.feature("cutlens/status")
-    def on_status(params):  # type: ignore[no-untyped-def]
-        seen.status.append(params if isinstance(params, dict) else params._asdict())
-
-    # lsprotocol structures any code action that has a `command` as a Command (its union
-    # hook checks only for the key); a client tells them apart by the key's type, as VS Code
-    # does
-    def command_or_action(obj, _type):  # type: ignore[no-untyped-def]
-        conv = lsp_client.protocol._converter
-        if isinstance(obj.get("command"), str):
-            return conv.structure(obj, lsp.Command)
-        return conv.structure(obj, lsp.CodeAction)
-
-    lsp_client.protocol._converter.register_structure_hook(
-        Union[lsp.Command, lsp.CodeAction], command_or_action)  # noqa: UP007
-
+@pytest.fixture
+async def client(lsp_server: LanguageClient, tmp_path: Path) -> LanguageClient:
     (tmp_path / "macros.cuh.jinja").write_text("{% macro noop() %}{% endmacro %}\n")
     (tmp_path / "inc").mkdir()
     (tmp_path / "inc" / "check.h").write_text(HEADER)
     (tmp_path / "cutlens.toml").write_text('include_dirs = ["inc"]\ncutlass = false\njobs = 2\n'
                                            + BENCH_TOML)
-    await lsp_client.initialize_session(lsp.InitializeParams(
-        capabilities=client_capabilities("visual-studio-code"), root_uri=tmp_path.as_uri(),
-        workspace_folders=[lsp.WorkspaceFolder(tmp_path.as_uri(), "ws")],
-        initialization_options={"checkOn": "save"}))
-    lsp_client.root = tmp_path  # type: ignore[attr-defined]
-    yield
-    await lsp_client.shutdown_session()
+    return await start_lsp(lsp_server, tmp_path, {"checkOn": "save"})
 
 
 def jinja_diags(client: LanguageClient, uri: str) -> list[lsp.Diagnostic]:
@@ -221,7 +178,7 @@ async def test_variant_tables_keep_one_lens_each(client: LanguageClient):
 @pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
 async def test_inlay_hints_show_ptxas_figures_on_each_variant_line(client: LanguageClient):
     uri = open_doc(client, "l.cu.jinja", LISTED)
-    await wait_for(lambda: client.seen.refreshes > 0, what="the compile's results")
+    await wait_for(lambda: client.seen.lens_refreshes > 0, what="the compile's results")
     everything = lsp.Range(lsp.Position(0, 0), lsp.Position(len(LISTED.splitlines()), 0))
     hints = await client.text_document_inlay_hint_async(lsp.InlayHintParams(
         lsp.TextDocumentIdentifier(uri), everything))

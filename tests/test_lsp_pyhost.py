@@ -6,29 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import sys
 from pathlib import Path
 
-import pytest_lsp
+import pytest
 from lsprotocol import types as lsp
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import LanguageClient
+
+from conftest import start_lsp
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pyhost"
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(
-    server_command=[sys.executable, "-m", "cutlens", "lsp"]))
-async def client(lsp_client: LanguageClient, tmp_path: Path):
+@pytest.fixture
+async def client(lsp_server: LanguageClient, tmp_path: Path) -> LanguageClient:
     root = tmp_path / "proj"
     shutil.copytree(FIXTURE, root, ignore=shutil.ignore_patterns(".cutlens", "__pycache__"))
-    await lsp_client.initialize_session(lsp.InitializeParams(
-        capabilities=client_capabilities("visual-studio-code"),
-        root_uri=root.as_uri(),
-        workspace_folders=[lsp.WorkspaceFolder(root.as_uri(), "ws")],
-        initialization_options={"checkOn": "off"}))
-    lsp_client.root = root  # type: ignore[attr-defined]
-    yield
-    await lsp_client.shutdown_session()
+    return await start_lsp(lsp_server, root, {"checkOn": "off"})
 
 
 def open_doc(client: LanguageClient, path: Path, text: str | None = None) -> str:

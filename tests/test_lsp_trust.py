@@ -4,56 +4,42 @@ trust granted later (didChangeConfiguration) runs them; ``--no-exec`` overrides 
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-import pytest_lsp
+import pytest
 from lsprotocol import types as lsp
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import LanguageClient
 
 from test_lsp import wait_for
 from test_trust import GEN_TEMPLATE, GENERATOR, PLAIN_TEMPLATE, fake_nvcc
 
-SERVER = [sys.executable, "-m", "cutlens", "lsp"]
+from conftest import start_lsp
+
 CLEAN_GEN = GEN_TEMPLATE.replace("{% if %}\n", "")
 INFO = lsp.DiagnosticSeverity.Information
 
 
-def _workspace(client: LanguageClient, root: Path) -> None:
-    @client.feature("cutlens/status")
-    def on_status(params):
-        return None
-
-    @client.feature(lsp.WORKSPACE_CODE_LENS_REFRESH)
-    def on_refresh(params):
-        return None
-
+def _workspace(root: Path) -> None:
     nvcc = fake_nvcc(root)
     (root / "cutlens.toml").write_text(f'nvcc = "{nvcc}"\ncutlass = false\n')
     (root / "gen.py").write_text(GENERATOR)
 
 
 async def _start(client: LanguageClient, root: Path, options: dict) -> None:
-    client.root = root  # type: ignore[attr-defined]
-    await client.initialize_session(lsp.InitializeParams(
-        capabilities=client_capabilities("visual-studio-code"), root_uri=root.as_uri(),
-        workspace_folders=[lsp.WorkspaceFolder(root.as_uri(), "ws")],
-        initialization_options={"checkOn": "save", **options}))
+    await start_lsp(client, root, {"checkOn": "save", **options})
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
-async def client(lsp_client: LanguageClient, tmp_path: Path):
-    _workspace(lsp_client, tmp_path)
-    lsp_client.root = tmp_path  # type: ignore[attr-defined]
-    yield
-    await lsp_client.shutdown_session()
+@pytest.fixture
+def client(lsp_server: LanguageClient, tmp_path: Path) -> LanguageClient:
+    _workspace(tmp_path)
+    lsp_server.root = tmp_path  # type: ignore[attr-defined]
+    return lsp_server
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=[*SERVER, "--no-exec"]))
-async def no_exec_client(lsp_client: LanguageClient, tmp_path: Path):
-    _workspace(lsp_client, tmp_path)
-    yield
-    await lsp_client.shutdown_session()
+@pytest.fixture
+def no_exec_client(lsp_server_no_exec: LanguageClient, tmp_path: Path) -> LanguageClient:
+    _workspace(tmp_path)
+    return lsp_server_no_exec
 
 
 def open_doc(client: LanguageClient, name: str, text: str) -> str:

@@ -3,6 +3,7 @@
 schemas of a template's ``[compile]`` and ``[bench]`` tables. Every key is type-checked and
 every problem is a diagnostic on the line that holds it."""
 
+from cutlens.config.editor import EditorSettings, parse_editor_settings
 from cutlens.config.load import (
     ConfigError,
     apply_settings,
@@ -28,9 +29,8 @@ from cutlens.config.schema import (
     TemplateSettings,
 )
 
-__all__ = ["CHECK_ON", "DEFAULT_EXCLUDE", "DEFAULT_GLOBS", "IGNORED_DIRS", "KINDS", "TEMPLATE_KEYS",
-           "BenchConfig", "CompileTable", "ConfigError", "DriverConfig", "InductorConfig",
-           "ProjectConfig",
-           "TemplateBench", "TemplateSettings", "apply_settings", "driver_module_file",
-           "find_root", "has_config", "load",
-           "root_for"]
+__all__ = ["CHECK_ON", "DEFAULT_EXCLUDE", "DEFAULT_GLOBS", "IGNORED_DIRS", "KINDS",
+           "TEMPLATE_KEYS", "BenchConfig", "CompileTable", "ConfigError", "DriverConfig",
+           "EditorSettings", "InductorConfig", "ProjectConfig", "TemplateBench",
+           "TemplateSettings", "apply_settings", "driver_module_file", "find_root",
+           "has_config", "load", "parse_editor_settings", "root_for"]

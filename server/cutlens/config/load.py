@@ -12,8 +12,8 @@ from typing import Any
 
 import attrs
 
+from cutlens.config.editor import SERVER_SETTINGS
 from cutlens.config.schema import (
-    CHECK_ON,
     BenchConfig,
     DriverConfig,
     ProjectConfig,
@@ -32,8 +32,6 @@ from cutlens.diagnostics import Diagnostic
 #: Editor setting names that are not config keys or their aliases (camelCase, as the VS Code
 #: extension sends them) -> config keys.
 SETTING_ALIASES = {"benchmark": "bench", "templateGlobs": "globs", "templates": "globs"}
-#: Editor settings that are the language server's own (not project config keys).
-SERVER_SETTINGS = ("trusted", "jinjaDebounceMs", "python", "trace")
 
 
 _TOML_POS_RE = re.compile(r"\(at line (\d+), column (\d+)\)")
@@ -277,8 +275,3 @@ def apply_settings(cfg: ProjectConfig, settings: dict[str, Any]) -> list[Diagnos
     for d in problems.items:
         d.message = "cutlens setting " + d.message
     return problems.items
-
-
-def check_on_of(value: Any) -> str:
-    """A ``checkOn`` value, defaulting to save."""
-    return value if value in CHECK_ON else "save"

@@ -37,7 +37,7 @@ def register_lifecycle(server: CutlensServer) -> None:
     def initialize(ls: CutlensServer, params: lsp.InitializeParams) -> None:
         opts = params.initialization_options
         if isinstance(opts, dict):
-            ses.settings.update(opts.get("cutlens", opts))
+            ses.settings = ses.settings.updated(opts.get("cutlens", opts))
         ses.apply_trust()
         roots = [uri_to_path(f.uri) for f in params.workspace_folders or []]
         if not roots and params.root_uri:
@@ -69,7 +69,7 @@ def register_lifecycle(server: CutlensServer) -> None:
                                        params: lsp.DidChangeConfigurationParams) -> None:
         settings = params.settings
         if isinstance(settings, dict):
-            ses.settings.update(settings.get("cutlens", settings))
+            ses.settings = ses.settings.updated(settings.get("cutlens", settings))
         if ses.apply_trust():
             log.info("workspace trust: %s", "trusted" if ses.trusted else "untrusted")
         await ls.reload()
@@ -100,7 +100,7 @@ def register_documents(server: CutlensServer) -> None:
             ls.session.project_for(path)
             ls.watcher.refresh()
         tiers.schedule_jinja(doc, 0)
-        if ls.check_on != "off":
+        if ses.check_on(path) != "off":
             tiers.schedule_nvcc(doc, 0)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
@@ -112,7 +112,7 @@ def register_documents(server: CutlensServer) -> None:
         doc = ses.doc(path, uri)
         doc.version = params.text_document.version
         ls.debouncer.cancel(("nvcc", path))  # a newer edit cancels stale compiles
-        if ls.check_on == "change":
+        if ses.check_on(path) == "change":
             # The last compile's diagnostics describe an older text, and a compile of this one
             # is due: never publish them again under this version.
             ses.set_tier(path, "nvcc", [])
@@ -121,7 +121,7 @@ def register_documents(server: CutlensServer) -> None:
         for dep in ses.dependents(path):
             if dep.is_open:
                 ls.debouncer.cancel(("nvcc", dep.path))
-                if ls.check_on == "change":  # its compile read the old text of this file
+                if ses.check_on(dep.path) == "change":  # its compile read the old text
                     ls.publish(ses.set_tier(dep.path, "nvcc", []))
                     tiers.schedule_nvcc(dep, NVCC_CHANGE_DEBOUNCE_S)
                 tiers.schedule_jinja(dep)
@@ -131,12 +131,11 @@ def register_documents(server: CutlensServer) -> None:
     def did_save(ls: CutlensServer, params: lsp.DidSaveTextDocumentParams) -> None:
         path = uri_to_path(params.text_document.uri)
         doc = ses.docs.get(path)
-        if ls.check_on == "save":
-            if doc is not None:
-                tiers.schedule_nvcc(doc, 0)
-            for dep in ses.dependents(path):
-                if dep.is_open:
-                    tiers.schedule_nvcc(dep, 0)
+        if doc is not None and ses.check_on(path) == "save":
+            tiers.schedule_nvcc(doc, 0)
+        for dep in ses.dependents(path):
+            if dep.is_open and ses.check_on(dep.path) == "save":
+                tiers.schedule_nvcc(dep, 0)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     @guarded

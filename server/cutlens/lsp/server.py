@@ -31,9 +31,6 @@ from cutlens.render.unit import RenderedUnit, RenderFailure
 log = logging.getLogger("cutlens.lsp")
 _F = TypeVar("_F", bound=Callable[..., Any])
 
-#: The Jinja tier's default debounce after a keystroke.
-JINJA_DEBOUNCE_S = 0.15
-
 
 class CutlensServer(LanguageServer):
     """The server: ``session`` holds its state, ``tiers`` schedules the checks."""
@@ -57,22 +54,6 @@ class CutlensServer(LanguageServer):
         self._results_memo: dict[tuple[str, str], tuple[int, list[dict], list[dict]]] = {}
 
     # -- settings ----------------------------------------------------------------------------
-    @property
-    def check_on(self) -> str:
-        s = self.session.settings
-        value = s.get("checkOn") or s.get("check_on")
-        if value in ("save", "change", "off"):
-            return str(value)
-        return "save"
-
-    @property
-    def jinja_debounce_s(self) -> float:
-        ms = self.session.settings.get("jinjaDebounceMs")
-        try:
-            return JINJA_DEBOUNCE_S if ms is None else max(float(ms), 0.0) / 1000
-        except (TypeError, ValueError):
-            return JINJA_DEBOUNCE_S
-
     async def reload(self) -> None:
         """Settings or a config file changed: new projects, every open template again."""
         for proj in self.session.reload_projects():

@@ -190,7 +190,7 @@ class Tiers:
                                                    lambda: self.nvcc(doc))
 
     def schedule_jinja(self, doc: TemplateDoc, delay: float | None = None) -> None:
-        delay = self.ls.jinja_debounce_s if delay is None else delay
+        delay = self.session.settings.jinja_debounce_s if delay is None else delay
         self.ls.debouncer.schedule(("jinja", doc.path), delay, lambda: self.jinja(doc))
 
     def recheck_open(self, nvcc_delay: float = 0.2) -> None:
@@ -198,7 +198,7 @@ class Tiers:
         for doc in self.session.docs.values():
             if doc.is_open:
                 self.schedule_jinja(doc, 0)
-                if self.ls.check_on != "off":
+                if self.session.check_on(doc.path) != "off":
                     self.schedule_nvcc(doc, nvcc_delay)
 
     def on_file_changed(self, path: Path) -> None:
@@ -208,5 +208,5 @@ class Tiers:
                 continue
             if dep.is_open or dep.jinja is not None:
                 self.schedule_jinja(dep, 0.05)
-                if self.ls.check_on != "off" and dep.is_open:
+                if dep.is_open and self.session.check_on(dep.path) != "off":
                     self.schedule_nvcc(dep, NVCC_CHANGE_DEBOUNCE_S)

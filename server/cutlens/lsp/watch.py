@@ -83,7 +83,7 @@ class Watcher:
         ls.tiers.on_file_changed(path)
         if path.suffix in HEADER_SUFFIXES and self._in_include_dirs(path):
             for doc in ses.docs.values():
-                if doc.is_open and ls.check_on != "off":
+                if doc.is_open and ls.session.check_on(doc.path) != "off":
                     ls.tiers.schedule_nvcc(doc, 0.5)
 
     def _in_include_dirs(self, path: Path) -> bool:
