@@ -54,6 +54,37 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+#: What a test not marked ``nvcc`` finds as nvcc: it answers ``--version`` and refuses to
+#: compile, so that such a test never depends on (or waits for) a real compile.
+NO_NVCC = """#!/bin/sh
+if [ "$1" = --version ]; then
+  echo "Cuda compilation tools, release 0.0, V0.0.0 (cutlens tests: no nvcc outside"
+  echo "tests marked nvcc)"; exit 0
+fi
+echo "nvcc: not available to a test not marked @pytest.mark.nvcc" >&2
+exit 1
+"""
+
+
+@pytest.fixture(autouse=True)
+def _nvcc_only_where_marked(request: pytest.FixtureRequest,
+                            tmp_path_factory: pytest.TempPathFactory,
+                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside tests marked ``nvcc``, $CUDACXX (the first place cutlens looks; the language
+    server and the CLI inherit it) names a stand-in that compiles nothing: ``-m "not
+    nvcc"`` runs no nvcc, and passes where none is installed. A config's own ``nvcc`` (a
+    test's fake) still wins."""
+    if request.node.get_closest_marker("nvcc") is not None:
+        return
+    folder = tmp_path_factory.getbasetemp() / "no-nvcc"
+    stub = folder / "nvcc"
+    if not stub.exists():
+        folder.mkdir(exist_ok=True)
+        stub.write_text(NO_NVCC)
+        stub.chmod(0o755)
+    monkeypatch.setenv("CUDACXX", str(stub))
+
+
 class Project:
     """A throwaway workspace: write files, load templates, render them."""
 

@@ -13,9 +13,7 @@ import pytest
 
 from cutlens.results.store import ResultStore
 
-from conftest import HAS_NVCC
-
-pytestmark = [pytest.mark.nvcc, pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")]
+pytestmark = pytest.mark.nvcc
 
 TEMPLATE = """\
 {#- cutlens

@@ -31,7 +31,7 @@ from cutlens.render.renderer import Renderer
 from cutlens.results.store import ResultStore
 from cutlens.template.discovery import load_template
 
-from conftest import HAS_NVCC, fakelib
+from conftest import fakelib
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("torch")  # the bench workers import it
@@ -158,7 +158,6 @@ async def _kill_a_busy_actor(slots, min_busy_s: float = 0.1) -> tuple[int, set[s
 
 
 @pytest.mark.nvcc
-@pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
 async def test_sweep_loses_nothing_when_a_worker_is_killed(cluster, project):
     cfg, t = _template(project)
     store = ResultStore(cfg.root)
@@ -183,7 +182,6 @@ async def test_sweep_loses_nothing_when_a_worker_is_killed(cluster, project):
 
 
 @pytest.mark.nvcc
-@pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
 async def test_interrupted_sweep_keeps_finished_results(cluster, project):
     cfg, t = _template(project)
     store = ResultStore(cfg.root)
@@ -219,7 +217,6 @@ def _wait_for_port(port: int, proc: subprocess.Popen, timeout_s: float = 60) -> 
 
 
 @pytest.mark.nvcc
-@pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
 def test_cli_against_a_started_head_node(cluster, project):
     ray_bin = Path(sys.executable).with_name("ray")
     if not ray_bin.exists():

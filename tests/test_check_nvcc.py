@@ -14,9 +14,9 @@ from cutlens.check.run import check_paths
 from cutlens.nvcc.project import compile_pool
 from cutlens.template.selection import Selection
 
-from conftest import HAS_NVCC, line_of
+from conftest import line_of
 
-pytestmark = [pytest.mark.nvcc, pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")]
+pytestmark = pytest.mark.nvcc
 
 HEAD = """\
 {#- cutlens

@@ -17,8 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HAS_NVCC
-
 CLEAN = """\
 {#- cutlens
 kind = "cuda"
@@ -303,7 +301,6 @@ def test_colour_follows_the_flag_the_terminal_and_no_color(root: Path):
 
 
 @pytest.mark.nvcc
-@pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
 def test_progress_line_shows_sample_and_variant(tmp_path: Path):
     """On a terminal, check's nvcc progress names ``[sample/variant]`` (not eaten as rich
     markup)."""

@@ -21,7 +21,6 @@ try:
     NVCC: str | None = nv.find_nvcc()
 except nv.NvccNotFound:
     NVCC = None
-needs_nvcc = pytest.mark.skipif(NVCC is None, reason="nvcc not found")
 
 TINY = CompileOptions(cutlass=False)
 OK_SRC = """#include "config.inc"
@@ -122,7 +121,7 @@ def test_gencode_derivation():
         nv.gencode("hopper")
 
 
-@needs_nvcc
+@pytest.mark.nvcc
 def test_command_flags_per_mode():
     opts = CompileOptions(include_dirs=("/proj/include",), defines=("FOO=1",),
                           extra_flags=("-lineinfo",))
@@ -153,7 +152,7 @@ def test_cutlass_include_dirs_exist():
     assert Path(dirs[1], "cutlass", "util").is_dir()
 
 
-@needs_nvcc
+@pytest.mark.nvcc
 def test_nvcc_version():
     assert nv.nvcc_version(NVCC).count(".") == 2
 
@@ -161,7 +160,7 @@ def test_nvcc_version():
 # --------------------------------------------------------------------------- cache key
 
 
-@needs_nvcc
+@pytest.mark.nvcc
 def test_key_depends_on_content_flags_and_project_headers(tmp_path):
     inc = tmp_path / "include"
     inc.mkdir()
@@ -212,7 +211,7 @@ async def until(pred, what: str, guard_s: float = 60) -> None:
 # --------------------------------------------------------------------------- real nvcc
 
 
-@needs_nvcc
+@pytest.mark.nvcc
 async def test_cache_hit_runs_no_nvcc_and_survives_restart(tmp_path):
     c = Compiler(tmp_path / "cache", jobs=2)
     first = await c.compile(job(mode=Mode.FULL))
@@ -234,7 +233,7 @@ async def test_cache_hit_runs_no_nvcc_and_survives_restart(tmp_path):
     assert Path(moved.artifact).is_file()
 
 
-@needs_nvcc
+@pytest.mark.nvcc
 async def test_errors_are_cached_with_messages_and_chain(tmp_path):
     c = Compiler(tmp_path, jobs=1)
     r = await c.compile(job(TEMPLATE_ERR, Mode.FULL))
@@ -248,7 +247,7 @@ async def test_errors_are_cached_with_messages_and_chain(tmp_path):
     assert not list(Path(r.source_path).parent.glob("*.part"))
 
 
-@needs_nvcc
+@pytest.mark.nvcc
 async def test_concurrent_same_key_runs_nvcc_once(tmp_path):
     c = Compiler(tmp_path, jobs=2)
     results = await asyncio.gather(*(c.compile(job(mode=Mode.QUICK)) for _ in range(4)))
@@ -256,7 +255,7 @@ async def test_concurrent_same_key_runs_nvcc_once(tmp_path):
     assert c.stats.nvcc_runs == 1 and c.stats.joined == 3
 
 
-@needs_nvcc
+@pytest.mark.nvcc
 async def test_companions_written_beside_tu(tmp_path):
     c = Compiler(tmp_path)
     r = await c.compile(job(mode=Mode.QUICK, factor="3.0f"))
@@ -271,7 +270,7 @@ async def test_companions_written_beside_tu(tmp_path):
     assert any(m.file == broken.source_path and m.line == 2 for m in broken.errors)
 
 
-@needs_nvcc
+@pytest.mark.nvcc
 async def test_quick_and_full_both_delivered_on_the_same_tu(tmp_path):
     c = Compiler(tmp_path)
     quick, full = await asyncio.gather(c.compile(job(CALLS_HOST, Mode.QUICK)),
@@ -282,7 +281,7 @@ async def test_quick_and_full_both_delivered_on_the_same_tu(tmp_path):
     assert full.errors[0].file == full.source_path
 
 
-@needs_nvcc
+@pytest.mark.nvcc
 async def test_build_links_the_full_object(tmp_path):
     c = Compiler(tmp_path)
     full = await c.compile(job(mode=Mode.FULL))
@@ -299,7 +298,7 @@ async def test_build_links_the_full_object(tmp_path):
     assert failed.errors and fresh.stats.nvcc_runs == 3  # no link after a failed compile
 
 
-@needs_nvcc
+@pytest.mark.nvcc
 async def test_cancellation_kills_real_nvcc_process_group(tmp_path):
     src = ('#include <cute/tensor.hpp>\n'
            '__global__ void k(float* x) { x[0] = cute::size(cute::make_layout('

@@ -27,9 +27,6 @@ from cutlens.nvcc.pool import CompileJob, Compiler
 from cutlens.nvcc.toolchain import CompileOptions, Mode
 from test_compile import alive, fake_nvcc, session_members, until
 
-from conftest import HAS_NVCC
-
-needs_nvcc = pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
 SERVER = str(Path(__file__).resolve().parents[1] / "server")
 
 TINY = CompileOptions(cutlass=False, arch="sm_90a")
@@ -79,7 +76,7 @@ def leftovers(root: Path) -> list[Path]:
 # --------------------------------------------------------------------------- nvcc killed
 
 
-@needs_nvcc
+@pytest.mark.nvcc
 async def test_real_nvcc_killed_mid_compile(tmp_path):
     c = Compiler(tmp_path / "cache")
     job = CompileJob(SLOW_SRC, Mode.FULL, TINY, name="slow")
@@ -344,7 +341,7 @@ def fill(path: Path) -> None:
                 f.write(chunk)
 
 
-@needs_nvcc
+@pytest.mark.nvcc
 async def test_real_full_disk_under_the_cache(tmp_path):
     """The cache on a real 1 MiB tmpfs, filled after the unit is written: nvcc cannot write
     its object. The failure is reported and not cached; once there is room, it compiles."""

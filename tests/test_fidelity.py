@@ -28,9 +28,11 @@ from cutlens.render.renderer import RenderedUnit
 from cutlens.template.discovery import load_template
 from cutlens.template.selection import Selection
 
-from conftest import HAS_NVCC, line_of
+from conftest import line_of
 
-needs_nvcc = pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
+#: Real CUTLASS units (~45 s of nvcc each) in the nvcc tests.
+pytestmark = pytest.mark.timeout(1200)
+
 STAND_IN = Path(__file__).parent / "fixtures" / "flashinfer_like"
 INST = "csrc/decode_kernel_inst.jinja"
 CONFIG = "csrc/decode_customize_config.jinja"
@@ -275,7 +277,6 @@ def test_full_only_mode_runs_the_full_pass_alone():
 
 
 @pytest.mark.nvcc
-@pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
 @pytest.mark.parametrize("mode", ["full", "full-only"])
 def test_flashinfer_shaped_project_checks_clean(stand_in: Path, mode: str):
     """Done-when 2, on the stand-in: configured only through cutlens.toml (companion,
@@ -286,7 +287,6 @@ def test_flashinfer_shaped_project_checks_clean(stand_in: Path, mode: str):
 
 
 @pytest.mark.nvcc
-@pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
 def test_flashinfer_shaped_errors_land_on_their_lines(stand_in: Path):
     """Items 8 and 9: an error deep in a header instantiated from the 3-line explicit
     instantiation lands on the line whose ``{{ expr }}`` rendered the offending argument;
@@ -352,7 +352,6 @@ def test_flashinfer_shaped_errors_land_on_their_lines(stand_in: Path):
 
 
 @pytest.mark.nvcc
-@pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
 @pytest.mark.parametrize("old,new,edited,quoted", [
     # an enumerator that does not exist: EDG adds "invalid explicit instantiation
     # declaration", at the statement's first line
@@ -393,7 +392,7 @@ def check_one(project, name: str, text: str, **kw):
 
 
 @pytest.mark.nvcc
-@needs_nvcc
+@pytest.mark.nvcc
 def test_gcc_note_with_its_own_include_context_is_no_error(project):
     """Item 1: the redefinition warning on the #include line, its note related; nvcc exits
     0 and so does the check (no phantom "error: In file included from")."""
@@ -410,7 +409,7 @@ def test_gcc_note_with_its_own_include_context_is_no_error(project):
 
 
 @pytest.mark.nvcc
-@needs_nvcc
+@pytest.mark.nvcc
 def test_errors_only_the_quick_pass_finds_are_counted_everywhere(project):
     """Item 4: a device-only error (quick pass) and a host-only static_assert (full pass,
     which stops in cudafe++ and never compiles the device code): both in the report, the
@@ -435,7 +434,7 @@ def test_errors_only_the_quick_pass_finds_are_counted_everywhere(project):
 
 
 @pytest.mark.nvcc
-@needs_nvcc
+@pytest.mark.nvcc
 def test_an_error_with_candidate_notes_keeps_its_chain(project):
     """Item 6: EDG prints the chain after the candidate notes; the error lands on the
     template line that instantiates ``rank3``, the candidates related."""
@@ -457,7 +456,7 @@ def test_an_error_with_candidate_notes_keeps_its_chain(project):
 
 
 @pytest.mark.nvcc
-@needs_nvcc
+@pytest.mark.nvcc
 def test_a_header_beside_the_template_is_found(project):
     """Item 7: ``#include "helpers.cuh"`` next to the template compiles, as it would beside
     the rendered file."""
@@ -498,7 +497,7 @@ HEAVY_INST = ("// a header with no chain into the unit\n#include <cstdint>\n"
 
 
 @pytest.mark.nvcc
-@needs_nvcc
+@pytest.mark.nvcc
 def test_header_messages_without_a_chain_land_on_the_include_line(project):
     """Item 10: a deprecation warning in plain header code and ptxas's spill warning for
     the header's kernel land on the ``#include`` bringing the header in (the header

@@ -9,9 +9,7 @@ import sys
 
 import pytest
 
-from conftest import HAS_NVCC
-
-pytestmark = [pytest.mark.nvcc, pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")]
+pytestmark = pytest.mark.nvcc
 
 GOOD = """\
 {#- cutlens

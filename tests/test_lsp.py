@@ -10,7 +10,7 @@ import pytest
 from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient
 
-from conftest import HAS_NVCC, line_of, start_lsp
+from conftest import line_of, start_lsp
 
 TEMPLATE = """\
 {#- cutlens
@@ -102,7 +102,7 @@ async def test_jinja_error_has_exact_range(client: LanguageClient):
     assert d.severity == lsp.DiagnosticSeverity.Error
 
 
-@pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
+@pytest.mark.nvcc
 async def test_nvcc_error_on_save_lands_on_the_line(client: LanguageClient):
     uri = open_doc(client, "t.cu.jinja", TEMPLATE)
     # open runs both tiers; the clean template has no nvcc errors
@@ -124,7 +124,7 @@ async def test_nvcc_error_on_save_lands_on_the_line(client: LanguageClient):
     assert len(diags(client, uri, "cutlens-nvcc")) == 1
 
 
-@pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
+@pytest.mark.nvcc
 async def test_stale_compile_is_cancelled_and_never_published(client: LanguageClient):
     uri = open_doc(client, "t.cu.jinja", TEMPLATE)
     await wait_for(lambda: any(s.get("state") == "compiling" for s in client.seen.status))
@@ -162,14 +162,13 @@ async def test_stale_compile_is_cancelled_and_never_published(client: LanguageCl
     assert not any("stale_marker" in d.message for d in diags(client, uri))
 
 
+@pytest.mark.nvcc
 async def test_lenses_before_and_after_results(client: LanguageClient):
     uri = open_doc(client, "t.cu.jinja", TEMPLATE)
     await wait_for(lambda: client.seen.status and client.seen.status[-1].get("state") == "ready")
     lenses = await resolved_lenses(client, uri)
     titles = [c.command.title for c in lenses]
     assert titles[:3] == ["▶ Check", "▶ Benchmark (2 variants)", "Show rendered"]
-    if not HAS_NVCC:
-        return
     await wait_for(lambda: client.seen.lens_refreshes > 0, what="lens refresh")
     lenses = await resolved_lenses(client, uri)
     grid = line_of(TEMPLATE, "[variants]") - 1
@@ -265,7 +264,7 @@ async def test_change_to_included_template_rechecks_parent(client: LanguageClien
     assert rel.location.range.start.line == line_of(TEMPLATE, "m.launch") - 1
 
 
-@pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
+@pytest.mark.nvcc
 async def test_benchmark_command_fills_lenses_and_results(client: LanguageClient):
     """The benchmark command on CPU workers (a host-side kernel): results reach the lenses
     and the cutlens/results request."""

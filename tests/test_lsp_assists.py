@@ -122,7 +122,7 @@ def apply(text: str, edits: list[lsp.TextEdit]) -> str:
 
 
 # -- lenses and hover --------------------------------------------------------------------------
-@pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
+@pytest.mark.nvcc
 async def test_grid_gets_one_summary_lens_and_a_results_hover(client: LanguageClient):
     from test_bench_cli import TEMPLATE as HOST
 
@@ -175,7 +175,7 @@ async def test_variant_tables_keep_one_lens_each(client: LanguageClient):
     assert list(variant_lenses[tables[1]].arguments) == [uri, "wide"]
 
 
-@pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
+@pytest.mark.nvcc
 async def test_inlay_hints_show_ptxas_figures_on_each_variant_line(client: LanguageClient):
     uri = open_doc(client, "l.cu.jinja", LISTED)
     await wait_for(lambda: client.seen.lens_refreshes > 0, what="the compile's results")
@@ -226,7 +226,7 @@ async def test_quick_fixes_for_an_undefined_name(client: LanguageClient):
                    and not jinja_diags(client, uri), what="the fixes to clear the errors")
 
 
-@pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
+@pytest.mark.nvcc
 async def test_open_the_header_an_nvcc_error_came_from(client: LanguageClient):
     uri = open_doc(client, "h.cu.jinja", USES_HEADER)
     err = await wait_for(lambda: [d for d in client.diagnostics.get(uri, [])

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HAS_NVCC, line_of
+from conftest import line_of
 
-pytestmark = [pytest.mark.e2e,
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600),
               pytest.mark.skipif(shutil.which("nvim") is None, reason="needs Neovim")]
 SCRIPT = Path(__file__).with_name("nvim") / "diagnostics.lua"
 
@@ -57,7 +57,7 @@ def test_neovim_shows_the_jinja_error(tmp_path: Path):
     assert d["col"] == TEMPLATE.splitlines()[d["lnum"]].index("blockk")
 
 
-@pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
+@pytest.mark.nvcc
 def test_neovim_shows_the_nvcc_error(tmp_path: Path):
     text = TEMPLATE.replace("{{ blockk }}", "{{ block }} + undeclared_in_nvim")
     res = run_nvim(tmp_path, text, "cutlens-nvcc")

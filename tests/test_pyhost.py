@@ -24,10 +24,7 @@ from cutlens.template.drivers import run_drivers
 from cutlens.template.loader import load
 from cutlens.template.selection import Selection
 
-from conftest import HAS_NVCC
-
 FIXTURE = Path(__file__).parent / "fixtures" / "pyhost"
-nvcc = [pytest.mark.nvcc, pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")]
 
 
 @pytest.fixture
@@ -206,7 +203,6 @@ def test_a_case_source_callable_fails_alone(proj: Path):
     ("elementwise.py", "if (i < n) y[i]", "if (i < nn) y[i]", "i < nn"),
 ], ids=["literal", "nested-set", "escaped-newline", "dedented"])
 @pytest.mark.nvcc
-@pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
 def test_nvcc_errors_land_on_the_py_line(proj: Path, where: str, old: str, new: str,
                                          needle: str):
     rel = next(str(p.relative_to(proj)) for p in proj.rglob(where))
@@ -219,7 +215,6 @@ def test_nvcc_errors_land_on_the_py_line(proj: Path, where: str, old: str, new: 
 
 
 @pytest.mark.nvcc
-@pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
 def test_error_inside_a_header_lands_on_the_instantiating_py_line(proj: Path):
     """A static_assert in aitlike/include/checks.cuh, reached through the instantiation
     chain from the template line that instantiates it with a bad type."""
@@ -234,7 +229,6 @@ def test_error_inside_a_header_lands_on_the_instantiating_py_line(proj: Path):
 
 
 @pytest.mark.nvcc
-@pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
 def test_the_clean_fixture_compiles_clean(proj: Path):
     assert check(proj, nvcc=True) == []
 
@@ -309,7 +303,6 @@ def test_unsaved_text_is_what_the_driver_runs(proj: Path):
 
 # -- bench -------------------------------------------------------------------------------------
 @pytest.mark.nvcc
-@pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
 def test_a_case_that_says_how_to_call_it_is_benchmarked(proj: Path):
     pytest.importorskip("torch")
     out = cutlens(proj, "bench", "aitlike/driver.py", "--case", "relu_scale", "--format",

@@ -22,7 +22,7 @@ from cutlens.template.ir import make_node
 from cutlens.template.loader import with_sample
 from cutlens.template.model import Sample, Template, Variant
 
-from conftest import HAS_NVCC, REPO
+from conftest import REPO
 
 TEMPLATES = REPO / "templates"
 SHIPPED = ["gemm_sm90.cu.jinja", "gemm_sm90_generated.cu.jinja", "gemm_sm80.cu.jinja",
@@ -31,6 +31,9 @@ CUDA_TEMPLATES = ["bias_act.cu.jinja", "softmax.cu.jinja", "copy.cu.jinja"]
 
 sys.path.insert(0, str(TEMPLATES))
 import gemm_sm90_ops  # noqa: E402
+
+#: Real CUTLASS units (~45 s of nvcc each) in the nvcc tests.
+pytestmark = pytest.mark.timeout(1200)
 
 
 def _load(name: str) -> Template:
@@ -429,7 +432,6 @@ def _compile(unit: RenderedUnit, tmp_path: Path, flags: list[str]) -> tuple[int,
 
 
 @pytest.mark.nvcc
-@pytest.mark.skipif(not HAS_NVCC, reason="nvcc not found")
 @pytest.mark.parametrize("name", CUDA_TEMPLATES)
 def test_plain_cuda_first_variant_compiles(name, tmp_path):
     t = _load(name)
@@ -442,7 +444,6 @@ def test_plain_cuda_first_variant_compiles(name, tmp_path):
 
 
 @pytest.mark.nvcc
-@pytest.mark.skipif(not HAS_NVCC, reason="nvcc not found")
 def test_gemm_sm80_first_variant_device_front_end(tmp_path):
     t = _load("gemm_sm80.cu.jinja")
     u = _render(t)
