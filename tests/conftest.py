@@ -144,6 +144,25 @@ def lib(tmp_path_factory) -> Path:
     return fakelib.build(tmp_path_factory.mktemp("fakelib"))
 
 
+async def collect(runner: Any, requests: Any, *, store: Any = None,
+                  record: dict[str, Any] | None = None, progress: Any = None,
+                  on_result: Any = None) -> list[dict[str, Any]]:
+    """Run requests through ``runner.sweep``, each result stored as the sweep stores it
+    (:func:`cutlens.bench.sweep.store_guard`), shown and handed to ``on_result``."""
+    from cutlens.bench.sweep import store_guard
+
+    keep = store_guard(store)
+    out = []
+    async for result in runner.sweep(requests):
+        keep({**(record or {}), **result})
+        if progress is not None:
+            progress.update(result)
+        if on_result is not None:
+            on_result(result)
+        out.append(result)
+    return out
+
+
 # -- the language server over stdio (pytest-lsp) ----------------------------------------------
 LSP_SERVER = [sys.executable, "-m", "cutlens", "lsp"]
 

@@ -142,7 +142,7 @@ async def test_local_pool_spreads_a_sweep_over_two_workers(lib, tmp_path):
             for i, k in enumerate(kernels)]
     async with open_executor(ExecutorConfig(device="cpu", gpus=["0", "0"]), tmp_path) as ex:
         assert ex.name == "local" and ex.workers == 2
-        results = await ex.runner.run_all(reqs)
+        results = [r async for r in ex.runner.sweep(reqs)]
     by_id = {r["id"]: r for r in results}
     assert sorted(by_id) == [f"q{i}" for i in range(len(kernels))]
     assert [by_id[f"q{i}"]["verified"] for i in (0, 2, 4, 5)] == [True] * 4

@@ -102,7 +102,7 @@ async def test_sweep_over_arriving_builds(lib):
         assert by_id["b4"]["error"] == "returned 7"
         assert {r["worker"] for r in results} == {0, 1}  # both workers took work
         # a plain iterable works too
-        more = await runner.run_all([req(lib, id="c0"), req(lib, id="c1")])
+        more = [r async for r in runner.sweep([req(lib, id="c0"), req(lib, id="c1")])]
         assert sorted(r["id"] for r in more) == ["c0", "c1"]
 
 
@@ -151,8 +151,9 @@ async def test_start_prewarms_and_eager_restart(lib):
 
 async def test_collect_stores_each_result(lib, tmp_path):
     from cutlens.bench.progress import SweepProgress
-    from cutlens.bench.sweep import collect
     from cutlens.results.store import ResultStore
+
+    from conftest import collect
 
     seen = []
     with ResultStore(tmp_path) as store, SweepProgress(total=3) as progress:

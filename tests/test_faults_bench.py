@@ -19,10 +19,9 @@ from cutlens.bench.progress import SweepProgress
 from cutlens.bench.protocol import run_request
 from cutlens.bench.report import status_text
 from cutlens.bench.runner import Runner
-from cutlens.bench.sweep import collect
 from cutlens.results.store import ResultStore
 
-from conftest import fakelib
+from conftest import collect, fakelib
 
 pytest.importorskip("torch")  # the workers import it
 
@@ -184,7 +183,7 @@ class _FullAfter(ResultStore):
 
 async def test_store_failing_mid_sweep_costs_a_warning_not_the_results(lib, tmp_path, caplog):
     requests = [req(lib, "fake_gemm", r) for r in "abc"]
-    with _FullAfter(tmp_path, 1) as store, caplog.at_level(logging.WARNING, "cutlens.bench"):
+    with _FullAfter(tmp_path, 1) as store, caplog.at_level(logging.WARNING, "cutlens.bench.sweep"):
         async with Runner(device="cpu", workers=1, timeout_s=60) as runner:
             results = await collect(runner, requests, store=store, record=RECORD)
         assert sorted(r["id"] for r in results) == ["a", "b", "c"]

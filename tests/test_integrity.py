@@ -75,7 +75,7 @@ async def test_corrupt_record_is_discarded_and_rebuilt(tmp_path, caplog, damage)
         del rec["checksum"]
         path.write_text(json.dumps(rec))
     c = Compiler(tmp_path / "cache")
-    with caplog.at_level(logging.WARNING, "cutlens.cache"):
+    with caplog.at_level(logging.WARNING, "cutlens.nvcc.cache"):
         second = await c.compile(full_job(nvcc))
     assert second.ok and not second.cached and c.stats.nvcc_runs == 1
     assert c.cache.discarded == 1 and "discarding" in caplog.text and "rebuilt" in caplog.text
@@ -173,7 +173,7 @@ def test_garbage_database_is_moved_aside(tmp_path, caplog):
     path.parent.mkdir()
     junk = os.urandom(8192)
     path.write_bytes(junk)
-    with caplog.at_level(logging.WARNING, "cutlens.results"), ResultStore(tmp_path) as store:
+    with caplog.at_level(logging.WARNING, "cutlens.results.store"), ResultStore(tmp_path) as store:
         assert store.quarantined is not None and store.quarantined.read_bytes() == junk
         assert store.quarantined.name.startswith("results.sqlite.corrupt-")
         assert "is corrupt" in caplog.text and store.quarantined.name in caplog.text

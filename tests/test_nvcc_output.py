@@ -348,7 +348,7 @@ def test_live_nvcc_matches_fixture(case, tmp_path):
         flags = [f for f in flags if f != "-c"]
     cmd = [nvcc, *flags, c.source or f"{case}.cu", "-o",
            str(tmp_path / "out")]
-    res = capture.nv.run_sync(cmd, cwd=FIX, timeout_s=60)
+    res = capture.run(cmd, cwd=FIX, timeout_s=60)
     assert res.returncode == MANIFEST["cases"][case]["returncode"]
     assert _normalized(parse(res.output)) == _normalized(parse(load(case)))
     assert [(r.mangled, r.registers, r.spill_stores) for r in parse_resources(res.output)] == [

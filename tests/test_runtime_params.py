@@ -316,7 +316,7 @@ def test_runner_sweep_of_runtime_variants_on_one_library(lib):
                                 {"reference": "Y = X * mult + add"},
                                 timing=fakelib.FAST_TIMING, variant_name=f"mult={m}")
                     for m in (1, 2, 4, 8)]
-            return await runner.run_all(reqs)
+            return [r async for r in runner.sweep(reqs)]
 
     results = asyncio.run(go())
     assert sorted(r["variant_name"] for r in results) == [f"mult={m}" for m in (1, 2, 4, 8)]

@@ -19,10 +19,21 @@ from cutlens.nvcc import toolchain as nv
 from cutlens.render.renderer import RenderedUnit, Renderer
 from cutlens.template.discovery import discover, load_template
 from cutlens.template.ir import make_node
-from cutlens.template.loader import with_sample
 from cutlens.template.model import Sample, Template, Variant
 
 from conftest import REPO
+
+
+def with_sample(t: Template, sample: Sample) -> Template:
+    """``t`` with one more sample, its variants expanded for it (as the loader expands
+    a template's own samples)."""
+    from dataclasses import replace
+
+    from cutlens.template.variants import expand_variants
+
+    new = replace(t, samples=[*t.samples, sample], variant_table=dict(t.variant_table))
+    new.variant_table[sample.name] = expand_variants(new, sample)
+    return new
 
 TEMPLATES = REPO / "templates"
 SHIPPED = ["gemm_sm90.cu.jinja", "gemm_sm90_generated.cu.jinja", "gemm_sm80.cu.jinja",

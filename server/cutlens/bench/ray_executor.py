@@ -62,7 +62,7 @@ def node_dir(*parts: str) -> Path:
     return path
 
 
-def compile_on_node(job: CompileJob, cache_dir: str | None) -> tuple[dict, bytes]:
+def compile_on_node(job: CompileJob, cache_dir: str | None) -> tuple[dict[str, Any], bytes]:
     """The compile task: build ``job`` here; (the result as JSON and the library's
     ``sha256``, the library's bytes or ``b""``)."""
     res = Compiler(cache_dir or node_dir("build"), jobs=1).compile_sync(job)
@@ -151,7 +151,7 @@ class BenchActor:
         """Start the worker process; why it failed, or None."""
         return (await self.runner.start())[0]
 
-    async def run(self, req: dict, lib: bytes | None, sha: str) -> dict:
+    async def run(self, req: dict[str, Any], lib: bytes | None, sha: str) -> dict[str, Any]:
         """Run one request, its library (``lib``, named ``sha``) written to this node."""
         req = dict(req)
         if lib is not None:
@@ -166,7 +166,7 @@ class BenchActor:
             self.busy.pop(str(req.get("id")), None)
         return {**resp, "host": socket.gethostname(), "ray_pid": os.getpid()}
 
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
         """This actor's process, its worker's, and the requests it is serving (id -> seconds
         since each started)."""
         slot = self.runner.slots[0]
@@ -214,7 +214,8 @@ class RaySlot:
         except RayError as e:
             return f"ray: {e}"
 
-    async def request(self, req: dict, timeout_s: float, restart: bool = True) -> dict:
+    async def request(self, req: dict[str, Any], timeout_s: float,
+                      restart: bool = True) -> dict[str, Any]:
         """Send ``req`` to the actor; Ray failures become error results."""
         lib = str((req.get("signature") or {}).get("library") or "")
         sha = lib[len(ARTIFACT_PREFIX):] if lib.startswith(ARTIFACT_PREFIX) else ""
@@ -235,7 +236,7 @@ class RaySlot:
         self.last_gpu = resp.get("gpu") or self.last_gpu
         return resp
 
-    async def state(self) -> dict:
+    async def state(self) -> dict[str, Any]:
         """The actor's :meth:`BenchActor.state` (starting it)."""
         return await _get(self._actor().state.remote())
 

@@ -75,7 +75,7 @@ def _variant_label(variant: Mapping[str, Any]) -> str:
     return ",".join(f"{k}={v}" for k, v in variant.items()) or "default"
 
 
-def sort_key(row: Mapping[str, Any]) -> tuple:
+def sort_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
     """Fastest ok rows first; failures after, by name."""
     ok = is_ok(row)
     return (not ok, row["ms"] if ok else math.inf, str(row.get("sample") or ""),
@@ -358,8 +358,8 @@ class Comparison:
     regressions: list[Change] = field(default_factory=list)
     improvements: list[Change] = field(default_factory=list)
     unchanged: list[Change] = field(default_factory=list)
-    missing: list[tuple] = field(default_factory=list)   # in the baseline only
-    new: list[tuple] = field(default_factory=list)       # in this report only
+    missing: list[tuple[Any, ...]] = field(default_factory=list)   # in the baseline only
+    new: list[tuple[Any, ...]] = field(default_factory=list)       # in this report only
 
     @property
     def exit_code(self) -> int:
@@ -375,7 +375,7 @@ class Comparison:
                 "missing": [list(k) for k in self.missing], "new": [list(k) for k in self.new]}
 
 
-def _keyed(report: Mapping[str, Any], with_template: bool) -> dict[tuple, dict]:
+def _keyed(report: Mapping[str, Any], with_template: bool) -> dict[tuple[Any, ...], dict[str, Any]]:
     out = {}
     for row in report["results"]:
         key = (str(row.get("sample") or ""), str(row.get("variant_name") or ""))

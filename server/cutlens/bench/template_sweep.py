@@ -101,9 +101,9 @@ def timing_from(template: Template) -> TimingConfig:
 
 async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner: Runner,
                 store: ResultStore | None = None,
-                on_result: Callable[[dict], None] | None = None,
+                on_result: Callable[[dict[str, Any]], None] | None = None,
                 on_planned: Callable[[int], None] | None = None,
-                stats: SweepStats | None = None) -> list[dict]:
+                stats: SweepStats | None = None) -> list[dict[str, Any]]:
     """Benchmark the plan; returns every result (variants, failures and baselines).
     ``stats`` (filled in when given): wall time, builds, compiles."""
     t0 = time.monotonic()
@@ -124,11 +124,11 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
         u.sample.name: u for u in units if u.signature is not None}
     if on_planned is not None:
         on_planned(len(units) + len(baselines) + len(failures))
-    results: list[dict] = []
+    results: list[dict[str, Any]] = []
 
     keep = store_guard(store)
 
-    def emit(r: dict) -> None:
+    def emit(r: dict[str, Any]) -> None:
         full = {**record, **r}
         keep(full)
         results.append(full)
@@ -144,12 +144,12 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
     held: list[str] = []  # builds a bench worker will load: kept from cache eviction
     hold = getattr(compiler, "hold", None)
 
-    def baseline_requests() -> list[dict]:
+    def baseline_requests() -> list[dict[str, Any]]:
         return [baseline_request(_signature(u, ""), bench, timing=timing, sample=name,
                                  variant_name="torch", kind="baseline")
                 for name, u in baselines.items()]
 
-    async def requests() -> AsyncIterator[dict]:
+    async def requests() -> AsyncIterator[dict[str, Any]]:
         # The torch baselines go right after the first build's variants: timed on a GPU
         # that is running the sweep's kernels, as the variants are (not on one idle through
         # the compile), and before most of them.
@@ -185,8 +185,8 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
     return results
 
 
-def _request_for(u: RenderedUnit, res: CompileResult, bench: dict, timing: TimingConfig,
-                 emit: Callable[[dict], None]) -> dict | None:
+def _request_for(u: RenderedUnit, res: CompileResult, bench: dict[str, Any], timing: TimingConfig,
+                 emit: Callable[[dict[str, Any]], None]) -> dict[str, Any] | None:
     """The run request of one variant of a finished build (its own runtime arguments), or
     None after emitting why it cannot run."""
     ctx = {"sample": u.sample.name, "variant": u.variant.values,
@@ -218,7 +218,7 @@ async def build_all(plan: SweepPlan, renderer: Renderer,
     return [(u, res) for (_, us), res in zip(groups, results, strict=True) for u in us]
 
 
-def _signature(u: RenderedUnit, library: str) -> dict:
+def _signature(u: RenderedUnit, library: str) -> dict[str, Any]:
     if u.call is not None:  # the unit says how it is called (a render driver's case)
         sig = dict(u.call)
     else:

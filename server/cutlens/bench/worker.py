@@ -100,7 +100,7 @@ class Worker:
         self._busy_until = -math.inf  # time.monotonic() when the last timing ended
 
     # ---- per-device plumbing -------------------------------------------------------------
-    def _dev(self, req: dict) -> str:
+    def _dev(self, req: dict[str, Any]) -> str:
         dev = str(req.get("device") or self.device)
         if dev.startswith("cuda") and not torch.cuda.is_available():
             raise SignatureError("CUDA is not available in the worker")
@@ -139,7 +139,7 @@ class Worker:
         return buf.zero_
 
     # ---- ops -----------------------------------------------------------------------------
-    def handle(self, req: dict) -> dict:
+    def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         op = req.get("op")
         try:
             if op == "run":
@@ -159,7 +159,7 @@ class Worker:
             extra = {"fatal": True} if fatal else {}
             return error_result(req, reason, **extra)
 
-    def info(self, req: dict | None = None) -> dict:
+    def info(self, req: dict[str, Any] | None = None) -> dict[str, Any]:
         dev = str((req or {}).get("device") or self.device)
         out: dict[str, Any] = {"device": dev, "pid": os.getpid(), "torch": torch.__version__,
                                "cuda": torch.version.cuda}
@@ -175,7 +175,7 @@ class Worker:
                    visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"))
         return out
 
-    def run(self, req: dict) -> dict:
+    def run(self, req: dict[str, Any]) -> dict[str, Any]:
         """Workspace query, allocate, run once, verify, time."""
         dev = self._dev(req)
         cfg = TimingConfig.from_json(req.get("timing"))
@@ -195,8 +195,9 @@ class Worker:
                 self._sync(dev)
                 unload(lib)
 
-    def _run_loaded(self, req: dict, dev: str, cfg: TimingConfig, spec: dict, m: Marshalled,
-                    fn: Any) -> dict:
+    def _run_loaded(self, req: dict[str, Any], dev: str, cfg: TimingConfig, spec: dict[str, Any],
+                    m: Marshalled,
+                    fn: Any) -> dict[str, Any]:
         stream = ctypes.c_void_p(self._stream(dev))
         ws_size = ctypes.c_size_t(0)
         rc = fn(*m.data_args(null_buffers=True), ctypes.byref(ws_size), None, stream)
@@ -237,7 +238,7 @@ class Worker:
         out.update(_perf(spec, namespace(m), timing.ms, out))
         return out
 
-    def baseline(self, req: dict) -> dict:
+    def baseline(self, req: dict[str, Any]) -> dict[str, Any]:
         """Time the reference expression itself on the signature's tensors."""
         dev = self._dev(req)
         cfg = TimingConfig.from_json(req.get("timing"))
@@ -261,7 +262,7 @@ class Worker:
         return out
 
 
-def _with_timing(out: dict, timing: Timing | None) -> dict:
+def _with_timing(out: dict[str, Any], timing: Timing | None) -> dict[str, Any]:
     if timing is None:
         out.update(ms=None, ms_min=None, ms_max=None, spread_pct=None, iters=0, tflops=None,
                    gbps=None)
@@ -270,7 +271,8 @@ def _with_timing(out: dict, timing: Timing | None) -> dict:
     return out
 
 
-def _perf(spec: dict, ns: dict, ms: float, out: dict) -> dict:
+def _perf(spec: dict[str, Any], ns: dict[str, Any], ms: float, out: dict[str, Any]
+          ) -> dict[str, Any]:
     """TFLOP/s and GB/s from the template's ``flops`` / ``bytes`` expressions."""
     res: dict[str, Any] = {"tflops": None, "gbps": None}
     warnings = list(out.get("warnings", []))
@@ -300,7 +302,7 @@ def _claim_stdout() -> IO[str]:
 
 def serve(worker: Worker, inp: IO[bytes], out: IO[str]) -> int:
     """Answer requests until EOF or ``{"op": "exit"}``; exit status 3 after a fatal error."""
-    def send(obj: dict) -> None:
+    def send(obj: dict[str, Any]) -> None:
         out.write(json.dumps(obj, default=str) + "\n")
         out.flush()
 

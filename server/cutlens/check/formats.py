@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from cutlens import __version__
 from cutlens.diagnostics import Diagnostic
@@ -25,7 +26,7 @@ def _rel(path: str, base: Path | None) -> str:
     return path if rel.startswith("..") else rel
 
 
-def summary(diags: list[Diagnostic], templates: int = 0) -> dict:
+def summary(diags: list[Diagnostic], templates: int = 0) -> dict[str, Any]:
     c = Counter(d.severity for d in diags)
     return {"templates": templates, "errors": c.get("error", 0),
             "warnings": c.get("warning", 0), "infos": c.get("info", 0)}
@@ -79,7 +80,7 @@ UNTRUSTED_ADVICE = ("--no-exec: the Jinja tier only; nvcc, benchmarks and worksp
 
 
 def to_json(diags: list[Diagnostic], templates: int = 0, base: Path | None = None,
-            extra: dict | None = None) -> str:
+            extra: dict[str, Any] | None = None) -> str:
     items = []
     for d in diags:
         j = d.to_json()
@@ -97,7 +98,7 @@ def _sarif_level(sev: str) -> str:
 
 def sarif(diags: list[Diagnostic], base: Path | None = None) -> str:
     """SARIF 2.1.0, one run, for code scanning."""
-    rules: dict[str, dict] = {}
+    rules: dict[str, dict[str, Any]] = {}
     results = []
     for d in diags:
         rule_id = f"{d.source}/{d.code}" if d.code else d.source

@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 from cutlens.bench import project
 from cutlens.bench import report as report_mod
@@ -57,7 +58,7 @@ def require_plot(path: Path | None) -> None:
         raise UsageError(f"--plot {path}: the file must end in .png, .svg or .pdf")
 
 
-def failed_rows(report: dict) -> int:
+def failed_rows(report: dict[str, Any]) -> int:
     """Results that are problems: a render, compile or run error, a wrong result, a failed
     torch reference."""
     bad = sum(1 for r in report["results"] if not report_mod.is_ok(r))
@@ -95,7 +96,7 @@ def _plan(args: argparse.Namespace, baseline: bool) -> SweepPlan:
 
 
 async def _run(args: argparse.Namespace, show_progress: bool,
-               stats: SweepStats) -> tuple[list[dict], Executor]:
+               stats: SweepStats) -> tuple[list[dict[str, Any]], Executor]:
     plan = _plan(args, baseline=not args.no_baseline)
     t = plan.template
     cfg = t.config
@@ -128,7 +129,7 @@ async def _build_only(args: argparse.Namespace) -> int:
         async with project.open_executor_for(cfg, ecfg, bench=False) as ex:
             built = await build_all(plan, Renderer(), ex.compiler)
     failed = 0
-    by_build: dict[int, list] = {}
+    by_build: dict[int, list[Any]] = {}
     for u, res in built:  # one line per build, naming the variants it serves
         by_build.setdefault(id(res), [res]).append(u)
     for res, *us in by_build.values():

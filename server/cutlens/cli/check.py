@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from cutlens.check import formats
 from cutlens.check.run import check_paths
@@ -23,11 +24,11 @@ from cutlens.cli.common import (
 def cmd_check(args: argparse.Namespace) -> int:
     paths = default_paths(args.paths)
     base = Path.cwd()
-    printed: set[tuple] = set()
+    printed: set[tuple[Any, ...]] = set()
     color = use_color(args.color, sys.stdout)
     untrusted = False
 
-    def stream(diags: list) -> None:
+    def stream(diags: list[Any]) -> None:
         """Text format: print each problem as soon as a tier finds it, once (the
         ``--no-exec`` advice once, not per template)."""
         nonlocal untrusted

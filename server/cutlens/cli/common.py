@@ -145,7 +145,7 @@ def relative(path: Path | str, base: Path | None = None) -> str:
         return str(p)
 
 
-def pairs_or_usage(t: Template, sel: Selection) -> list:
+def pairs_or_usage(t: Template, sel: Selection) -> list[Any]:
     """The selected pairs of ``t``; a selection that matches nothing is a usage error."""
     missing = sel.unmatched(t)
     if missing:

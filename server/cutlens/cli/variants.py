@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from cutlens.check import formats
 from cutlens.cli.common import (
@@ -25,12 +26,12 @@ def cmd_variants(args: argparse.Namespace) -> int:
     pairs = pairs_or_usage(t, sel) if not sel.everything else t.pairs()
     samples = [s for s in t.samples if any(ps is s for ps, _ in pairs)] if t.samples else []
 
-    def chosen(s: object) -> list:
+    def chosen(s: object) -> list[Any]:
         return [v for ps, v in pairs if ps is s or (s is None and not t.samples)]
 
     status = EXIT_PROBLEMS if t.broken else EXIT_OK
     if args.format == "json":
-        doc: dict = {"template": str(t.path), "samples": [
+        doc: dict[str, Any] = {"template": str(t.path), "samples": [
             {"name": s.name, "hints": s.hints,
              "nodes": {k: (n.describe() if n else None) for k, n in s.nodes.items()},
              "variants": [v.to_json() for v in chosen(s)]} for s in samples]}

@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -32,11 +32,11 @@ class _Changed(FileSystemEventHandler):
             self.event.set()
 
 
-def _key(d: Diagnostic) -> tuple:
+def _key(d: Diagnostic) -> tuple[Any, ...]:
     return (*d.key(), tuple(d.samples), tuple(d.variants))
 
 
-def diff(old: dict[tuple, Diagnostic], new: list[Diagnostic]) -> tuple[list[Diagnostic],
+def diff(old: dict[tuple[Any, ...], Diagnostic], new: list[Diagnostic]) -> tuple[list[Diagnostic],
                                                                         list[Diagnostic]]:
     """(appeared, fixed) between two checks."""
     keys = {_key(d): d for d in new}
@@ -62,7 +62,7 @@ def run_watch(paths: list[Path], nvcc: bool = True, settle_s: float = 0.2,
                 watched.add(d)
     observer.daemon = True
     observer.start()
-    seen: dict[tuple, Diagnostic] = {}
+    seen: dict[tuple[Any, ...], Diagnostic] = {}
     first = True
     try:
         while True:

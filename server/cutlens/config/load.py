@@ -52,7 +52,7 @@ class ConfigError(ValueError):
         return cls(d.message, d.file, d.line, d.column)
 
 
-def _toml(path: Path) -> tuple[dict | None, str, Diagnostic | None]:
+def _toml(path: Path) -> tuple[dict[str, Any] | None, str, Diagnostic | None]:
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as e:
@@ -149,7 +149,7 @@ def load(root: Path) -> ProjectConfig:
     return cfg
 
 
-def _apply(cfg: ProjectConfig, data: dict, where: Where, problems: Problems,
+def _apply(cfg: ProjectConfig, data: dict[str, Any], where: Where, problems: Problems,
            from_file: bool) -> None:
     """Set the keys of ``data`` on ``cfg`` (each checked; a bad one keeps its value)."""
     template = data.get("template")
@@ -182,7 +182,7 @@ def _project_only(key: str) -> bool:
 
 
 def _template_tables(data: Any, cfg: ProjectConfig, where: Where,
-                     problems: Problems) -> dict[str, dict]:
+                     problems: Problems) -> dict[str, dict[str, Any]]:
     """Per-template tables: each a table naming an existing file, with known keys."""
     if not isinstance(data, dict):
         problems.add(where, "", "template", "'template' must be a table of per-template "

@@ -22,7 +22,7 @@ CHECK_ON = ("save", "change", "off")
 KINDS = ("cutlass", "cuda")
 
 
-def _meta(**kw: Any) -> dict:
+def _meta(**kw: Any) -> dict[str, Any]:
     return kw
 
 
@@ -134,7 +134,7 @@ class TemplateBench:
     rtol: float | None = attrs.field(default=None, metadata=_meta(min=0))
     baseline: bool = True
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in attrs.asdict(self).items() if v is not None}
 
 
@@ -261,13 +261,13 @@ class ProjectConfig:
     cache: CacheConfig = attrs.Factory(CacheConfig)
     #: Per-template tables (settings for templates that cannot carry front matter), by
     #: path relative to ``root``; their contents are checked when the template loads.
-    template: dict[str, dict] = attrs.field(factory=dict, metadata=_meta(internal=True))
+    template: dict[str, dict[str, Any]] = attrs.field(factory=dict, metadata=_meta(internal=True))
     #: Where the config file's keys are (for diagnostics on its lines).
     index: Any = attrs.field(default=None, metadata=_meta(internal=True))
     #: Key prefix of this config's tables in ``index`` (``tool.cutlens`` in pyproject).
     index_prefix: str = attrs.field(default="", metadata=_meta(internal=True))
     #: What was wrong with the config file or the editor settings.
-    problems: list = attrs.field(factory=list, metadata=_meta(internal=True))
+    problems: list[Any] = attrs.field(factory=list, metadata=_meta(internal=True))
 
     @property
     def cache_dir(self) -> Path:
@@ -280,7 +280,7 @@ class ProjectConfig:
         full = ".".join(p for p in (self.index_prefix.rstrip("."), table) if p)
         return self.index.line_of(full, key, default=1)
 
-    def template_table(self, path: Path) -> tuple[dict | None, str]:
+    def template_table(self, path: Path) -> tuple[dict[str, Any] | None, str]:
         """The per-template table for ``path`` and its key prefix in the config index."""
         try:
             rel = path.resolve().relative_to(self.root.resolve()).as_posix()

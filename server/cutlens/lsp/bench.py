@@ -14,11 +14,11 @@ from cutlens.lsp.server import CutlensServer
 from cutlens.lsp.session import TemplateDoc
 from cutlens.template.selection import Selection
 
-log = logging.getLogger("cutlens.lsp")
+log = logging.getLogger(__name__)
 
 
 async def benchmark(ls: CutlensServer, doc: TemplateDoc, variant: Any = None,
-                    sample: str | None = None) -> dict:
+                    sample: str | None = None) -> dict[str, Any]:
     """Benchmark every variant (or one) of the active sample."""
     t = doc.template
     if t is None or not (t.has_settings or t.engine == "driver"):
@@ -41,7 +41,7 @@ async def benchmark(ls: CutlensServer, doc: TemplateDoc, variant: Any = None,
         nonlocal total
         total = n
 
-    def on_result(r: dict) -> None:
+    def on_result(r: dict[str, Any]) -> None:
         nonlocal done
         done += 1
         bar.report(f"benchmark {done}/{total}: {r.get('variant_name')}", done, total)

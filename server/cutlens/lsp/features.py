@@ -26,7 +26,7 @@ from cutlens.lsp.tiers import NVCC_CHANGE_DEBOUNCE_S
 from cutlens.render.unit import RenderedUnit
 from cutlens.template.model import Template
 
-log = logging.getLogger("cutlens.lsp")
+log = logging.getLogger(__name__)
 
 
 def register_lifecycle(server: CutlensServer) -> None:

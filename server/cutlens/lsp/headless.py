@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 from lsprotocol import types as lsp
 from pygls.lsp.client import LanguageClient
@@ -39,7 +40,7 @@ def _client(published: dict[str, list[lsp.Diagnostic]]) -> LanguageClient:
     return client
 
 
-async def collect(paths: list[Path], settings: dict | None = None,
+async def collect(paths: list[Path], settings: dict[str, Any] | None = None,
                   no_exec: bool = False) -> tuple[list[Diagnostic], int]:
     """Open every template under ``paths`` in a fresh server and return what it published
     once every tier is done, and the number of templates. ``no_exec``: an untrusted

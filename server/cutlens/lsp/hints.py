@@ -5,6 +5,7 @@ active sample (a line several variants share, a grid, shows their range)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from lsprotocol import types as lsp
 
@@ -17,7 +18,7 @@ def _span(values: list[int], fmt: Callable[[int], str] = str) -> str:
     return fmt(lo) if lo == hi else f"{fmt(lo)}–{fmt(hi)}"
 
 
-def resources_text(checks: list[dict]) -> tuple[str, str] | None:
+def resources_text(checks: list[dict[str, Any]]) -> tuple[str, str] | None:
     """(label, tooltip) for the checks of some variants; None when ptxas said nothing."""
     usable = [c for c in checks if c.get("regs") is not None]
     if not usable:
@@ -34,7 +35,8 @@ def resources_text(checks: list[dict]) -> tuple[str, str] | None:
     return label, f"ptxas (latest compile check):\n{tip}{more}"
 
 
-def inlay_hints(template: Template, source: str, checks: list[dict], sample_name: str | None,
+def inlay_hints(template: Template, source: str, checks: list[dict[str, Any]],
+                sample_name: str | None,
                 rng: lsp.Range | None = None) -> list[lsp.InlayHint]:
     """One hint per variant line (own or shared) with ptxas figures, within ``rng``."""
     if not template.front.start_line or template.settings_file not in (None, template.path):

@@ -66,16 +66,11 @@ def _value(v: Any) -> str:
     return text.replace("|", "\\|")
 
 
-def _ms_cell(rows: list[dict]) -> str:
-    ok = [r for r in rows if is_ok(r)]
-    return fmt_ms(min(r["ms"] for r in ok)) if ok else "—"
-
-
 def grid_key_hover(template: Template, sample: Sample, key: str,
-                   runs: list[dict]) -> str:
+                   runs: list[dict[str, Any]]) -> str:
     """The results of the sample's variants grouped by the values of grid key ``key``."""
     by_name = {r.get("variant_name"): r for r in runs if r.get("sample") == sample.name}
-    groups: dict[str, list] = {}
+    groups: dict[str, list[Any]] = {}
     for v in template.variants(sample):
         if key in v.values:
             groups.setdefault(json.dumps(v.values[key], sort_keys=True), []).append(v)
@@ -107,7 +102,7 @@ def grid_key_hover(template: Template, sample: Sample, key: str,
     return "\n".join(lines)
 
 
-def grid_hover(template: Template, sample: Sample, runs: list[dict]) -> str:
+def grid_hover(template: Template, sample: Sample, runs: list[dict[str, Any]]) -> str:
     """The sample's variants, fastest first (at most :data:`MAX_GRID_ROWS`)."""
     variants = template.variants(sample)
     by_name = {r.get("variant_name"): r for r in runs if r.get("sample") == sample.name}
@@ -130,7 +125,7 @@ def grid_hover(template: Template, sample: Sample, runs: list[dict]) -> str:
 
 
 def front_matter_hover(template: Template, sample: Sample, line0: int, line: str,
-                       runs: list[dict]) -> lsp.Hover | None:
+                       runs: list[dict[str, Any]]) -> lsp.Hover | None:
     """Hover on the ``[variants]`` header or one of its grid keys (front matter only)."""
     fm = template.front
     if not fm.start_line or not fm.start_line <= line0 + 1 <= fm.end_line \
@@ -156,7 +151,7 @@ def front_matter_hover(template: Template, sample: Sample, line0: int, line: str
 
 
 def hover(template: Template | None, unit: RenderedUnit | None, file: str, source: str,
-          line0: int, col: int, runs: list[dict] | None = None,
+          line0: int, col: int, runs: list[dict[str, Any]] | None = None,
           sample: Sample | None = None) -> lsp.Hover | None:
     """Hover content at a 0-based position of a template (``runs``: its latest benchmark
     results, for the front matter's grid; ``sample``: the active sample)."""

@@ -28,8 +28,10 @@ from cutlens.lsp.debounce import Debouncer
 from cutlens.lsp.session import Session, TemplateDoc
 from cutlens.render.unit import RenderedUnit, RenderFailure
 
-log = logging.getLogger("cutlens.lsp")
+log = logging.getLogger(__name__)
 _F = TypeVar("_F", bound=Callable[..., Any])
+#: A stored result row (a benchmark run or a check).
+Row = dict[str, Any]
 
 
 class CutlensServer(LanguageServer):
@@ -51,7 +53,7 @@ class CutlensServer(LanguageServer):
         #: Bumped when results may have changed (lenses listed again, results arrived): the
         #: results read for resolving lenses and hints are reused within one generation.
         self.results_generation = 0
-        self._results_memo: dict[tuple[str, str], tuple[int, list[dict], list[dict]]] = {}
+        self._results_memo: dict[tuple[str, str], tuple[int, list[Row], list[Row]]] = {}
 
     # -- settings ----------------------------------------------------------------------------
     async def reload(self) -> None:
@@ -109,7 +111,7 @@ class CutlensServer(LanguageServer):
             with suppress(Exception):
                 self.workspace_inlay_hint_refresh(None)
 
-    def results_of(self, doc: TemplateDoc) -> tuple[list[dict], list[dict]]:
+    def results_of(self, doc: TemplateDoc) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """(latest benchmark runs, latest checks) of a template's current text, read once per
         results generation (resolving a screenful of lenses reads the store once)."""
         t = doc.template

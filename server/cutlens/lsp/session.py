@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cutlens import config as config_mod
 from cutlens import trust
@@ -27,7 +27,7 @@ from cutlens.template.variants import generator_module_file
 if TYPE_CHECKING:
     import asyncio
 
-log = logging.getLogger("cutlens.lsp")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -80,7 +80,7 @@ class TemplateDoc:
     #: Version the Jinja tier last ran on.
     jinja_version: int | None = None
     nvcc: NvccCheck | None = None
-    nvcc_task: asyncio.Task | None = None
+    nvcc_task: asyncio.Task[Any] | None = None
     active_sample: str | None = None
     active_variant: str | None = None
     deps: set[Path] = field(default_factory=set)
@@ -221,7 +221,7 @@ class Session:
 
     def diagnostics_for(self, file: str) -> list[Diagnostic]:
         """Every tier's diagnostics on ``file``, each problem once."""
-        seen: set[tuple] = set()
+        seen: set[tuple[Any, ...]] = set()
         out = []
         for diags in self.tiers.values():
             for d in diags:

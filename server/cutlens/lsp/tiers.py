@@ -17,7 +17,7 @@ from cutlens.lsp.session import Project, TemplateDoc
 from cutlens.template.discovery import dependencies, parents
 from cutlens.template.model import Template
 
-log = logging.getLogger("cutlens.lsp")
+log = logging.getLogger(__name__)
 
 NVCC_CHANGE_DEBOUNCE_S = 0.8
 CONFIG_NAMES = ("cutlens.toml", "pyproject.toml")

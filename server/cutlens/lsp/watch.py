@@ -14,7 +14,7 @@ from cutlens.config.schema import IGNORED_DIRS
 from cutlens.lsp.server import CutlensServer
 from cutlens.lsp.tiers import CONFIG_NAMES
 
-log = logging.getLogger("cutlens.lsp")
+log = logging.getLogger(__name__)
 
 HEADER_SUFFIXES = {".h", ".hpp", ".cuh", ".hxx", ".inl", ".inc"}
 

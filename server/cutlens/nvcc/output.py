@@ -20,6 +20,7 @@ architecture) are reported once.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from cutlens.nvcc import edg, gcc, ptxas
 from cutlens.nvcc.messages import (
@@ -154,7 +155,7 @@ def parse(output: str, demangle_names: bool = True) -> list[CompilerMessage]:
     if leftover is not None:
         out.append(leftover)
 
-    unique: dict[tuple, CompilerMessage] = {}
+    unique: dict[tuple[Any, ...], CompilerMessage] = {}
     for msg in out:
         unique.setdefault(msg.key(), msg)
     result = list(unique.values())

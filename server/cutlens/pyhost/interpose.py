@@ -312,7 +312,3 @@ def _tick() -> None:
     """The time check MarkSource plants in loops (the worker's own limit stops a render)."""
 
 
-def frames_of(reg: Registry, smap: sourcemap.SourceMap) -> list[tuple[sourcemap.Frame, ...]]:
-    """Each rendered line's frames, in the real files."""
-    return [tuple(reg.real(f) for f in fr) for fr in smap.lines]
-

@@ -4,12 +4,14 @@ map — or the case's own errors as a failed render."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from cutlens.render.sourcemap import Frame, SourceMap
 from cutlens.render.unit import RenderedFile, RenderedUnit, RenderFailure
 from cutlens.template.model import Sample, Template, Variant
 
 
-def _source_map(text: str, lines: list) -> SourceMap:
+def _source_map(text: str, lines: list[Any]) -> SourceMap:
     smap = SourceMap(lines=[tuple(Frame(*f) for f in fr) for fr in lines])
     pos = 0
     for ln in text.split("\n")[:len(smap.lines)]:

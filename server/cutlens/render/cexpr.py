@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import sympy
 from sympy.printing.c import C99CodePrinter
@@ -35,7 +36,7 @@ class CppPrinter(C99CodePrinter):
     def _print_Min(self, expr: sympy.Expr) -> str:
         return self._fold("min", expr)
 
-    def _join(self, args: tuple, sep: str, level: int) -> str:
+    def _join(self, args: tuple[Any, ...], sep: str, level: int) -> str:
         return sep.join(self.parenthesize(a, level) for a in args)
 
     def _print_Add(self, expr: sympy.Add, order: str | None = None) -> str:

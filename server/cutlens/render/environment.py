@@ -47,12 +47,12 @@ class MarkedTemplate(JinjaTemplate):
 class _Compiled:
     """The last compile of a file: its token signature, template and literal texts."""
 
-    signature: tuple
+    signature: tuple[Any, ...]
     template: JinjaTemplate
     data: list[str]
 
 
-def _signature(tokens: list[Token]) -> tuple:
+def _signature(tokens: list[Token]) -> tuple[Any, ...]:
     """Everything the parser sees except the text of literals."""
     return tuple((t.lineno, t.type, bool(t.value) if t.type == "data" else t.value)
                  for t in tokens)

@@ -96,7 +96,7 @@ class KernelSignature:
     text: str = ""
 
     def to_json(self, hints: dict[str, int], absent: list[str] | None = None,
-                values: dict[str, Any] | None = None) -> dict:
+                values: dict[str, Any] | None = None) -> dict[str, Any]:
         """Concrete argument list (symbols replaced by their hints, runtime parameters by
         the C value of the variant's ``values``); ``absent`` names the sample's optional
         nodes that are None (bound as None for the bench reference).

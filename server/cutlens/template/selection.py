@@ -19,6 +19,7 @@ import fnmatch
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cutlens.template.model import Sample, Template, Variant
 
@@ -40,8 +41,8 @@ def _is_glob(item: str) -> bool:
     return any(c in item for c in "*?[")
 
 
-def pick(items: Sequence[str], things: Sequence, names: Callable[[object], tuple[str, ...]],
-         index: Callable[[int, object], int]) -> tuple[list, list[str]]:
+def pick(items: Sequence[str], things: Sequence[Any], names: Callable[[object], tuple[str, ...]],
+         index: Callable[[int, object], int]) -> tuple[list[Any], list[str]]:
     """The ``things`` the items select (in order) and the items that matched nothing."""
     if not items or "all" in items:
         return list(things), []

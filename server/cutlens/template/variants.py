@@ -117,7 +117,8 @@ def generator_module_file(template: Template) -> Path | None:
     return module_file(spec, generator_folders(template))
 
 
-def _run_generator(fn: Any, spec: str, sample: Sample | None, args: dict) -> list[dict]:
+def _run_generator(fn: Any, spec: str, sample: Sample | None, args: dict[str, Any]
+                   ) -> list[dict[str, Any]]:
     kwargs = dict(args)
     try:
         params = inspect.signature(fn).parameters
@@ -146,7 +147,7 @@ def _run_generator(fn: Any, spec: str, sample: Sample | None, args: dict) -> lis
     return items
 
 
-def runtime_params(spec: dict) -> dict[str, RuntimeParam]:
+def runtime_params(spec: dict[str, Any]) -> dict[str, RuntimeParam]:
     """The ``[variants.runtime]`` table: key -> :class:`RuntimeParam`. A key is a C type
     (``swizzle = "int"``) or a table ``{ type, values?, arg? }``; ``values`` maps each
     value the key takes (by its text) to the C value passed."""
@@ -227,7 +228,7 @@ def expand_variants(template: Template, sample: Sample | None,
         if not v:
             raise VariantError(f"variant key {k!r} has an empty list of values", key=k)
 
-    raw: list[tuple[dict, list[str], int]] = []  # (values, varying keys, lens line)
+    raw: list[tuple[dict[str, Any], list[str], int]] = []  # (values, varying keys, lens line)
     grid_line = template.front.line_of("variants") if template.front.start_line else 0
     if "generator" in spec and not trust.exec_allowed():
         pass  # untrusted: the generator's variants are unknown (trust.untrusted_notice)
@@ -352,6 +353,6 @@ def _check_runtime_values(runtime: dict[str, RuntimeParam], keys: tuple[str, ...
         _check_range(p, c)
 
 
-def axes_first(axes: dict[str, list]) -> dict[str, Any]:
+def axes_first(axes: dict[str, list[Any]]) -> dict[str, Any]:
     """Defaults for grid keys when a generator supplies the variants: each key's first value."""
     return {k: v[0] for k, v in axes.items()}
