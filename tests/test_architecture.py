@@ -1,6 +1,7 @@
 """The package's shape (docs/ARCHITECTURE.md): no import cycles — not even through
 ``if TYPE_CHECKING:`` or a function's own imports —, each stage imports only its own or
-lower stages, and no module over ~450 lines without a reason in its docstring."""
+lower stages, no module over 450 lines but the few listed here with a reason and a bound;
+docs/ARCHITECTURE.md names every package and every ``lsp/`` module."""
 
 from __future__ import annotations
 
@@ -119,14 +120,46 @@ def test_each_stage_imports_only_its_own_or_lower_stages():
     assert upward == []
 
 
+#: The modules allowed past MAX_LINES: why, and the size each may not outgrow (growing past
+#: it, or a new long module, is a decision to make here, not in a docstring).
+LONG_MODULES: dict[str, tuple[int, str]] = {
+    "cutlens.nvcc.cache": (600, "the store, its integrity checks and its size bound share "
+                                "one on-disk layout"),
+    "cutlens.render.hooks": (560, "the whole hook API templates are written against, in one "
+                                  "place"),
+    "cutlens.bench.report": (530, "the output forms (table, JSON, CSV, comparison, plot) "
+                                  "share one row model"),
+}
+
+
+def too_long(module: str, lines: int) -> str | None:
+    """Why ``module`` of ``lines`` lines breaks the rule, or None."""
+    bound, _why = LONG_MODULES.get(module, (MAX_LINES, ""))
+    if lines > bound:
+        return (f"{module}: {lines} lines, over {bound}" + (
+            "" if module in LONG_MODULES else " (split it, or add it to LONG_MODULES "
+                                              "with a reason)"))
+    return None
+
+
 @pytest.mark.parametrize("module", sorted(modules()))
-def test_long_modules_say_why(module: str):
-    path = modules()[module]
-    n = len(path.read_text().splitlines())
-    if n <= MAX_LINES:
-        return
-    doc = ast.get_docstring(ast.parse(path.read_text())) or ""
-    assert "over 450 lines" in doc.lower(), f"{path.name}: {n} lines and no reason given"
+def test_no_module_is_too_long(module: str):
+    assert too_long(module, len(modules()[module].read_text().splitlines())) is None
+
+
+def test_the_long_module_rule_can_fail():
+    """A docstring's excuse does not count; only the list does, and only up to its bound."""
+    assert too_long("cutlens.check.run", MAX_LINES + 1) is not None
+    assert too_long("cutlens.nvcc.cache", 600) is None
+    assert too_long("cutlens.nvcc.cache", 601) is not None
+
+
+def test_every_listed_long_module_is_still_long():
+    """A module that shrank below MAX_LINES leaves the list (no stale permissions)."""
+    mods = modules()
+    stale = [m for m in LONG_MODULES
+             if m not in mods or len(mods[m].read_text().splitlines()) <= MAX_LINES]
+    assert stale == []
 
 
 def test_every_package_says_what_it_owns():

@@ -20,10 +20,11 @@ Torch-free and ray-free.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 from cutlens.bench.runner import Runner
 from cutlens.errors import UsageError
+from cutlens.nvcc.pool import CompileJob, CompileResult
 
 EXECUTORS = ("local", "ray")
 
@@ -53,12 +54,29 @@ class ExecutorConfig:
             raise UsageError("--workers must be at least 1")
 
 
+class BuildCompiler(Protocol):
+    """What a sweep builds with: the local pool (:class:`cutlens.nvcc.pool.Compiler`) or
+    Ray's compile tasks (:class:`cutlens.bench.ray_executor.RayCompiler`)."""
+
+    async def compile(self, job: CompileJob) -> CompileResult:
+        """Build ``job`` (from the cache when it holds it)."""
+        ...
+
+    def hold(self, key: str) -> None:
+        """Keep the build ``key`` from eviction while a bench worker may load it."""
+        ...
+
+    def release(self, key: str) -> None:
+        """Undo :meth:`hold`."""
+        ...
+
+
 @dataclass
 class Executor:
     """A compiler and a runner that belong together, and what to record about them."""
 
     name: str
-    compiler: Any  # Compiler, or anything with ``async compile(job) -> CompileResult``
+    compiler: BuildCompiler
     runner: Runner
 
     @property

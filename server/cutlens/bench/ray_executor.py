@@ -123,8 +123,15 @@ class RayCompiler:
         self._task = ray.remote(num_returns=2, num_cpus=num_cpus,
                                 max_retries=max_retries)(compile_on_node)
 
+    def hold(self, key: str) -> None:
+        """Nothing to keep: a built library lives in Ray's object store."""
+
+    def release(self, key: str) -> None:
+        """Nothing was held."""
+
     async def compile(self, job: CompileJob) -> CompileResult:
-        meta_ref, lib_ref = self._task.remote(job, self.cache_dir)
+        refs: Any = self._task.remote(job, self.cache_dir)  # num_returns=2
+        meta_ref, lib_ref = refs
         try:
             meta = await _get(meta_ref)
         except asyncio.CancelledError:
@@ -234,11 +241,11 @@ class RaySlot:
             if sha:
                 self.artifacts.release(sha)
         self.last_gpu = resp.get("gpu") or self.last_gpu
-        return resp
+        return dict(resp)
 
     async def state(self) -> dict[str, Any]:
         """The actor's :meth:`BenchActor.state` (starting it)."""
-        return await _get(self._actor().state.remote())
+        return dict(await _get(self._actor().state.remote()))
 
     async def close(self) -> None:
         if self.actor is None:
@@ -265,7 +272,8 @@ def worker_count(cfg: ExecutorConfig) -> int:
     """``cfg.workers``, else the cluster's units of ``gpu_resource`` x ``workers_per_gpu``."""
     if cfg.workers is not None:
         return cfg.workers
-    return int(ray.cluster_resources().get(cfg.gpu_resource, 0) * cfg.workers_per_gpu)
+    resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    return int(resources.get(cfg.gpu_resource, 0) * cfg.workers_per_gpu)
 
 
 def _needs(cfg: ExecutorConfig) -> dict[str, Any]:

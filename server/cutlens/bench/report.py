@@ -60,7 +60,7 @@ def is_ok(row: Mapping[str, Any]) -> bool:
 
 
 def _row(result: Mapping[str, Any]) -> dict[str, Any]:
-    row = {k: result.get(k) for k in ROW_KEYS}
+    row: dict[str, Any] = {k: result.get(k) for k in ROW_KEYS}
     if row["variant"] is None:
         row["variant"] = {}
     if not row["variant_name"]:

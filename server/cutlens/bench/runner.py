@@ -55,8 +55,7 @@ _GPU_LINE = re.compile(r"^GPU (\d+):", re.M)
 def visible_gpus(env: dict[str, str] | None = None) -> list[str]:
     """``CUDA_VISIBLE_DEVICES`` entries to give one worker each: the environment's list when
     set, else one per ``nvidia-smi -L`` line; empty when neither finds a GPU."""
-    env = os.environ if env is None else env
-    cvd = env.get("CUDA_VISIBLE_DEVICES")
+    cvd = (os.environ if env is None else env).get("CUDA_VISIBLE_DEVICES")
     if cvd is not None:
         entries = [e.strip() for e in cvd.split(",") if e.strip()]
         return [] if entries[:1] == ["-1"] else entries
@@ -148,6 +147,7 @@ class WorkerSlot:
             limit=_STREAM_LIMIT)
         self._stderr_task = asyncio.create_task(self._drain_stderr(self.proc))
         try:
+            assert self.proc.stdout is not None  # started with stdout=PIPE
             line = await asyncio.wait_for(self.proc.stdout.readline(), self.start_timeout_s)
             if not line:
                 rc = await self.proc.wait()
@@ -272,7 +272,7 @@ class WorkerSlot:
                 await self._finish_stderr()
                 return error_result(req, crash_reason(rc), log=self.log_tail())
             try:
-                resp = json.loads(line)
+                resp: dict[str, Any] = json.loads(line)
             except json.JSONDecodeError:
                 await self.kill()
                 return error_result(req, f"bad worker answer: {line[:200]!r}")

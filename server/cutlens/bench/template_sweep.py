@@ -16,13 +16,14 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cutlens.bench.executor import BuildCompiler
 from cutlens.bench.protocol import TimingConfig, baseline_request, error_result, run_request
 from cutlens.bench.runner import Runner
 from cutlens.bench.sweep import store_guard
 from cutlens.check.jinja_tier import jinja_check
 from cutlens.nvcc.mapping import map_result
 from cutlens.nvcc.options import compile_options, job_for
-from cutlens.nvcc.pool import CompileJob, Compiler, CompileResult, Mode
+from cutlens.nvcc.pool import CompileJob, CompileResult, Mode
 from cutlens.nvcc.toolchain import find_nvcc, nvcc_version
 from cutlens.render.hooks import HookError
 from cutlens.render.renderer import RenderedUnit, Renderer, RenderFailure
@@ -99,7 +100,7 @@ def timing_from(template: Template) -> TimingConfig:
     return TimingConfig.from_json(template.config.bench.timing())
 
 
-async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner: Runner,
+async def sweep(plan: SweepPlan, renderer: Renderer, compiler: BuildCompiler, runner: Runner,
                 store: ResultStore | None = None,
                 on_result: Callable[[dict[str, Any]], None] | None = None,
                 on_planned: Callable[[int], None] | None = None,
@@ -142,7 +143,6 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
     groups = build_groups(units, lambda u: compile_options(t, u))
     stats.builds, stats.variants = len(groups), len(units)
     held: list[str] = []  # builds a bench worker will load: kept from cache eviction
-    hold = getattr(compiler, "hold", None)
 
     def baseline_requests() -> list[dict[str, Any]]:
         return [baseline_request(_signature(u, ""), bench, timing=timing, sample=name,
@@ -164,8 +164,8 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
                 for u in pending.pop(fut):
                     req = _request_for(u, res, bench, timing, emit)
                     if req is not None:
-                        if hold is not None and res.key and res.key not in held:
-                            hold(res.key)
+                        if res.key and res.key not in held:
+                            compiler.hold(res.key)
                             held.append(res.key)
                         yield req
                 while pending_baselines and res.ok:
@@ -208,7 +208,7 @@ def _request_for(u: RenderedUnit, res: CompileResult, bench: dict[str, Any], tim
 
 
 async def build_all(plan: SweepPlan, renderer: Renderer,
-                    compiler: Compiler) -> list[tuple[RenderedUnit, CompileResult]]:
+                    compiler: BuildCompiler) -> list[tuple[RenderedUnit, CompileResult]]:
     """Build the plan's units (in the compile pool) without running them: a CPU machine can
     fill the build cache for a later GPU sweep."""
     units, _ = await asyncio.to_thread(plan.units, renderer)

@@ -21,13 +21,13 @@ from cutlens.check import formats
 from cutlens.cli.common import (
     EXIT_OK,
     EXIT_PROBLEMS,
-    UsageError,
     console,
     load_one,
     pairs_or_usage,
     selection,
     use_color,
 )
+from cutlens.errors import UsageError
 from cutlens.nvcc.options import compile_options
 from cutlens.nvcc.toolchain import NvccNotFound, find_nvcc, nvcc_version
 from cutlens.render.renderer import Renderer

@@ -14,11 +14,11 @@ from cutlens.cli.common import (
     EXIT_OK,
     EXIT_PROBLEMS,
     ConfigProblems,
-    UsageError,
     default_paths,
     selection,
     use_color,
 )
+from cutlens.errors import UsageError
 
 
 def cmd_check(args: argparse.Namespace) -> int:

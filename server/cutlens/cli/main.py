@@ -9,7 +9,6 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from cutlens import __version__, trust
 from cutlens.check import formats
@@ -20,7 +19,6 @@ from cutlens.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
     ConfigProblems,
-    UsageError,
     add_color,
     add_selection,
     default_paths,
@@ -31,9 +29,11 @@ from cutlens.cli.help import COLOR, EXIT_STATUS, OVERVIEW, epilog
 from cutlens.cli.render import cmd_render
 from cutlens.cli.variants import cmd_variants
 from cutlens.config import ConfigError
+from cutlens.errors import UsageError
 
 
-def _command(sub: Any, name: str, help: str, selection: bool = True) -> argparse.ArgumentParser:
+def _command(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str,
+             selection: bool = True) -> argparse.ArgumentParser:
     return sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".",
                           epilog=epilog(name, selection),
                           formatter_class=argparse.RawDescriptionHelpFormatter)

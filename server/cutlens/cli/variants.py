@@ -17,6 +17,7 @@ from cutlens.cli.common import (
     selection,
     use_color,
 )
+from cutlens.template.model import Sample
 
 
 def cmd_variants(args: argparse.Namespace) -> int:
@@ -46,17 +47,18 @@ def cmd_variants(args: argparse.Namespace) -> int:
         for name, n in s.nodes.items():
             print(f"    {name}: {n.describe() if n else 'None (optional input absent)'}")
     shown: set[str] = set()
-    for s in samples or [None]:
-        vs = chosen(s) if s is not None else [v for _, v in pairs]
+    some: list[Sample | None] = [*samples] or [None]
+    for one in some:
+        vs = chosen(one) if one is not None else [v for _, v in pairs]
         key = "|".join(v.name for v in vs)
         if key in shown:
             continue
         shown.add(key)
-        scope = f" for sample {s.name}" if s is not None and len(samples) > 1 else ""
+        scope = f" for sample {one.name}" if one is not None and len(samples) > 1 else ""
         builds = ""
         if t.runtime and vs:
-            n = len({v.build_name for v in vs})
-            builds = f", {n} build(s) ({', '.join(t.runtime)} passed at run time)"
+            nb = len({v.build_name for v in vs})
+            builds = f", {nb} build(s) ({', '.join(t.runtime)} passed at run time)"
         what = "case(s)" if t.engine == "driver" else "variant(s)"
         print(f"{len(vs)} {what}{scope}{builds}")
         for v in vs:

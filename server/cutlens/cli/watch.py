@@ -56,10 +56,10 @@ def run_watch(paths: list[Path], nvcc: bool = True, settle_s: float = 0.2,
     watched: set[Path] = set()
     for p in paths:
         cfg = config_mod.load(config_mod.find_root(p))
-        for d in {cfg.root, *map(Path, cfg.include_dirs)}:
-            if d.is_dir() and d not in watched:
-                observer.schedule(handler, str(d), recursive=True)
-                watched.add(d)
+        for folder in {cfg.root, *map(Path, cfg.include_dirs)}:
+            if folder.is_dir() and folder not in watched:
+                observer.schedule(handler, str(folder), recursive=True)
+                watched.add(folder)
     observer.daemon = True
     observer.start()
     seen: dict[tuple[Any, ...], Diagnostic] = {}

@@ -278,7 +278,7 @@ class ProjectConfig:
         if self.index is None:
             return 1
         full = ".".join(p for p in (self.index_prefix.rstrip("."), table) if p)
-        return self.index.line_of(full, key, default=1)
+        return int(self.index.line_of(full, key, default=1))
 
     def template_table(self, path: Path) -> tuple[dict[str, Any] | None, str]:
         """The per-template table for ``path`` and its key prefix in the config index."""

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import NoneType, UnionType
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal, cast, get_args, get_origin
 
 import attrs
 import cattrs
@@ -93,7 +93,7 @@ def _converter() -> cattrs.Converter:
                 raise _Invalid(type_name(tp), value)
             if not isinstance(value, ok):
                 raise _Invalid(type_name(tp), value)
-            return tp(value) if tp is not Path else Path(value)
+            return tp(value) if tp is not Path else Path(cast(str, value))
         return hook
 
     conv.register_structure_hook(str, scalar(str, (str,)))
@@ -279,7 +279,7 @@ def values(cls: type, data: Any, where: Where, table: str, problems: Problems,
                  fields, where, table, problems)
     out: dict[str, Any] = {}
     for raw_key, value in data.items():
-        name = aliases.get(raw_key, raw_key)
+        name = str(aliases.get(raw_key, raw_key))
         if name not in fields or raw_key in skip:
             continue
         f = fields[name]

@@ -45,7 +45,7 @@ def cases(*, samples: dict[str, dict[str, Any]], cache: str, arch: str = "90",
                                                              swizzles[0])
                             made.update(code=code, extra=extra, kernel=kname,
                                         names=r.extra_arg_names(code, kname))
-                        return made["code"]
+                        return str(made["code"])
 
                     for s in swizzles:
                         yield Case(name=f"{op_name} swizzle={s}", sample=sample,

@@ -45,9 +45,9 @@ def code_lenses(uri: str, t: Template, runs: list[dict[str, Any]], checks: list[
     names = [v.name for s in t.sample_list for v in t.variants(s)]
     if not names:
         return []
-    run_of = {r.get("variant_name"): r for r in runs}
-    check_of = {c.get("variant_name"): c for c in checks}
-    ind_of = {r.get("variant_name"): r for r in inductor or [] if r.get("ms") is not None}
+    run_of = {str(r.get("variant_name")): r for r in runs}
+    check_of = {str(c.get("variant_name")): c for c in checks}
+    ind_of = {str(r.get("variant_name")): r for r in inductor or [] if r.get("ms") is not None}
     out = [_lens(0, "▶ Check", "cutlens.check", [uri]),
            _lens(0, f"▶ Benchmark ({len(names)} case{'s' if len(names) != 1 else ''})",
                  "cutlens.benchmark", [uri])]

@@ -240,8 +240,8 @@ def register(server: CutlensServer) -> None:
         paths: list[Path] = []
         for root in ses.workspace_roots:
             proj = ses.project_for(root)
-            paths += await asyncio.to_thread(lambda r=root, c=proj.config: discover([r], c)
-                                             .templates)
+            found = await asyncio.to_thread(discover, [root], proj.config)
+            paths += found.templates
         docs = [await ensure_doc(ls, path_to_uri(p)) for p in paths]
         n = await check_docs(ls, docs)
         return {"templates": len(docs), "diagnostics": n}

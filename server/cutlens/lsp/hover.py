@@ -180,8 +180,8 @@ def hover(template: Template | None, unit: RenderedUnit | None, file: str, sourc
                     rendered = _rendered_expression(unit, file, line0, region.start)
                     md += "\n\n" + (rendered or "") + _where(unit)
         elif not owner and unit is not None:
-            node = unit.sample.nodes.get(name, False)
-            if node is not False:
+            if name in unit.sample.nodes:
+                node = unit.sample.nodes[name]
                 if node is None:
                     md = f"**{name}**: `None` (optional input absent in sample " \
                          f"`{unit.sample.name}`)"

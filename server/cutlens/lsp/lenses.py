@@ -193,8 +193,9 @@ def resolve_lens(lens: lsp.CodeLens, template: Template, runs: list[dict[str, An
         cmd = _cmd(f"{mark}{name}: {sample_text(name, runs, checks)}", "cutlens.selectSample",
                    uri, name)
     else:
-        run_of = {r.get("variant_name"): r for r in runs if r.get("sample") == sample.name}
-        check_of = {c.get("variant_name"): c for c in checks if c.get("sample") == sample.name}
+        run_of = {str(r.get("variant_name")): r for r in runs if r.get("sample") == sample.name}
+        check_of = {str(c.get("variant_name")): c for c in checks
+                    if c.get("sample") == sample.name}
         if kind == "variants":
             names = [str(n) for n in data.get("names") or []]
             title, ran = summary_text(names, run_of, check_of)

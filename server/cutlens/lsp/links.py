@@ -73,9 +73,9 @@ def document_links(template: Template | None, path: Path, source: str) -> list[l
             target = resolve_template(m.group(2), template, path)
             if target is not None:
                 out.append(_link(i, m.start(2), m.end(2), target, f"Open {m.group(2)}"))
-        m = _INCLUDE_RE.match(line)
-        if m and "{" not in m.group(2):  # a Jinja expression names it: unknown here
-            target = resolve_include(m.group(2), m.group(1) == '"', template, path)
+        inc = _INCLUDE_RE.match(line)
+        if inc and "{" not in inc.group(2):  # a Jinja expression names it: unknown here
+            target = resolve_include(inc.group(2), inc.group(1) == '"', template, path)
             if target is not None:
-                out.append(_link(i, m.start(2), m.end(2), target, str(target)))
+                out.append(_link(i, inc.start(2), inc.end(2), target, str(target)))
     return out

@@ -16,16 +16,18 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 
 from cutlens import __version__
+from cutlens.check.jinja_tier import JinjaCheck
+from cutlens.check.nvcc_tier import NvccCheck
 from cutlens.diagnostics import Diagnostic
 from cutlens.lsp.convert import path_to_uri, to_lsp, uri_to_path
 from cutlens.lsp.debounce import Debouncer
-from cutlens.lsp.session import Session, TemplateDoc
+from cutlens.lsp.session import Project, Session, TemplateDoc
 from cutlens.render.unit import RenderedUnit, RenderFailure
 
 log = logging.getLogger(__name__)
@@ -34,11 +36,31 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 Row = dict[str, Any]
 
 
+class TierScheduler(Protocol):
+    """What the handlers ask of the tiers (:class:`cutlens.lsp.tiers.Tiers`, which imports
+    this module: the server knows it by this interface)."""
+
+    async def jinja(self, doc: TemplateDoc) -> JinjaCheck | None: ...
+    async def nvcc(self, doc: TemplateDoc) -> NvccCheck | None: ...
+    def schedule_jinja(self, doc: TemplateDoc, delay: float | None = None) -> None: ...
+    def schedule_nvcc(self, doc: TemplateDoc, delay: float = 0.0) -> None: ...
+    def recheck_open(self, nvcc_delay: float = 0.2) -> None: ...
+    def on_file_changed(self, path: Path) -> None: ...
+    def config_problems(self, proj: Project, publish: bool = False) -> set[str]: ...
+
+
+class FileWatcher(Protocol):
+    """The workspace watcher (:mod:`cutlens.lsp.watch`)."""
+
+    def refresh(self) -> None: ...
+    def stop(self) -> None: ...
+
+
 class CutlensServer(LanguageServer):
     """The server: ``session`` holds its state, ``tiers`` schedules the checks."""
 
-    #: The tiers' scheduler (:class:`cutlens.lsp.tiers.Tiers`, set by ``create_server``).
-    tiers: Any
+    #: The tiers' scheduler (set by :func:`cutlens.lsp.app.create_server`).
+    tiers: TierScheduler
 
     def __init__(self, no_exec: bool = False) -> None:
         super().__init__("cutlens", __version__,
@@ -49,7 +71,7 @@ class CutlensServer(LanguageServer):
         self.render_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
         self.compiling = 0
         self.benchmarking = 0
-        self.watcher: Any = None
+        self.watcher: FileWatcher | None = None
         #: Bumped when results may have changed (lenses listed again, results arrived): the
         #: results read for resolving lenses and hints are reused within one generation.
         self.results_generation = 0

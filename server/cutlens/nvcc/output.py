@@ -142,7 +142,7 @@ def parse(output: str, demangle_names: bool = True) -> list[CompilerMessage]:
             continue
         m = gcc.LD.match(ln)
         if m:
-            level = "warning" if m["msg"].startswith("warning:") else "error"
+            level: Severity = "warning" if m["msg"].startswith("warning:") else "error"
             add(CompilerMessage(tool="gcc", severity=level, file=None, line=None, column=None,
                                 message=m["msg"].strip(), code=None, chain=[], raw=ln,
                                 level=level))

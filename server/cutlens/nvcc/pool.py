@@ -88,9 +88,7 @@ class CompileResult:
         return [m for m in self.messages if m.severity == "error"]
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["mode"] = self.mode.value
-        return d
+        return {**asdict(self), "mode": self.mode.value}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> CompileResult:

@@ -176,9 +176,9 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         for spec in request["drivers"]:
             reg.renders, reg.undefined = [], []
             drivers.append(run_driver(reg, spec, enc))
-            mods = sorted({str(Path(m.__file__).resolve()) for m in list(sys.modules.values())
+            mods = sorted({str(Path(str(m.__file__)).resolve()) for m in list(sys.modules.values())
                            if isinstance(m, types.ModuleType) and getattr(m, "__file__", None)
-                           and str(m.__file__).endswith(".py") and reg.in_project(m.__file__)})
+                           and str(m.__file__).endswith(".py") and reg.in_project(str(m.__file__))})
             drivers[-1]["modules"] = mods
     return {"files": enc.files, "drivers": drivers}
 

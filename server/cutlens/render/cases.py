@@ -23,7 +23,7 @@ def _source_map(text: str, lines: list[Any]) -> SourceMap:
 def render_case(template: Template, sample: Sample, variant: Variant
                 ) -> RenderedUnit | RenderFailure:
     """The unit of the case ``variant`` stands for."""
-    case = template.cases.get(variant.values.get("case"))
+    case = template.cases.get(str(variant.values.get("case")))
     if case is None:
         return RenderFailure(template.path, sample, variant, [])
     if case.source is None:

@@ -12,6 +12,7 @@ import re
 import sys
 import textwrap
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 
 import sympy
@@ -152,7 +153,7 @@ class KernelContext:
     def _quiet_default(self, hook: str, message: str, default: object) -> str:
         """Render ``default`` as Inductor does, and note where a template relied on it (an
         index past the node's rank: probably a mistake)."""
-        f = sys._getframe(2)
+        f: FrameType | None = sys._getframe(2)
         while f is not None:
             t = f.f_globals.get("__jinja_template__")
             if t is not None:

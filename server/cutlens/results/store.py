@@ -275,7 +275,7 @@ class ResultStore:
             cur = self._db.execute(
                 f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                 values)
-        return int(cur.lastrowid)
+        return int(cur.lastrowid or 0)
 
     @_healing
     def latest(self, template_hash: str, *, kind: str | None = "variant", gpu: str | None = None,

@@ -41,8 +41,8 @@ def _is_glob(item: str) -> bool:
     return any(c in item for c in "*?[")
 
 
-def pick(items: Sequence[str], things: Sequence[Any], names: Callable[[object], tuple[str, ...]],
-         index: Callable[[int, object], int]) -> tuple[list[Any], list[str]]:
+def pick(items: Sequence[str], things: Sequence[Any], names: Callable[[Any], tuple[str, ...]],
+         index: Callable[[int, Any], int]) -> tuple[list[Any], list[str]]:
     """The ``things`` the items select (in order) and the items that matched nothing."""
     if not items or "all" in items:
         return list(things), []
@@ -80,13 +80,13 @@ class Selection:
         return not self.samples and not self.variants
 
     def pick_samples(self, template: Template) -> tuple[list[Sample], list[str]]:
-        return pick(self.samples, template.sample_list,  # type: ignore[arg-type]
-                    lambda s: (s.name,), lambda i, s: i)  # type: ignore[attr-defined]
+        return pick(self.samples, template.sample_list,
+                    lambda s: (s.name,), lambda i, s: i)
 
     def pick_variants(self, template: Template,
                       sample: Sample) -> tuple[list[Variant], list[str]]:
-        return pick(self.variants, template.variants(sample),  # type: ignore[arg-type]
-                    lambda v: (v.name, v.slug), lambda i, v: v.index)  # type: ignore
+        return pick(self.variants, template.variants(sample),
+                    lambda v: (v.name, v.slug), lambda i, v: v.index)
 
     def pairs(self, template: Template) -> list[tuple[Sample, Variant]]:
         """The selected (sample, variant) pairs of ``template``, in its order."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,7 @@ def generator_module_file(template: Template) -> Path | None:
 def _run_generator(fn: Any, spec: str, sample: Sample | None, args: dict[str, Any]
                    ) -> list[dict[str, Any]]:
     kwargs = dict(args)
+    params: Mapping[str, inspect.Parameter]
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
@@ -315,9 +317,9 @@ def expand_variants(template: Template, sample: Sample | None,
         if name in seen:
             name = f"{name} #{index}"
         seen.add(name)
-        keys = tuple(k for k in runtime if k in values)
-        _check_runtime_values(runtime, keys, values, name)
-        out.append(Variant(index=index, name=name, values=values, line=line, runtime=keys))
+        rt_keys = tuple(k for k in runtime if k in values)
+        _check_runtime_values(runtime, rt_keys, values, name)
+        out.append(Variant(index=index, name=name, values=values, line=line, runtime=rt_keys))
     if runtime:
         _name_builds(out)
     return out
