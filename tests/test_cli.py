@@ -327,3 +327,23 @@ def test_bench_table_off_a_terminal_is_not_squeezed(root: Path):
     assert max(len(ln) for ln in text.splitlines() if "│" in ln) <= 100
     assert "failures:" in text and "this_is_an_undefined_name_with_a_rather_long_name_so" \
                                    "_that_the_error_is_long' is undefined" in text
+
+
+def test_check_text_carries_the_code_and_warnings_can_fail(tmp_path: Path):
+    """The text line ends in the diagnostic's code as compilers print theirs (what JSON,
+    SARIF and the editor carry); ``--warnings-as-errors`` makes a warning fail the check."""
+    (tmp_path / "t.cu.jinja").write_text(
+        '{#- cutlens\nkind = "cuda"\nsampels = 1\n[samples.small]\n'
+        'X = { dtype = "float32", size = [8] }\n-#}\nint x = {{ 1 }};\n')
+    plain = cutlens("check", "t.cu.jinja", "--no-nvcc", cwd=tmp_path)
+    assert plain.returncode == 0, plain.stderr
+    assert ("t.cu.jinja:3:1: warning: unknown key 'sampels' (did you mean 'samples'?) "
+            "[config]") in plain.stdout.splitlines()
+    data = json.loads(cutlens("check", "t.cu.jinja", "--no-nvcc", "--format", "json",
+                              cwd=tmp_path).stdout)
+    assert "config" in {d["code"] for d in data["diagnostics"]}
+    strict = cutlens("check", "t.cu.jinja", "--no-nvcc", "--warnings-as-errors", cwd=tmp_path)
+    assert strict.returncode == 1 and "--warnings-as-errors" in strict.stderr
+    (tmp_path / "t.cu.jinja").write_text(CLEAN)  # no warning: the option changes nothing
+    clean = cutlens("check", "t.cu.jinja", "--no-nvcc", "--warnings-as-errors", cwd=tmp_path)
+    assert clean.returncode == 0 and clean.stdout == "", clean.stdout + clean.stderr

@@ -8,7 +8,7 @@ so the results, the store and the report are the same whichever executor ran the
         # (cutlens.bench.launch.open_executor)
         results = await sweep(plan, renderer, ex.compiler, ex.runner, store)
 
-- ``local``: nvcc jobs across every core (the :class:`~cutlens.compile.Compiler` pool, with
+- ``local``: nvcc jobs across every core (the :class:`~cutlens.nvcc.pool.Compiler` pool, with
   the project's build cache) and one bench worker process per GPU (``gpus``; an entry listed
   twice, or ``workers_per_gpu``, shares a GPU between workers).
 - ``ray``: compile tasks as Ray CPU tasks and bench workers as Ray actors holding one GPU each

@@ -1,7 +1,7 @@
 """``cutlens bench --executor ray``: compile as Ray CPU tasks, benchmark on Ray GPU actors.
 
 - **Compile**: each unit is a Ray task (``num_cpus=1``, ``max_retries``) that runs the
-  ordinary :class:`~cutlens.compile.Compiler` on its node, over a node-local build cache, and
+  ordinary :class:`~cutlens.nvcc.pool.Compiler` on its node, over a node-local build cache, and
   returns the compile result plus the library's bytes as a second object. The driver keeps
   only a reference to the bytes (named by their sha256: the artifact becomes
   ``ray-object:<sha256>``); no filesystem is shared.

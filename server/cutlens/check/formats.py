@@ -42,13 +42,16 @@ def _paint(text: str, style: str, color: bool) -> str:
 
 
 def text(diags: Iterable[Diagnostic], base: Path | None = None, color: bool = False) -> str:
-    """``file:line:col: severity: message [sample/variant]``, one per line (``color``: ANSI
-    colours as compilers use on a terminal)."""
+    """``file:line:col: severity: message [code] [sample/variant]``, one per line, the code
+    as compilers print theirs (``[3357-D]``, ``[-Wdeprecated-declarations]``: what
+    ``diag_suppress`` takes; ``color``: ANSI colours as compilers use on a terminal)."""
     out = []
     for d in diags:
         where = f" {_paint(d.where(), 'where', color)}" if d.partial and d.where() else ""
+        code = f" [{d.code}]" if d.code else ""
         loc = _paint(f"{_rel(d.file, base)}:{d.line}:{max(d.column, 1)}:", "loc", color)
-        out.append(f"{loc} {_paint(d.severity + ':', d.severity, color)} {d.message}{where}")
+        out.append(f"{loc} {_paint(d.severity + ':', d.severity, color)} {d.message}{code}"
+                   f"{where}")
         for r in d.related:
             rloc = _paint(f"{_rel(r.file, base)}:{r.line}:", "loc", color)
             out.append(f"  {rloc} {_paint('note:', 'note', color)} {r.message}")

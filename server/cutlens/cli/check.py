@@ -64,4 +64,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(formats.render(args.format, report.diagnostics,
                                         len(report.templates), base))
-    return EXIT_PROBLEMS if report.errors else EXIT_OK
+    warnings = sum(1 for d in report.diagnostics if d.severity == "warning")
+    if args.warnings_as_errors and warnings and not report.errors:
+        sys.stderr.write(f"cutlens check: {warnings} warning(s), and --warnings-as-errors\n")
+    failed = report.errors or (args.warnings_as_errors and warnings)
+    return EXIT_PROBLEMS if failed else EXIT_OK

@@ -41,7 +41,8 @@ examples:
   cutlens check                                       the project around the current folder
   cutlens check templates/ --samples first --variants first   a CI-sized check
   cutlens check gemm.cu.jinja --no-nvcc               the Jinja tier only (fast)
-  cutlens check templates/ --format sarif > cutlens.sarif      for code scanning""",
+  cutlens check templates/ --format sarif > cutlens.sarif      for code scanning
+  cutlens check templates/ --warnings-as-errors       a gate that keeps warnings out too""",
     "bench": """\
 examples:
   cutlens bench gemm.cu.jinja --sample square         every variant of one sample

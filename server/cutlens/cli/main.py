@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="parallel nvcc processes (default: the config's `jobs`, else one per "
                         "core)")
     add_selection(c, "check")
+    c.add_argument("--warnings-as-errors", "-Werror", action="store_true",
+                   help="exit 1 on warnings too, not only on errors (a CI gate that keeps "
+                        "warnings out)")
     c.add_argument("--no-nvcc", action="store_true",
                    help="the Jinja tier only: render, do not compile")
     c.add_argument("--mode", choices=CHECK_MODES, default="full",

@@ -250,7 +250,7 @@ class ProjectConfig:
     line_directives: bool = False
     #: nvcc flags front matter may pass although they run programs or write files
     #: (``true``: all; a list: these, e.g. ``["-ccbin"]``). Project config only: never
-    #: taken from editor settings (see :mod:`cutlens.nvcc.flags`).
+    #: taken from editor settings (see :mod:`cutlens.config.flags`).
     allow_unsafe_flags: bool | list[str] = attrs.field(default=False, metadata=_meta(
         project_only=True))
     bench: BenchConfig = attrs.Factory(BenchConfig)
