@@ -192,7 +192,7 @@ def register_views(server: CutlensServer) -> None:
 
     @server.feature(lsp.TEXT_DOCUMENT_HOVER)
     @guarded
-    def hover(ls: CutlensServer, params: lsp.HoverParams) -> lsp.Hover | None:
+    async def hover(ls: CutlensServer, params: lsp.HoverParams) -> lsp.Hover | None:
         doc = ls.template_doc(params.text_document.uri)
         if doc is None or doc.template is None or doc.path.suffix == ".py":
             return None  # a Python file's hover is its Python language server's
@@ -203,7 +203,11 @@ def register_views(server: CutlensServer) -> None:
             sample = lenses_mod.active_sample(t, doc.active_sample)
             return hover_mod.hover(t, None, str(doc.path), source, params.position.line,
                                    params.position.character, ls.results_of(doc)[0], sample)
-        unit = ls.active_unit(doc) if doc.checkable else None
+        unit = None
+        if doc.checkable:  # the render (cached after the Jinja tier's) on the render thread
+            ses.project_for(doc.path)  # (projects are made on the event loop's thread)
+            unit = await asyncio.get_running_loop().run_in_executor(ls.render_pool,
+                                                                    ls.active_unit, doc)
         if not isinstance(unit, RenderedUnit):
             unit = None
         return hover_mod.hover(t, unit, str(doc.path), source,
@@ -252,29 +256,33 @@ def register_assists(server: CutlensServer) -> None:
     """Code actions (quick fixes), document links and inlay hints."""
     ses = server.session
 
-    def template_of(path: Path) -> Template | None:
-        """The document's template, loaded now when the Jinja tier has not run yet."""
+    async def template_of(path: Path) -> Template | None:
+        """The document's template, loaded now (on the render thread) when the Jinja tier
+        has not run yet."""
         doc = ses.docs.get(path)
         if doc is not None and doc.template is not None:
             return doc.template
         if ses.text_of(path) is None or not ses.is_template_file(path):
             return None
-        return ses.load_template(ses.doc(path))
+        return await asyncio.get_running_loop().run_in_executor(
+            server.render_pool, ses.load_template, ses.doc(path))
 
     @server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION, lsp.CodeActionOptions(
         code_action_kinds=[lsp.CodeActionKind.QuickFix]))
     @guarded
-    def code_action(ls: CutlensServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+    async def code_action(ls: CutlensServer,
+                          params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
         path = uri_to_path(params.text_document.uri)
-        return actions_mod.code_actions(params.text_document.uri, template_of(path),
+        return actions_mod.code_actions(params.text_document.uri, await template_of(path),
                                         ses.text_of(path) or "", params.context.diagnostics)
 
     @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_LINK)
     @guarded
-    def document_link(ls: CutlensServer,
-                      params: lsp.DocumentLinkParams) -> list[lsp.DocumentLink]:
+    async def document_link(ls: CutlensServer,
+                            params: lsp.DocumentLinkParams) -> list[lsp.DocumentLink]:
         path = uri_to_path(params.text_document.uri)
-        return links_mod.document_links(template_of(path), path, ses.text_of(path) or "")
+        return links_mod.document_links(await template_of(path), path,
+                                        ses.text_of(path) or "")
 
     @server.feature(lsp.TEXT_DOCUMENT_INLAY_HINT)
     @guarded

@@ -3,8 +3,9 @@ diagnostics by tier), the debouncer, the render thread, the status notification.
 features, the tiers' scheduling and the commands live in their own modules and are
 registered by :func:`cutlens.lsp.app.create_server`.
 
-The event loop never renders or compiles: the Jinja tier runs on the render thread, nvcc in
-the compile pool's subprocesses, benchmarks in GPU worker processes.
+The event loop never renders, loads a template or compiles: the Jinja tier, hovers and
+template loads run on the render thread (one at a time), nvcc in the compile pool's
+subprocesses, benchmarks in GPU worker processes.
 """
 
 from __future__ import annotations
