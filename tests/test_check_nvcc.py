@@ -177,3 +177,18 @@ def test_unchanged_recheck_runs_no_nvcc(project):
     assert compiler.stats.cache_hits >= 4
     assert first.diagnostics() == second.diagnostics()
     assert errors(first.diagnostics()) == []
+
+
+def test_two_projects_each_compile_into_their_own_cache(tmp_path):
+    """``cutlens check projA projB``: B's units go to B's build cache under B's config,
+    not into A's (the first project's) as they once did."""
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "cutlens.toml").write_text("cutlass = false\njobs = 1\n")
+        (tmp_path / name / "t.cu.jinja").write_text(HEAD + KERNEL)
+    report = check_paths([tmp_path / "a", tmp_path / "b"], Selection(variants=["first"]),
+                         mode="quick")
+    assert report.errors == 0, formats.text(report.diagnostics)
+    for name in ("a", "b"):
+        records = list((tmp_path / name / ".cutlens" / "build").rglob("quick.json"))
+        assert records, f"nothing compiled into {name}'s build cache"
