@@ -272,7 +272,7 @@ def worker_count(cfg: ExecutorConfig) -> int:
     """``cfg.workers``, else the cluster's units of ``gpu_resource`` x ``workers_per_gpu``."""
     if cfg.workers is not None:
         return cfg.workers
-    resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    resources = ray.cluster_resources()
     return int(resources.get(cfg.gpu_resource, 0) * cfg.workers_per_gpu)
 
 

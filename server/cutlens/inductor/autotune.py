@@ -67,7 +67,7 @@ def run(cache: Path, nodes: dict[str, Any], configs: int | None, swizzles: list[
                          "swizzle": int(m.group("swizzle")) if m else None,
                          "ms": float(ms)})
 
-    sa.add_feedback_saver(saver)  # type: ignore[arg-type]  # (timings by ChoiceCaller)
+    sa.add_feedback_saver(saver)
     x, w = tensor(torch, nodes["X"]), tensor(torch, nodes["W"])
     fn = torch.compile(lambda a, b: a @ b)
     log = io.StringIO()
