@@ -58,31 +58,51 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 #: compile, so that such a test never depends on (or waits for) a real compile.
 NO_NVCC = """#!/bin/sh
 if [ "$1" = --version ]; then
-  echo "Cuda compilation tools, release 0.0, V0.0.0 (cutlens tests: no nvcc outside"
-  echo "tests marked nvcc)"; exit 0
+  echo "Cuda compilation tools, release 13.0, V13.0.0 (a stand-in: cutlens tests not"
+  echo "marked nvcc run no nvcc)"; exit 0
 fi
 echo "nvcc: not available to a test not marked @pytest.mark.nvcc" >&2
 exit 1
 """
 
 
+def _stand_in_home(base: Path) -> Path:
+    """A CUDA install like the real one (its headers, libraries and tools, linked) whose
+    ``bin/nvcc`` is :data:`NO_NVCC`."""
+    from cutlens.cuda_install import cuda_home
+
+    home = base / "cuda"
+    if home.exists():
+        return home
+    real = cuda_home()
+    (home / "bin").mkdir(parents=True)
+    if real is not None:
+        for entry in real.iterdir():
+            if entry.name != "bin":
+                (home / entry.name).symlink_to(entry)
+        for tool in (real / "bin").iterdir():
+            if tool.name != "nvcc":
+                (home / "bin" / tool.name).symlink_to(tool)
+    stub = home / "bin" / "nvcc"
+    stub.write_text(NO_NVCC)
+    stub.chmod(0o755)
+    return home
+
+
 @pytest.fixture(autouse=True)
 def _nvcc_only_where_marked(request: pytest.FixtureRequest,
                             tmp_path_factory: pytest.TempPathFactory,
                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """Outside tests marked ``nvcc``, $CUDACXX (the first place cutlens looks; the language
-    server and the CLI inherit it) names a stand-in that compiles nothing: ``-m "not
-    nvcc"`` runs no nvcc, and passes where none is installed. A config's own ``nvcc`` (a
-    test's fake) still wins."""
-    if request.node.get_closest_marker("nvcc") is not None:
+    """Outside tests marked ``nvcc``, the CUDA install cutlens finds ($CUDACXX first; the
+    language server and the CLI inherit it) is the real one with a stand-in nvcc that
+    compiles nothing: ``-m "not nvcc"`` runs no nvcc. A config's own ``nvcc`` (a test's
+    fake) still wins. Without an nvcc there is nothing to stand in for."""
+    if not HAS_NVCC or request.node.get_closest_marker("nvcc") is not None:
         return
-    folder = tmp_path_factory.getbasetemp() / "no-nvcc"
-    stub = folder / "nvcc"
-    if not stub.exists():
-        folder.mkdir(exist_ok=True)
-        stub.write_text(NO_NVCC)
-        stub.chmod(0o755)
-    monkeypatch.setenv("CUDACXX", str(stub))
+    home = _stand_in_home(tmp_path_factory.getbasetemp())
+    monkeypatch.setenv("CUDACXX", str(home / "bin" / "nvcc"))
+    monkeypatch.setenv("CUDA_HOME", str(home))
+    monkeypatch.setenv("CUDA_PATH", str(home))
 
 
 class Project:

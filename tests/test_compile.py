@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from cutlens.nvcc import cache as build_cache
+from cutlens import cuda_install
 from cutlens.nvcc import toolchain as nv
 from cutlens.nvcc.pool import CompileJob, Compiler, CompileResult
 from cutlens.nvcc.toolchain import CompileOptions, Mode
@@ -107,7 +108,7 @@ def test_find_nvcc_not_found_message(tmp_path, monkeypatch):
     for var in ("CUDACXX", "CUDA_HOME", "CUDA_PATH"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr(nv, "_executable", lambda p: None)
+    monkeypatch.setattr(cuda_install, "_executable", lambda p: None)
     with pytest.raises(nv.NvccNotFound, match=r"Tried: \$CUDACXX \(unset\)"):
         nv.find_nvcc()
 

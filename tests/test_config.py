@@ -170,3 +170,19 @@ async def _sleep() -> None:
     import asyncio
 
     await asyncio.sleep(0.05)
+
+
+def test_editor_settings_are_typed_where_the_config_is():
+    """The server's own keys are read once, typed; the rest goes onto each project's config;
+    a bad value is a problem and its default, never an exception."""
+    s = config.parse_editor_settings({"cutlens": {"jinjaDebounceMs": 40, "checkOn": "change",
+                                                  "trusted": False, "python": "/x/python",
+                                                  "benchmark": {"device": 1}, "nvcc": ""}})
+    assert (s.trusted, s.jinja_debounce_s, s.problems) == (False, 0.04, ())
+    assert dict(s.project) == {"checkOn": "change", "bench": {"device": 1}}
+    bad = s.updated({"jinjaDebounceMs": "soon"})
+    assert bad.jinja_debounce_ms == 150 and bad.trusted is False  # the earlier keys stay
+    assert [p.message for p in bad.problems] == [
+        "cutlens setting jinjaDebounceMs: expected a number of milliseconds, got 'soon'"]
+    cfg = config.load(Path("/nonexistent-root"))
+    assert config.apply_settings(cfg, dict(s.project)) == [] and cfg.check_on == "change"

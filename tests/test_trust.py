@@ -470,11 +470,11 @@ def test_session_trust_defaults_and_no_exec():
 
     s = Session()
     assert s.trusted  # a client that says nothing: trusted, like the CLI
-    s.settings["trusted"] = False
+    s.settings = s.settings.updated({"trusted": False})
     assert not s.trusted
-    s.settings["trusted"] = True
+    s.settings = s.settings.updated({"cutlens": {"trusted": "true"}})
     assert s.trusted
     assert not Session(no_exec=True).trusted
     forced = Session(no_exec=True)
-    forced.settings["trusted"] = True
+    forced.settings = forced.settings.updated({"trusted": True})
     assert not forced.trusted
