@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from cutlens.nvcc import cache as build_cache
 from cutlens import cuda_install
+from cutlens.nvcc import cache as build_cache
 from cutlens.nvcc import toolchain as nv
 from cutlens.nvcc.pool import CompileJob, Compiler, CompileResult
 from cutlens.nvcc.toolchain import CompileOptions, Mode
