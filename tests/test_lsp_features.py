@@ -91,19 +91,19 @@ def test_hover_on_a_statement_shows_its_output(project):
 def test_one_best_row_per_sample_even_on_a_tie():
     """CPU timings can tie: the results view still marks exactly one row best per sample,
     never a refuted or failed one."""
-    from cutlens.bench.report import best_by_sample, best_of, best_rows
+    from cutlens.bench import report
+    from cutlens.bench.best import best_row, best_rows
     from cutlens.lsp.lenses import sample_text
 
     runs = [{"sample": "s", "variant_name": "a", "ms": 0.5, "verified": False},
             {"sample": "s", "variant_name": "b", "ms": 1.0, "verified": True},
             {"sample": "s", "variant_name": "c", "ms": 1.0, "verified": True},
             {"sample": "s", "variant_name": "d", "ms": None, "error": "boom"},
-            {"sample": "t", "variant_name": "a", "ms": 2.0, "verified": None},
-            {"sample": "t", "variant_name": "torch", "ms": 0.1, "kind": "baseline"}]
-    best = best_by_sample(runs)
+            {"sample": "t", "variant_name": "a", "ms": 2.0, "verified": None}]
+    best = best_rows(runs)
     assert {k: v["variant_name"] for k, v in best.items()} == {"s": "b", "t": "a"}
     assert sum(r is best.get(r["sample"]) for r in runs) == 2
     # the one rule: the lenses, hovers, the results view and the CLI's table all use it
-    assert best_rows({"results": runs}) == best
-    assert best_of([runs[0], runs[3]]) is None
+    assert report.best_rows({"results": runs}) == best
+    assert best_row([runs[0], runs[3]]) is None
     assert sample_text("s", runs, []).startswith("best b:")

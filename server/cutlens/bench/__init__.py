@@ -9,9 +9,13 @@
 - :mod:`.worker` — ``python -m cutlens.bench.worker``: the only code that imports torch;
   with :mod:`.marshal` (signature -> tensors and ctypes arguments), :mod:`.verify`
   (reference and tolerances) and :mod:`.timing` (the do_bench-style loop).
-- :mod:`.report` — table, JSON, CSV, ``--compare`` and ``--plot``; :mod:`.progress` — the
-  rich progress display; :mod:`.sweep` — ``store_guard``: store each result as it arrives
-  (torch-free).
+- :mod:`.steady` (steady-state warm-up, stability, re-measuring), :mod:`.gpu_state` (NVML),
+  :mod:`.ceilings` (measured ceilings, speed of light; :mod:`.ceiling_probe` measures them
+  in the worker), :mod:`.finalists` (interleaved rounds after a sweep; the worker's side in
+  :mod:`.rounds`), :mod:`.best` — the one rule for the best row.
+- :mod:`.report` — table, JSON, CSV, ``--compare`` and ``--plot`` (:mod:`.plot`);
+  :mod:`.progress` — the rich progress display; :mod:`.sweep` — ``store_guard``: store each
+  result as it arrives (torch-free).
 - :mod:`.project` — the one place a project config (plus command-line overrides) becomes
   its build directory, nvcc jobs, compile pool, executor config and runner (the CLI and the
   language server both call it); :mod:`.launch` opens an executor.

@@ -13,6 +13,7 @@ from typing import Any
 
 from cutlens.bench import project
 from cutlens.bench import report as report_mod
+from cutlens.bench.best import is_ok
 from cutlens.bench.executor import Executor
 from cutlens.bench.progress import SweepProgress
 from cutlens.bench.project import BenchOverrides
@@ -61,7 +62,7 @@ def require_plot(path: Path | None) -> None:
 def failed_rows(report: dict[str, Any]) -> int:
     """Results that are problems: a render, compile or run error, a wrong result, a failed
     torch reference."""
-    bad = sum(1 for r in report["results"] if not report_mod.is_ok(r))
+    bad = sum(1 for r in report["results"] if not is_ok(r))
     return bad + sum(1 for b in report.get("baseline", {}).values() if b.get("error"))
 
 

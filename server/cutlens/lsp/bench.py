@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from cutlens.bench.report import best_of
+from cutlens.bench.best import best_row
 from cutlens.bench.template_sweep import SweepPlan, sweep
 from cutlens.lsp import progress
 from cutlens.lsp.server import CutlensServer
@@ -55,7 +55,7 @@ async def benchmark(ls: CutlensServer, doc: TemplateDoc, variant: Any = None,
         bar.end("benchmark done")
         ls.status()
     ls.refresh_lenses()
-    best = best_of(results)
+    best = best_row(r for r in results if r.get("kind") != "baseline")
     return {"results": len(results),
             "failed": sum(1 for r in results if r.get("error")),
             "best": {"variant": best["variant_name"], "ms": best["ms"]} if best else None}

@@ -9,7 +9,7 @@ from typing import Any
 
 from lsprotocol import types as lsp
 
-from cutlens.bench.report import best_of
+from cutlens.bench.best import best_row
 from cutlens.lsp.lenses import bench_text, check_text
 from cutlens.template.model import Template
 
@@ -17,7 +17,7 @@ from cutlens.template.model import Template
 def _status(names: list[str], runs: dict[str, dict[str, Any]], checks: dict[str, dict[str, Any]],
             inductor: dict[str, dict[str, Any]] | None = None) -> str:
     benched = [runs[n] for n in names if n in runs]
-    best = best_of(benched)
+    best = best_row(benched)
     if best is not None:
         text = f"best {best['variant_name']}: {bench_text(best)}"
         theirs = [inductor[n] for n in names if inductor and n in inductor]

@@ -14,7 +14,7 @@ import attrs
 from lsprotocol import types as lsp
 
 from cutlens import trust
-from cutlens.bench.report import best_by_sample
+from cutlens.bench.best import best_rows
 from cutlens.config.validate import CONVERTER
 from cutlens.lsp.bench import benchmark
 from cutlens.lsp.convert import path_to_uri, uri_to_path
@@ -174,7 +174,7 @@ def results_payload(ls: CutlensServer, doc: TemplateDoc) -> dict[str, Any]:
     store = ls.session.project_for(doc.path).store
     runs = store.latest(t.content_hash)
     checks = {(c["sample"], c["variant_name"]): c for c in store.checks(t.content_hash)}
-    best = best_by_sample(runs)
+    best = best_rows(runs)  # one row per sample (cutlens.bench.best), a tie: the first
     rows = []
     for r in runs:
         c = checks.get((r["sample"], r["variant_name"]), {})
@@ -186,8 +186,11 @@ def results_payload(ls: CutlensServer, doc: TemplateDoc) -> dict[str, Any]:
             "regs": r.get("regs") or c.get("regs"), "smemBytes": r.get("smem") or c.get("smem"),
             "spills": r.get("spills") if r.get("spills") is not None else c.get("spills"),
             "verified": r.get("verified"), "error": r.get("error"),
+            "solPct": r.get("sol_pct"), "bound": r.get("bound"), "stable": r.get("stable"),
+            "gpuState": r.get("gpu_state"), "finalist": r.get("finalist"),
             "best": best.get(r["sample"]) is r})
-    baseline = {k: {"ms": v.get("ms"), "tflops": v.get("tflops"), "gbps": v.get("gbps")}
+    baseline = {k: {"ms": v.get("ms"), "tflops": v.get("tflops"), "gbps": v.get("gbps"),
+                    "solPct": v.get("sol_pct"), "bound": v.get("bound")}
                 for k, v in store.baselines(t.content_hash).items()}
     gpu = next((r.get("gpu") for r in runs if r.get("gpu")), None)
     return {"gpu": gpu, "rows": rows, "baseline": baseline}

@@ -10,7 +10,8 @@ from typing import Any
 
 from lsprotocol import types as lsp
 
-from cutlens.bench.report import best_of, fmt_ms, is_ok, status_text
+from cutlens.bench.best import best_row, is_ok
+from cutlens.bench.report import fmt_ms, status_text
 from cutlens.lsp import jinja_text
 from cutlens.lsp.completion import context_class, hook_doc
 from cutlens.render.renderer import RenderedUnit
@@ -87,7 +88,7 @@ def grid_key_hover(template: Template, sample: Sample, key: str,
     for vs in groups.values():
         rows = [by_name[v.name] for v in vs if v.name in by_name]
         ok = [r for r in rows if is_ok(r)]
-        best = best_of(ok)
+        best = best_row(ok)
         table.append((best["ms"] if best else float("inf"), vs[0].values[key], len(vs),
                       sum(1 for r in ok if r.get("verified")), len(rows) - len(ok),
                       best, len(vs) - len(rows)))
