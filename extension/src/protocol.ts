@@ -102,10 +102,22 @@ export interface Baseline {
   bound?: 'compute' | 'memory' | null;
 }
 
+/** A sample the template took from a samples file (`cutlens capture`). */
+export interface CapturedInfo {
+  weight: number;
+  op?: string;
+  count?: number;
+  timeMs?: number | null;
+  modules?: string[];
+}
+
 export interface ResultsResult {
   gpu?: string | null;
   rows: ResultRow[];
   baseline?: Record<string, Baseline>;
+  /** Captured samples by name, and what their weights are shares of (`time` or `count`). */
+  captured?: Record<string, CapturedInfo>;
+  capturedWeightBy?: string;
 }
 
 export type ServerState = 'starting' | 'ready' | 'compiling' | 'benchmarking' | 'error';

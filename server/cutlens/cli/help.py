@@ -27,6 +27,11 @@ selection (--samples/--variants, the same on every command):
   --sample square --variant '128x256x64 cooperative'   one pair, by name (or its slug)"""
 
 EXAMPLES = {
+    "capture": """\
+examples:
+  cutlens capture -- python train.py --steps 3      .cutlens/captured.toml of the project
+  cutlens capture -o gpt2.toml --timeout 600 -- python train.py
+  cutlens bench gemm.cu.jinja --samples captured    then bench a template on them""",
     "render": """\
 examples:
   cutlens render gemm.cu.jinja                        first sample × first variant, to stdout
@@ -70,6 +75,7 @@ commands:
   variants  list a template's samples and variants
   check     render and compile templates; report problems on template lines
   bench     benchmark a template's variants on the GPU (table, JSON, CSV, plot, --compare)
+  capture   run a PyTorch program and record its GEMMs as samples (--samples captured)
   watch     re-check on every change, printing what changed
   lsp       start the language server (or --headless: what an editor would show)
 

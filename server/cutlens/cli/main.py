@@ -13,6 +13,8 @@ from pathlib import Path
 from cutlens import __version__, trust
 from cutlens.check import formats
 from cutlens.check.nvcc_tier import CHECK_MODES
+from cutlens.cli.capture import add_parser as capture_parser
+from cutlens.cli.capture import run_capture
 from cutlens.cli.check import cmd_check
 from cutlens.cli.common import (
     EXIT_INTERNAL,
@@ -131,6 +133,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--gpu-resource", metavar="NAME",
                    help="ray: the resource a bench worker holds (default GPU)")
 
+    cap = capture_parser(sub, epilog("capture", selection=False))
+
     w = _command(sub, "watch", "re-check on every change, printing what changed")
     w.add_argument("paths", nargs="*", type=Path, metavar="PATH", help=paths_help)
     w.add_argument("--no-nvcc", action="store_true",
@@ -148,7 +152,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="with --headless: the output format, as for check")
     lsp.add_argument("--log-file", type=Path, metavar="FILE",
                      help="write the server's log to FILE")
-    for sp in (r, v, c, b, w, lsp):
+    for sp in (r, v, c, b, cap, w, lsp):
         sp.add_argument("--no-exec", action="store_true",
                         help="untrusted: run no workspace code (generators, template_class "
                              "helpers, nvcc, benchmarks); the Jinja tier only")
@@ -192,7 +196,7 @@ EXIT_BROKEN_PIPE = 141
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "render": cmd_render, "variants": cmd_variants, "check": cmd_check, "bench": cmd_bench,
-    "watch": cmd_watch, "lsp": cmd_lsp}
+    "capture": run_capture, "watch": cmd_watch, "lsp": cmd_lsp}
 
 
 def _quiet_stdout() -> None:

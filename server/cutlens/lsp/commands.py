@@ -166,6 +166,18 @@ def selection_payload(doc: TemplateDoc) -> dict[str, Any]:
                        "variant": doc.active_variant or (vs[0].name if vs else None)}}
 
 
+def captured_payload(t: Template) -> dict[str, Any]:
+    """The captured samples of a template (the results view groups and weights by them)."""
+    mine = {s.name: {"weight": s.weight or 0.0, "op": s.info.get("op"),
+                     "count": s.info.get("count"), "timeMs": s.info.get("time_ms"),
+                     "modules": s.info.get("modules", [])}
+            for s in t.samples if s.origin == "captured"}
+    if not mine:
+        return {}
+    by = "time" if any(v["timeMs"] is not None for v in mine.values()) else "count"
+    return {"captured": mine, "capturedWeightBy": by}
+
+
 def results_payload(ls: CutlensServer, doc: TemplateDoc) -> dict[str, Any]:
     """The latest benchmark sweep of a template, fastest first, best marked."""
     t = doc.template
@@ -193,7 +205,7 @@ def results_payload(ls: CutlensServer, doc: TemplateDoc) -> dict[str, Any]:
                     "solPct": v.get("sol_pct"), "bound": v.get("bound")}
                 for k, v in store.baselines(t.content_hash).items()}
     gpu = next((r.get("gpu") for r in runs if r.get("gpu")), None)
-    return {"gpu": gpu, "rows": rows, "baseline": baseline}
+    return {"gpu": gpu, "rows": rows, "baseline": baseline, **captured_payload(t)}
 
 
 def register(server: CutlensServer) -> None:
