@@ -142,13 +142,37 @@ export interface ResultsPageOptions {
   /** The webview's `cspSource`. */
   cspSource: string;
   templateName: string;
+  /** The template's URI: with it each row gets its Profile / Compare actions (command links). */
+  templateUri?: string;
   /** Shown instead of the table when there is nothing to show (no sweep yet, or an error). */
   notice?: string;
 }
 
-const COLUMNS = ['', 'variant', 'ms', 'min ms', 'spread', 'TFLOP/s', 'GB/s', 'of measured peak', 'vs torch', 'regs', 'smem', 'spills', 'workspace', 'verified'];
+const COLUMNS = ['', 'variant', 'ms', 'min ms', 'spread', 'TFLOP/s', 'GB/s', 'of measured peak', 'vs torch', 'regs', 'smem', 'spills', 'workspace', 'verified', 'ncu SM / mem', ''];
 
-function rowHtml(r: MarkedRow): string {
+/** A `command:` link to the server's `cutlens.profile` (the webview allows that command only). */
+export function profileLink(uri: string, sample: string, variant: string, baseline?: string): string {
+  const args = [uri, variant, sample, ...(baseline !== undefined ? [baseline] : [])];
+  return `command:cutlens.profile?${encodeURIComponent(JSON.stringify(args))}`;
+}
+
+function profileCell(r: MarkedRow): string {
+  const p = r.profile;
+  if (!p || typeof p.smPct !== 'number') return '—';
+  const stalls = (p.topStalls ?? []).map((s) => `${s.reason} ${s.cycles_per_issue.toFixed(2)}`).join(', ');
+  const tip = `achieved occupancy ${num(p.occupancyPct)}%, L2 hit ${num(p.l2HitPct)}%, DRAM ${formatBytes(p.dramBytes)}${stalls ? `; stalls: ${stalls}` : ''}${p.report ? `\n${p.report}` : ''}`;
+  return `<span title="${escapeHtml(tip)}">${num(p.smPct)}% / ${num(p.memoryPct)}%</span>`;
+}
+
+function actionsCell(r: MarkedRow, uri: string | undefined, best: MarkedRow | undefined): string {
+  if (!uri || r.error) return '';
+  const profile = `<a href="${escapeHtml(profileLink(uri, r.sample, r.variantName))}" title="Profile this variant with Nsight Compute">Profile</a>`;
+  if (!best || best === r) return profile;
+  const cmp = `<a href="${escapeHtml(profileLink(uri, r.sample, r.variantName, best.variantName))}" title="Profile it against the best variant (${escapeHtml(best.variantName)})">vs best</a>`;
+  return `${profile} · ${cmp}`;
+}
+
+function rowHtml(r: MarkedRow, uri?: string, best?: MarkedRow): string {
   const cells = [
     r.best ? '<span class="best" title="best">★</span>' : '',
     escapeHtml(r.variantName || `#${r.variant}`),
@@ -165,8 +189,10 @@ function rowHtml(r: MarkedRow): string {
     typeof r.spills === 'number' ? String(r.spills) : '—',
     formatBytes(r.workspaceBytes),
     r.verified === true ? '✓' : r.verified === false ? '✗' : '—',
+    profileCell(r),
+    actionsCell(r, uri, best),
   ];
-  const tds = cells.map((c, i) => `<td${i >= 2 ? ' class="num"' : ''}>${c}</td>`).join('');
+  const tds = cells.map((c, i) => `<td${i >= 2 && i < cells.length - 1 ? ' class="num"' : ''}>${c}</td>`).join('');
   const err = r.error ? `<tr class="error-row"><td></td><td colspan="${COLUMNS.length - 1}">${escapeHtml(r.error)}</td></tr>` : '';
   const gs = r.gpuState;
   const state = gs ? ` title="${escapeHtml(`SM ${gs.sm_clock_mhz ?? '?'} MHz · ${gs.temp_c ?? '?'} °C · ${gs.power_w ?? '?'} W${gs.throttle?.length ? ` · throttle: ${gs.throttle.join(', ')}` : ''}`)}"` : '';
@@ -244,7 +270,7 @@ export function resultsHtml(data: ResultsResult | undefined, opts: ResultsPageOp
       .map(
         (g) =>
           `<section class="sample">${info[g.sample] ? capturedHeading(g.sample, info[g.sample], weightBy) : `<h2>Sample <code>${escapeHtml(g.sample)}</code></h2>`}${baselineHtml(data as ResultsResult, g.sample)}` +
-          `<table><thead>${head}</thead><tbody>${g.rows.map(rowHtml).join('')}</tbody></table>` +
+          `<table><thead>${head}</thead><tbody>${g.rows.map((r) => rowHtml(r, opts.templateUri, g.rows.find((x) => x.best))).join('')}</tbody></table>` +
           `<div class="plot-box">${latencyPlotSvg(g)}</div></section>`,
       )
       .join('');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ResultRow } from '../../src/protocol';
-import { capturedSummary, escapeHtml, formatBytes, formatMs, formatSol, formatVersus, groupAndRank, latencyPlotSvg, orderGroups, resultsHtml } from '../../src/results';
+import { capturedSummary, escapeHtml, formatBytes, formatMs, formatSol, formatVersus, groupAndRank, latencyPlotSvg, orderGroups, profileLink, resultsHtml } from '../../src/results';
 
 const row = (sample: string, variant: number, ms: number | null, extra: Partial<ResultRow> = {}): ResultRow => ({
   sample,
@@ -102,7 +102,7 @@ describe('resultsHtml', () => {
 
   it('shows error text under a failed row', () => {
     const html = resultsHtml({ rows: [row('s', 0, null, { error: 'ptxas error: too much shared data' })] }, { cspSource: 'x', templateName: 't' });
-    assert.match(html, /class="error-row"><td><\/td><td colspan="13">ptxas error: too much shared data/);
+    assert.match(html, /class="error-row"><td><\/td><td colspan="15">ptxas error: too much shared data/);
   });
 });
 
@@ -155,6 +155,28 @@ describe('captured samples', () => {
     assert.match(html, /<code>transformer\.h\.0\.attn\.c_attn<\/code> \+1/);
     assert.match(html, /<h2>Sample <code>own<\/code><\/h2>/);
     assert.ok(html.indexOf('c_fc') < html.indexOf('Sample <code>own'));
+  });
+});
+
+describe('profile actions', () => {
+  it('links each row to cutlens.profile, and the others against the best', () => {
+    const uri = 'file:///w/gemm.cu.jinja';
+    const html = resultsHtml(
+      {
+        rows: [
+          row('square', 0, 0.2, { variantName: 'fast & wide', best: true, profile: { smPct: 81.53, memoryPct: 38.74, report: '/w/.cutlens/profiles/a.ncu-rep' } }),
+          row('square', 1, 0.4),
+          row('square', 2, null, { error: 'nvcc: 1 error(s)' }),
+        ],
+      },
+      { cspSource: 'x', templateName: 'gemm.cu.jinja', templateUri: uri },
+    );
+    assert.ok(html.includes('81.5% / 38.7%'), 'the profile column of the profiled row');
+    assert.equal(profileLink(uri, 'square', 'v1', 'fast & wide'), `command:cutlens.profile?${encodeURIComponent(JSON.stringify([uri, 'v1', 'square', 'fast & wide']))}`);
+    assert.ok(html.includes(escapeHtml(profileLink(uri, 'square', 'fast & wide'))));
+    assert.ok(html.includes(escapeHtml(profileLink(uri, 'square', 'v1', 'fast & wide'))), 'v1 against the best');
+    assert.ok(!html.includes(escapeHtml(profileLink(uri, 'square', 'v2'))), 'a failed row has no Profile action');
+    assert.ok(!resultsHtml({ rows: [row('s', 0, 0.1)] }, { cspSource: 'x', templateName: 't' }).includes('command:'));
   });
 });
 

@@ -28,7 +28,8 @@ import importlib.util
 import os
 import re
 import signal
-from collections.abc import Mapping
+import subprocess
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -257,3 +258,32 @@ def compile_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def run_sync(cmd: Sequence[str], cwd: str | os.PathLike[str] | None = None,
+             timeout_s: float | None = None,
+             env: Mapping[str, str] | None = None) -> RunOutcome:
+    """Run ``cmd`` in its own process group, merged stdout+stderr, killing the group on
+    timeout (``env``: the environment, else the caller's). For scripts and the profiler; the
+    async pool in :mod:`cutlens.nvcc.pool` does the same."""
+    import time
+
+    t0 = time.monotonic()
+    proc = subprocess.Popen(list(cmd), cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True, env=compile_env(env))
+    try:
+        out, _ = proc.communicate(timeout=timeout_s)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        kill_group(proc.pid)
+        out, _ = proc.communicate()
+        timed_out = True
+    except BaseException:
+        kill_group(proc.pid)
+        proc.wait()
+        raise
+    kill_group(proc.pid)  # stragglers (a host compiler nvcc forgot), if any
+    rc = proc.returncode
+    return RunOutcome(returncode=None if timed_out else rc,
+                      output=out.decode("utf-8", "replace"),
+                      duration_s=time.monotonic() - t0, timed_out=timed_out,
+                      signal=-rc if rc is not None and rc < 0 else None)
