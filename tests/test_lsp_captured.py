@@ -4,16 +4,15 @@ file; a template that cannot read its file says so on the ``samples_from`` line.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-import pytest_lsp
+import pytest
 from lsprotocol import types as lsp
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import LanguageClient
 
 from test_lsp import open_doc, wait_for
 
-from conftest import line_of
+from conftest import line_of, start_lsp
 
 CAPTURED = """\
 [capture]
@@ -69,25 +68,10 @@ nodes = { X = "mat1", W = "mat2", Bias = "bias", Y = "out" }
 """
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(
-    server_command=[sys.executable, "-m", "cutlens", "lsp"]))
-async def client(lsp_client: LanguageClient, tmp_path: Path):
-    @lsp_client.feature("cutlens/status")
-    def on_status(params):
-        return None
-
-    @lsp_client.feature(lsp.WORKSPACE_CODE_LENS_REFRESH)
-    def on_refresh(params):
-        return None
-
+@pytest.fixture
+async def client(lsp_server: LanguageClient, tmp_path: Path) -> LanguageClient:
     (tmp_path / "cutlens.toml").write_text("jobs = 1\n")
-    await lsp_client.initialize_session(lsp.InitializeParams(
-        capabilities=client_capabilities("visual-studio-code"), root_uri=tmp_path.as_uri(),
-        workspace_folders=[lsp.WorkspaceFolder(tmp_path.as_uri(), "ws")],
-        initialization_options={"checkOn": "save"}))
-    lsp_client.root = tmp_path  # type: ignore[attr-defined]
-    yield
-    await lsp_client.shutdown_session()
+    return await start_lsp(lsp_server, tmp_path, {"checkOn": "save"})
 
 
 async def hover_at(client: LanguageClient, uri: str, text: str, needle: str) -> str:
