@@ -33,7 +33,7 @@ from conftest import line_of
 #: Real CUTLASS units (~45 s of nvcc each) in the nvcc tests.
 pytestmark = pytest.mark.timeout(1200)
 
-STAND_IN = Path(__file__).parent / "fixtures" / "flashinfer_like"
+STAND_IN = Path(__file__).parents[1] / "fixtures" / "flashinfer_like"
 INST = "csrc/decode_kernel_inst.jinja"
 CONFIG = "csrc/decode_customize_config.jinja"
 

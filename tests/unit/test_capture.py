@@ -18,7 +18,7 @@ import pytest
 
 from cutlens.template import captured
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 pytest.importorskip("transformers")
 
 GPT2 = """\

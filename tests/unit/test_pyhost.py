@@ -24,7 +24,7 @@ from cutlens.template.drivers import run_drivers
 from cutlens.template.loader import load
 from cutlens.template.selection import Selection
 
-FIXTURE = Path(__file__).parent / "fixtures" / "pyhost"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "pyhost"
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ from cutlens.nvcc.pool import CompileResult, Mode
 from cutlens.render.renderer import RenderedUnit, Renderer
 from cutlens.template.loader import load
 
-FIX = Path(__file__).parent / "fixtures" / "perf"
-SERVER = Path(__file__).resolve().parents[1] / "server"
+FIX = Path(__file__).parents[1] / "fixtures" / "perf"
+SERVER = Path(__file__).resolve().parents[2] / "server"
 
 
 def test_potential_performance_loss_is_a_warning_with_its_code():

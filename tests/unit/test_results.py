@@ -15,7 +15,7 @@ import pytest
 
 from cutlens.results.store import ResultStore, content_hash, flags_hash
 
-SERVER = str(Path(__file__).resolve().parents[1] / "server")
+SERVER = str(Path(__file__).resolve().parents[2] / "server")
 H = content_hash("{# template #}")
 
 

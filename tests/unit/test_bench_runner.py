@@ -132,7 +132,7 @@ async def test_no_torch_import_in_runner_process():
             "cutlens.bench.progress, cutlens.results.store; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", code, env={"PYTHONPATH": str(Path(__file__).parents[1] / "server")})
+        sys.executable, "-c", code, env={"PYTHONPATH": str(Path(__file__).parents[2] / "server")})
     assert await proc.wait() == 0
 
 
@@ -206,7 +206,7 @@ def test_worker_exits_when_runner_is_killed(lib, tmp_path):
     import subprocess
 
     marker = tmp_path / "in-kernel"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "server"),
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "server"),
            "CUTLENS_FAKE_HANG_MARK": str(marker)}
     parent = subprocess.Popen(
         [sys.executable, "-c", ORPHAN, str(lib), str(Path(fakelib.__file__).parent)],

@@ -27,7 +27,7 @@ from cutlens.nvcc.pool import CompileJob, Compiler
 from cutlens.nvcc.toolchain import CompileOptions, Mode
 from test_compile import alive, fake_nvcc, session_members, until
 
-SERVER = str(Path(__file__).resolve().parents[1] / "server")
+SERVER = str(Path(__file__).resolve().parents[2] / "server")
 
 TINY = CompileOptions(cutlass=False, arch="sm_90a")
 #: Small, but long enough (~1-2 s of nvcc) to be caught mid-compile.

@@ -14,7 +14,7 @@ from pytest_lsp import LanguageClient
 
 from conftest import start_lsp
 
-FIXTURE = Path(__file__).parent / "fixtures" / "pyhost"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "pyhost"
 
 
 @pytest.fixture

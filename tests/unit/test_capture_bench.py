@@ -16,7 +16,7 @@ import pytest
 
 from cutlens.bench.captured import headline, summary
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 TEMPLATE = """\
 {#- cutlens

@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 from cutlens.bench.protocol import TimingConfig, baseline_request, run_request  # noqa: E402
 from cutlens.bench.worker import Worker, classify_error  # noqa: E402
 
-SERVER = str(Path(__file__).resolve().parents[1] / "server")
+SERVER = str(Path(__file__).resolve().parents[2] / "server")
 
 
 

@@ -18,8 +18,8 @@ import pytest
 from cutlens.bench import ncu
 from cutlens.results.store import ResultStore
 
-FIX = Path(__file__).parent / "fixtures" / "ncu"
-SERVER = Path(__file__).resolve().parents[1] / "server"
+FIX = Path(__file__).parents[1] / "fixtures" / "ncu"
+SERVER = Path(__file__).resolve().parents[2] / "server"
 
 
 def test_raw_page_summary():

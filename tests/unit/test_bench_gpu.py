@@ -29,7 +29,7 @@ pytestmark = [
 ]
 
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TIMING = {"warmup_ms": 5, "rep_ms": 20, "min_iters": 10, "max_iters": 200, "flush_l2": True}
 
 

@@ -14,7 +14,7 @@ import pytest
 from cutlens.nvcc import output as nvcc_output
 from cutlens.nvcc.output import CompilerMessage, Frame, KernelResources, parse, parse_resources
 
-FIX = Path(__file__).parent / "fixtures" / "nvcc"
+FIX = Path(__file__).parents[1] / "fixtures" / "nvcc"
 MANIFEST = json.loads((FIX / "manifest.json").read_text())
 HAS_DEMANGLER = bool(shutil.which("cu++filt") or shutil.which("c++filt"))
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "server" / "cutlens"
+PACKAGE = Path(__file__).resolve().parents[2] / "server" / "cutlens"
 MAX_LINES = 450
 #: Stages, lowest first (a module may import from its own stage and the ones before it).
 STAGES = [

@@ -14,7 +14,7 @@ from pytest_lsp import LanguageClient
 
 from conftest import line_of, start_lsp
 
-FIX = Path(__file__).parent / "fixtures" / "ncu"
+FIX = Path(__file__).parents[1] / "fixtures" / "ncu"
 
 TEMPLATE = """\
 {#- cutlens

@@ -155,7 +155,7 @@ def test_ray_is_not_imported_by_the_cli_or_the_server():
 
     code = ("import sys, cutlens.cli, cutlens.cli.bench, cutlens.bench.executor, "
             "cutlens.lsp.server; assert 'ray' not in sys.modules, 'ray imported'")
-    env = {"PYTHONPATH": str(Path(__file__).parents[1] / "server")}
+    env = {"PYTHONPATH": str(Path(__file__).parents[2] / "server")}
     assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
 
 
