@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from jinja2.exceptions import TemplateError
 
@@ -197,7 +198,7 @@ class Renderer:
         return []
 
     def _render_file(self, env: RenderEnvironment, path: str,
-                     ctx: dict) -> tuple[str, sourcemap.SourceMap]:
+                     ctx: dict[str, Any]) -> tuple[str, sourcemap.SourceMap]:
         tmpl = env.get_template(path)
         with markers.rendering():
             marked = tmpl.render(ctx)
