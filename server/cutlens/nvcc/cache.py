@@ -69,8 +69,7 @@ MAX_WALK_FILES = 5000
 #: Seconds a directory fingerprint is reused within one process (a batch of variants).
 FINGERPRINT_TTL_S = 2.0
 
-#: Environment variables nvcc or its host compiler read: include and library search paths,
-#: flags nvcc adds to every command line, the host compiler, and how nvcc was chosen.
+#: Environment nvcc reads: search paths, flags it adds, the host compiler, which nvcc.
 NVCC_ENV = ("CPATH", "CPLUS_INCLUDE_PATH", "C_INCLUDE_PATH", "LIBRARY_PATH",
             "NVCC_PREPEND_FLAGS", "NVCC_APPEND_FLAGS", "NVCC_CCBIN", "CUDA_PATH", "CUDA_HOME",
             "CUDACXX")
@@ -139,25 +138,21 @@ def include_fingerprint(dirs: Iterable[str]) -> str:
 
 
 def _env_include_dirs(env: Mapping[str, str]) -> list[str]:
-    """The include dirs the environment adds: ``CPATH`` and friends, and ``-I``/``-isystem``
-    in ``NVCC_PREPEND_FLAGS``/``NVCC_APPEND_FLAGS``."""
+    """Include dirs the environment adds: ``CPATH``..., ``-I`` in ``NVCC_*_FLAGS``."""
     dirs = [d for var in _PATH_VARS for d in env.get(var, "").split(os.pathsep) if d]
     for var in ("NVCC_PREPEND_FLAGS", "NVCC_APPEND_FLAGS"):
         words = env.get(var, "").split()
         for i, w in enumerate(words):
             if w in ("-I", "-isystem", "--include-path") and i + 1 < len(words):
                 dirs.append(words[i + 1])
-            elif w.startswith("-I") and len(w) > 2:
-                dirs.append(w[2:])
-            elif w.startswith("--include-path="):
-                dirs.append(w.split("=", 1)[1])
+            elif w.startswith(("-I", "--include-path=")) and len(w) > 2:
+                dirs.append(w.split("=", 1)[1] if w.startswith("--") else w[2:])
     return [os.path.abspath(d) for d in dirs]
 
 
 def environment_key(nvcc: str, env: Mapping[str, str] | None = None) -> str:
-    """What of the environment decides a compile: every :data:`NVCC_ENV` variable, the
-    resolved nvcc, and a fingerprint of the include dirs the environment names (so setting
-    ``CPATH`` to the folder of a missing header, or adding the header there, recompiles)."""
+    """Every :data:`NVCC_ENV` variable, the resolved nvcc, and a fingerprint of the include
+    dirs the environment names (setting ``CPATH`` for a missing header recompiles)."""
     env = os.environ if env is None else env
     lines = [f"{var}={env.get(var, '')}" for var in NVCC_ENV if var in env]
     lines.append(f"nvcc={os.path.realpath(nvcc)}")
@@ -168,8 +163,7 @@ def environment_key(nvcc: str, env: Mapping[str, str] | None = None) -> str:
 
 
 def _host_compiler_identity(flags: Iterable[str]) -> str:
-    """Which host compiler nvcc will run (``-ccbin``, else ``$NVCC_CCBIN``, else ``gcc`` on
-    PATH), by path and stat."""
+    """The host compiler (``-ccbin``, ``$NVCC_CCBIN`` or ``gcc`` on PATH): path and stat."""
     flags = list(flags)
     ccbin = os.environ.get("NVCC_CCBIN") or "gcc"
     for i, f in enumerate(flags):
