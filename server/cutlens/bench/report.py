@@ -19,7 +19,12 @@ The report is the JSON document::
      "best": {"<sample>": {"variant_name", "ms", "torch_ms", "vs_torch"}},
      "results": [{"template", "sample", "variant", "variant_name", "ms", "ms_min", "spread_pct",
                   "tflops", "gbps", "workspace_bytes", "verified", "error",
-                  "regs", "smem", "spills"}],        # sorted by latency, failures last
+                  "regs", "smem", "spills", "build",
+                  "compile": {"seconds", "cached", "phases": {"<phase>": s},
+                              "top_instantiations": [[name, s]], "top_headers": [[name, s]],
+                              "shapes": "generic" | "static", "static_sizes"}}],
+                                                    # sorted by latency, failures last
+     "compile_summary": {...},                      # bench/compile_summary.py
      "baseline": {"<sample>": {"ms", "tflops", "gbps"}}}
 
 ``spread_pct`` is the interquartile range of the timed calls as % of the median. ``regs`` /
@@ -42,7 +47,7 @@ from typing import Any
 #: Keys of a result row in the JSON report, in order.
 ROW_KEYS = ("template", "sample", "variant", "variant_name", "ms", "ms_min", "spread_pct",
             "tflops", "gbps", "workspace_bytes", "verified", "error", "regs", "smem", "spills",
-            "build")
+            "build", "compile")
 CSV_KEYS = ("kind", "template", "sample", "variant_name", "variant", "ms", "ms_min",
             "spread_pct", "tflops", "gbps", "workspace_bytes", "regs", "smem", "spills",
             "verified", "error", "best")
@@ -65,7 +70,7 @@ def _row(result: Mapping[str, Any]) -> dict[str, Any]:
         row["variant"] = {}
     if not row["variant_name"]:
         row["variant_name"] = _variant_label(row["variant"])
-    for k in ("regs", "smem", "spills", "build"):
+    for k in ("regs", "smem", "spills", "build", "compile"):
         if row[k] is None:
             del row[k]
     return row

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from cutlens import config as config_mod
+from cutlens.bench import compile_summary
 from cutlens.bench import report as report_mod
 from cutlens.bench.executor import Executor, ExecutorConfig
 from cutlens.bench.launch import open_executor
@@ -112,7 +113,8 @@ def _plan(args: argparse.Namespace, baseline: bool) -> SweepPlan:
         raise BrokenTemplate(t)
     sel = selection(args)
     pairs_or_usage(t, sel)
-    return SweepPlan(t, sel, baseline=baseline)
+    return SweepPlan(t, sel, baseline=baseline,
+                     shape_generic=not getattr(args, "static_sizes", False))
 
 
 async def _run(args: argparse.Namespace, show_progress: bool,
@@ -129,6 +131,7 @@ async def _run(args: argparse.Namespace, show_progress: bool,
     require_nvcc(t, ecfg.kind)
     async with open_executor(ecfg, cfg.root / ".cutlens" / "build",
                              max_bytes=cfg.cache.max_bytes) as ex:
+        _time_trace(ex.compiler, args)
         if progress is not None:
             with progress:
                 return await sweep(plan, Renderer(), ex.compiler, ex.runner, store,
@@ -138,6 +141,12 @@ async def _run(args: argparse.Namespace, show_progress: bool,
         return await sweep(plan, Renderer(), ex.compiler, ex.runner, store, stats=stats), ex
 
 
+def _time_trace(compiler: object, args: argparse.Namespace) -> None:
+    """``--time-trace``: the compile pool records nvcc's device time trace."""
+    if getattr(args, "time_trace", False) and hasattr(compiler, "time_trace"):
+        compiler.time_trace = True
+
+
 async def _build_only(args: argparse.Namespace) -> int:
     plan = _plan(args, baseline=False)
     t = plan.template
@@ -145,11 +154,13 @@ async def _build_only(args: argparse.Namespace) -> int:
     ecfg = executor_config(args, cfg)
     require_nvcc(t, ecfg.kind)
     if ecfg.kind == "local":  # no bench worker needed
-        built = await build_all(plan, Renderer(), default_compiler(cfg.root, ecfg.jobs,
-                                                                   cfg.cache.max_bytes))
+        compiler = default_compiler(cfg.root, ecfg.jobs, cfg.cache.max_bytes)
+        _time_trace(compiler, args)
+        built = await build_all(plan, Renderer(), compiler)
     else:
         async with open_executor(ecfg, cfg.root / ".cutlens" / "build", bench=False,
                                  max_bytes=cfg.cache.max_bytes) as ex:
+            _time_trace(ex.compiler, args)
             built = await build_all(plan, Renderer(), ex.compiler)
     failed = 0
     by_build: dict[int, list] = {}
@@ -199,6 +210,7 @@ def run_bench(args: argparse.Namespace) -> int:
                                  sweep=stats.to_json())
     for r in rep["results"]:
         r["template"] = args.template.name
+    rep["compile_summary"] = compile_summary.summarize(rep["results"], stats.hints)
     if args.output is not None:
         args.output.write_text(report_mod.to_json(rep) + "\n")
     out = console(sys.stdout, use_color(args.color, sys.stdout))
@@ -206,6 +218,7 @@ def run_bench(args: argparse.Namespace) -> int:
         report_mod.print_table(rep, out)
     else:
         sys.stdout.write(report_mod.format_report(rep, args.format))
+    sys.stderr.write(compile_summary.format_summary(rep["compile_summary"]))
     if args.plot is not None:
         report_mod.plot(rep, args.plot, title=args.template.name)
         sys.stderr.write(f"plot written to {args.plot}\n")

@@ -1,0 +1,146 @@
+"""Where compile time goes: nvcc's ``--time`` table and device time trace parsed from real
+recordings (tests/fixtures/nvcc/timing, made by nvcc 13.0 here), a real nvcc run recording
+both without changing the build's cache key, the sweep's summary, and the hint for a variant
+key that could be a runtime parameter."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import gzip
+from pathlib import Path
+
+import pytest
+
+from cutlens.bench.compile_summary import format_summary, runtime_hints, summarize
+from cutlens.check.jinja_tier import jinja_check
+from cutlens.nvcc.pool import CompileJob, CompileOptions, Compiler, Mode
+from cutlens.nvcc.timing import parse_time_csv, parse_trace
+from cutlens.template.selection import Selection
+
+from conftest import HAS_NVCC, line_of
+
+FIXTURES = Path(__file__).parent / "fixtures" / "nvcc" / "timing"
+
+
+def _rows_total(path: Path) -> float:
+    with path.open() as f:
+        rows = [r for r in csv.reader(f)][1:]
+    return sum(float(r[6]) for r in rows) / 1000
+
+
+def test_time_table_of_a_build_sums_each_phase_over_architectures():
+    path = FIXTURES / "small_build.time.csv"
+    phases = parse_time_csv(path.read_text())
+    assert set(phases) == {"gcc (preprocessing 4)", "cudafe++", "gcc (preprocessing 1)",
+                           "cicc", "nvcc (ptx)", "ptxas", "fatbinary", "gcc (compiling)",
+                           "nvlink", "gcc (linking)", "nvcc (driver)"}
+    # two cicc rows (compute_90 PTX and compute_90a) add up
+    assert phases["cicc"] == pytest.approx(0.195442 + 0.16877, abs=1e-3)
+    assert sum(phases.values()) == pytest.approx(_rows_total(path), abs=2e-3)
+
+
+def test_time_table_of_a_cute_object():
+    phases = parse_time_csv((FIXTURES / "cute_full.time.csv").read_text())
+    assert max(phases, key=lambda k: phases[k]) == "cicc"
+    assert phases["cudafe++"] > 2.0 and "nvlink" not in phases  # -c: no device link
+
+
+def test_time_table_ignores_what_is_not_a_row():
+    assert parse_time_csv("") == {}
+    assert parse_time_csv("a , b\nx.cu , cicc , i , o , sm , nvcc , nan? , ms\n") == {}
+    assert parse_time_csv("x.cu , cicc , i , o , sm , nvcc , 2 , s\n") == {"cicc": 2.0}
+
+
+def test_trace_top_instantiations_and_headers():
+    text = gzip.decompress((FIXTURES / "small_build.trace.json.gz").read_bytes()).decode()
+    inst, headers = parse_trace(text, top=5)
+    assert len(inst) == 5 and len(headers) == 5
+    assert [s for _, s in inst] == sorted((s for _, s in inst), reverse=True)
+    assert inst[0][0].startswith("std::__detail::__hyperg [")
+    assert headers[0][0].endswith("/cuda_runtime.h") and headers[0][1] > 0.1
+    assert parse_trace("not json") == ([], [])
+    assert parse_trace('{"traceEvents": [{"ph": "X", "name": "Instantiating Template '
+                       'Class", "dur": 2000000, "args": {"detail": "A<1>"}}]}') == (
+        [("A<1>", 2.0)], [])
+
+
+@pytest.mark.nvcc
+@pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
+def test_real_nvcc_records_phases_and_trace_without_changing_the_key(tmp_path):
+    source = (FIXTURES / "small.cu").read_text()
+    job = CompileJob(source=source, mode=Mode.BUILD, name="small",
+                     options=CompileOptions(cutlass=False, arch="sm_90a"))
+    plain = Compiler(tmp_path / "a", jobs=1)
+    traced = Compiler(tmp_path / "b", jobs=1, time_trace=True)
+    assert plain.key(job) == traced.key(job)  # the switches are not part of the identity
+    res = asyncio.run(traced.compile(job))
+    assert res.ok, res.output
+    assert {"cicc", "ptxas", "gcc (compiling)", "gcc (linking)"} <= set(res.phases)
+    assert all(v >= 0 for v in res.phases.values()) and res.phases["cicc"] > 0
+    assert res.top_instantiations and res.top_headers
+    assert "--time" in res.command and "--time" not in " ".join(job.options.extra_flags)
+    unit_dir = Path(res.artifact).parent  # the time files are gone from the unit
+    assert not [p for p in unit_dir.iterdir() if ".time." in p.name or ".trace" in p.name]
+    # a cached result keeps the original run's times
+    again = asyncio.run(Compiler(tmp_path / "b", jobs=1).compile(job))
+    assert again.cached and again.phases == res.phases
+    assert again.top_instantiations == [list(x) for x in res.top_instantiations]
+    untraced = asyncio.run(plain.compile(job))
+    assert untraced.phases and untraced.top_instantiations == []
+
+
+def test_summary_counts_each_build_once():
+    rows = [
+        {"build": "b1", "compile": {"phases": {"cicc": 20.0, "cudafe++": 8.0},
+                                    "top_instantiations": [["A<1>", 3.0]], "cached": False}},
+        {"build": "b1", "compile": {"phases": {"cicc": 20.0, "cudafe++": 8.0},
+                                    "top_instantiations": [["A<1>", 3.0]], "cached": False}},
+        {"build": "b2", "compile": {"phases": {"cicc": 10.0, "gcc (compiling)": 2.0},
+                                    "top_instantiations": [["A<1>", 1.0], ["B", 0.5]],
+                                    "cached": True}},
+        {"build": None, "error": "render: x"},
+    ]
+    s = summarize(rows)
+    assert s["builds"] == 2 and s["compiled_now"] == 1
+    assert s["phases"] == {"cicc": 30.0, "cudafe++": 8.0, "gcc (compiling)": 2.0}
+    assert s["dominant_phase"] == "cicc" and s["dominant_share"] == 0.75
+    assert s["top_instantiations"] == [["A<1>", 4.0], ["B", 0.5]]
+    text = format_summary(s)
+    assert "cicc dominates (75 %)" in text and "A<1>" in text
+    assert format_summary(summarize([])) == ""
+
+
+HINTED = """\
+{#- cutlens
+kind = "cuda"
+[samples.s]
+X = { dtype = "float32", size = [64] }
+Y = { dtype = "float32", size = [64] }
+[variants]
+scale = [2, 3]
+tile = [32, 64]
+-#}
+extern "C" {
+{{ kernel.def_kernel(inputs=[X], outputs=[Y], names_str="X, Y") }} {
+  const float factor = {{ scale }};
+  using Tile = Int<{{ tile }}>;
+  for (int i = 0; i < {{ kernel.size(X, 0) }}; ++i) Y[i] = factor * X[i];
+  return 0;
+}
+}
+"""
+
+
+def test_hint_for_a_key_that_only_changes_a_value_in_the_kernel_body(project):
+    project.write("t.cu.jinja", HINTED)
+    t = project.load("t.cu.jinja")
+    units = jinja_check(t, project.renderer, Selection()).units
+    hints = runtime_hints(units)
+    assert [h["key"] for h in hints] == ["scale"]  # tile is a template argument
+    h = hints[0]
+    assert h["builds"] == 4 and h["builds_if_runtime"] == 2
+    assert h["line"] == line_of(HINTED, "const float factor")
+    assert "[variants.runtime]" in h["message"] and "4 build(s) would be 2" in h["message"]
+    assert summarize([], hints)["hints"] == hints
+    assert "hint: variant key 'scale'" in format_summary(summarize([], hints))
