@@ -144,3 +144,54 @@ def test_hint_for_a_key_that_only_changes_a_value_in_the_kernel_body(project):
     assert "[variants.runtime]" in h["message"] and "4 build(s) would be 2" in h["message"]
     assert summarize([], hints)["hints"] == hints
     assert "hint: variant key 'scale'" in format_summary(summarize([], hints))
+
+
+COMPILE = {"seconds": 41.2, "cached": False, "shapes": "generic",
+           "phases": {"cicc": 25.6, "cudafe++": 8.8, "gcc (compiling)": 5.0},
+           "top_instantiations": [["cute::gemm<...>", 3.1]], "top_headers": []}
+
+
+def test_store_keeps_compile_times_and_migrates_an_older_database(tmp_path):
+    import sqlite3
+
+    from cutlens.results.store import ResultStore
+
+    db_dir = tmp_path / ".cutlens"
+    db_dir.mkdir()
+    old = sqlite3.connect(db_dir / "results.sqlite")  # the first schema: no compile column
+    old.executescript("""
+        CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL,
+            kind TEXT NOT NULL DEFAULT 'variant', template TEXT, template_hash TEXT NOT NULL,
+            sample TEXT NOT NULL DEFAULT '', variant_name TEXT NOT NULL DEFAULT '',
+            variant TEXT, gpu TEXT NOT NULL DEFAULT '', nvcc TEXT NOT NULL DEFAULT '',
+            flags_hash TEXT NOT NULL DEFAULT '', ms REAL, ms_min REAL, spread_pct REAL,
+            iters INTEGER, tflops REAL, gbps REAL, workspace_bytes INTEGER, regs INTEGER,
+            smem INTEGER, spills INTEGER, verified INTEGER, max_abs_err REAL, error TEXT,
+            raw TEXT);
+        INSERT INTO runs (ts, template_hash, sample, variant_name, ms)
+            VALUES (1.0, 'h', 's', 'old', 2.0);
+        PRAGMA user_version=1;""")
+    old.close()
+    store = ResultStore(tmp_path)
+    store.add({"template_hash": "h", "sample": "s", "variant_name": "new", "ms": 1.0,
+               "compile": COMPILE})
+    rows = {r["variant_name"]: r for r in store.latest("h")}
+    assert rows["new"]["compile"] == COMPILE and rows["old"]["compile"] is None
+    store.close()
+
+
+def test_hover_of_a_variant_key_says_where_its_build_spent_its_time(project):
+    from cutlens.lsp import hover
+
+    path = project.write("t.cu.jinja", HINTED)
+    t = project.load("t.cu.jinja")
+    s = t.sample(None)
+    unit = project.renderer.render(t, s, t.variant(s, None))
+    runs = [{"sample": "s", "variant_name": unit.variant.name, "ms": 1.0, "compile": COMPILE}]
+    ln = line_of(HINTED, "const float factor") - 1
+    col = HINTED.splitlines()[ln].index("scale") + 1
+    md = hover.hover(t, unit, str(path), HINTED, ln, col, runs=runs).contents.value
+    assert "**build**: 41.2 s of nvcc — cicc 25.6 s, cudafe++ 8.8 s" in md
+    assert "`cute::gemm<...>` 3.1 s" in md and "one build serves every shape" in md
+    md = hover.hover(t, unit, str(path), HINTED, ln, col, runs=[]).contents.value
+    assert "**build**" not in md

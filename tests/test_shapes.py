@@ -237,3 +237,39 @@ async def test_sweep_builds_once_per_variant_and_verifies_every_sample(project, 
     shared = {r["build"] for r in rows[True]}
     assert len(shared) == 2
     assert {r["compile"]["shapes"] for r in rows[True]} == {"generic"}
+
+
+@pytest.mark.nvcc
+@pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
+def test_bench_cli_static_sizes_flag_and_compile_report(tmp_path):
+    pytest.importorskip("torch")
+    (tmp_path / "cutlens.toml").write_text(
+        '[bench]\ndevice = "cpu"\nwarmup_ms = 1\nrep_ms = 5\nmin_iters = 5\n'
+        "max_iters = 50\nflush_bytes = 1048576\ntimeout_s = 120\n")
+    (tmp_path / "t.cu.jinja").write_text(GEMM)
+
+    def bench(*args: str) -> dict:
+        out = subprocess.run([sys.executable, "-m", "cutlens", "bench", "t.cu.jinja",
+                              "--format", "json", "--no-baseline", *args], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=600,
+                             env={"PYTHONPATH": str(ROOT / "server"), "PATH": "/usr/bin:"
+                                  "/usr/local/bin:/usr/local/cuda/bin"})
+        assert out.returncode == 0, out.stderr
+        assert "dominates" in out.stderr  # the compile summary, beside the JSON
+        return json.loads(out.stdout)
+
+    generic, static = bench(), bench("--static-sizes")
+    assert (generic["builds"], generic["compiled"]) == (2, 2)
+    assert (static["builds"], static["compiled"]) == (6, 6)
+    for rep in (generic, static):
+        assert len(rep["results"]) == 6
+        assert all(r["verified"] is True for r in rep["results"])
+        c = rep["results"][0]["compile"]
+        assert c["phases"]["cicc"] > 0 and "top_instantiations" in c
+        summary = rep["compile_summary"]
+        assert summary["builds"] == rep["builds"]
+        assert summary["phases"] and summary["dominant_phase"] in summary["phases"]
+    assert {r["compile"]["shapes"] for r in generic["results"]} == {"generic"}
+    assert "shapes" not in static["results"][0]["compile"]
+    assert {(r["sample"], r["variant_name"]) for r in generic["results"]} == {
+        (r["sample"], r["variant_name"]) for r in static["results"]}

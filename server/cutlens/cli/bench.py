@@ -172,8 +172,11 @@ async def _build_only(args: argparse.Namespace) -> int:
         u = us[0]
         what = u.variant.build_name or u.variant.name
         more = f" ({len(us)} variants)" if len(us) > 1 else ""
+        samples = ", ".join(dict.fromkeys(x.sample.name for x in us))
+        phases = sorted(res.phases.items(), key=lambda kv: -kv[1])[:3]
+        where = ("  [" + ", ".join(f"{k} {v:.1f}s" for k, v in phases) + "]") if phases else ""
         sys.stdout.write(f"{status:6} {res.duration_s:6.1f}s{' (cached)' if res.cached else ''}"
-                         f"  {u.sample.name} / {what}{more}\n")
+                         f"{where}  {samples} / {what}{more}\n")
     return EXIT_PROBLEMS if failed else EXIT_OK
 
 

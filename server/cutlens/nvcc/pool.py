@@ -308,7 +308,7 @@ class Compiler:
             final = self.cache.artifact_path(unit.key, job.name, Mode.BUILD)
             cmd_out = self.cache.temp_output(unit.key, final)
             timed = timed_run(final, trace=False)
-            cmd = [*nv.link_command(job.options, full.artifact, cmd_out), *timed.flags()]
+            cmd = timed.command(nv.link_command(job.options, full.artifact, cmd_out))
             res = await self._run(job, mode, unit, cmd, cmd_out, final)
             _set_times(res, _times(full).merge(await asyncio.to_thread(timed.collect)))
             # The library's diagnostics are the object's plus the link's.
@@ -323,8 +323,8 @@ class Compiler:
                 final = self.cache.artifact_path(unit.key, job.name, mode)
                 cmd_out = self.cache.temp_output(unit.key, final)
             timed = None if final is None else timed_run(final, self.time_trace)
-            cmd = [*nv.command(mode, job.options, unit.source_path, cmd_out),
-                   *(timed.flags() if timed else [])]
+            cmd = nv.command(mode, job.options, unit.source_path, cmd_out)
+            cmd = timed.command(cmd) if timed else cmd
             res = await self._run(job, mode, unit, cmd, cmd_out, final)
             if timed is not None:
                 _set_times(res, await asyncio.to_thread(timed.collect))

@@ -110,6 +110,11 @@ class TimedRun:
             out += ["--fdevice-time-trace", str(self.trace)]
         return out
 
+    def command(self, cmd: list[str]) -> list[str]:
+        """``cmd`` (nvcc first) with the time switches right after nvcc: its source and
+        ``-o`` stay last, where wrappers look for them."""
+        return [cmd[0], *self.flags(), *cmd[1:]]
+
     def collect(self) -> CompileTimes:
         """What the run wrote (empty when it wrote nothing); the files are removed."""
         times = CompileTimes()

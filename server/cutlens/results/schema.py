@@ -13,8 +13,11 @@ from typing import Any
 RUN_COLUMNS = (
     "kind", "template", "template_hash", "sample", "variant_name", "variant", "gpu", "nvcc",
     "flags_hash", "ms", "ms_min", "spread_pct", "iters", "tflops", "gbps", "workspace_bytes",
-    "regs", "smem", "spills", "verified", "max_abs_err", "error",
+    "regs", "smem", "spills", "verified", "max_abs_err", "error", "compile",
 )
+#: Columns added since the first schema, with their type: added to an older database when
+#: it is opened (:func:`migrate`).
+ADDED_RUN_COLUMNS = {"compile": "TEXT"}
 CHECK_COLUMNS = ("template", "variant", "nvcc", "flags_hash", "errors", "warnings", "regs",
                  "smem", "spills", "raw")
 
@@ -34,7 +37,8 @@ CREATE TABLE IF NOT EXISTS runs (
     ms REAL, ms_min REAL, spread_pct REAL, iters INTEGER, tflops REAL, gbps REAL,
     workspace_bytes INTEGER, regs INTEGER, smem INTEGER, spills INTEGER,
     verified INTEGER, max_abs_err REAL, error TEXT,
-    raw TEXT
+    raw TEXT,
+    compile TEXT  -- the build's compile times (JSON: seconds, phases, top_instantiations)
 );
 CREATE INDEX IF NOT EXISTS runs_key
     ON runs (template_hash, sample, variant_name, gpu, nvcc, flags_hash, id);
@@ -65,6 +69,7 @@ def run_row(record: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("sample", "variant_name", "gpu", "nvcc", "flags_hash"):
         row[key] = "" if row[key] is None else str(row[key])
     row["variant"] = to_json_text(row["variant"])
+    row["compile"] = to_json_text(row["compile"])
     if row["verified"] is not None:
         row["verified"] = int(bool(row["verified"]))
     return row
@@ -79,7 +84,7 @@ def _parseto_json_text(d: dict[str, Any], *keys: str) -> dict[str, Any]:
 
 
 def run_dict(row: sqlite3.Row) -> dict[str, Any]:
-    d = _parseto_json_text(dict(row), "variant", "raw")
+    d = _parseto_json_text(dict(row), "variant", "raw", "compile")
     if d.get("verified") is not None:
         d["verified"] = bool(d["verified"])
     return d
@@ -87,6 +92,14 @@ def run_dict(row: sqlite3.Row) -> dict[str, Any]:
 
 def check_dict(row: sqlite3.Row) -> dict[str, Any]:
     return _parseto_json_text(dict(row), "variant", "raw")
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Add the columns an older database lacks (:data:`ADDED_RUN_COLUMNS`)."""
+    have = {r[1] for r in db.execute("PRAGMA table_info(runs)")}
+    for col, kind in ADDED_RUN_COLUMNS.items():
+        if col not in have:
+            db.execute(f"ALTER TABLE runs ADD COLUMN {col} {kind}")
 
 
 def filters(template_hash: str | None, **eq: Any) -> tuple[str, list[Any]]:

@@ -52,6 +52,7 @@ from cutlens.results.schema import (
     check_dict,
     filters,
     latency_key,
+    migrate,
     run_dict,
     run_row,
     to_json_text,
@@ -61,7 +62,7 @@ log = logging.getLogger("cutlens.results")
 
 DB_DIR = ".cutlens"
 DB_NAME = "results.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: runs.compile
 
 #: SQLite result codes that mean the file itself is damaged (not busy, full or unreadable).
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
@@ -155,6 +156,7 @@ class ResultStore:
                 for stmt in SCHEMA.split(";"):
                     if stmt.strip():
                         db.execute(stmt)
+                migrate(db)
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except BaseException:
             db.close()
@@ -199,8 +201,9 @@ class ResultStore:
             src = sqlite3.connect(f"file:{old}?mode=ro", uri=True)
         except sqlite3.Error:
             return 0, 0
-        runs: list[tuple] = []
-        checks: list[tuple] = []
+        src.row_factory = sqlite3.Row  # copied by column name: an older schema has fewer
+        runs: list[sqlite3.Row] = []
+        checks: list[sqlite3.Row] = []
         with contextlib.ExitStack() as cleanup:
             cleanup.callback(self._tidy, old, had_wal)
             cleanup.enter_context(contextlib.closing(src))
@@ -225,7 +228,8 @@ class ResultStore:
             for table, rows in (("runs", runs), ("checks", checks)):
                 for row in rows:  # one by one: a damaged row must not stop the others
                     with contextlib.suppress(sqlite3.Error):
-                        self._db.execute(f"INSERT OR IGNORE INTO {table} VALUES "
+                        self._db.execute(f"INSERT OR IGNORE INTO {table} "
+                                         f"({', '.join(row.keys())}) VALUES "
                                          f"({', '.join('?' * len(row))})", tuple(row))
                         copied[table] += 1
         return copied["runs"], copied["checks"]
