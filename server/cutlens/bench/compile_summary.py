@@ -19,6 +19,8 @@ from cutlens.render.shapes import COMPILE_TIME_LINE
 from cutlens.render.unit import RenderedUnit
 
 TOP = 10
+_CONTROL = re.compile(r"\s*(for|while|if|switch|do|else)\b")
+_ASSIGN = re.compile(r"[^=!<>]=[^=]")
 
 
 def summarize(rows: Iterable[Mapping[str, Any]],
@@ -74,9 +76,11 @@ def _short(name: str, limit: int = 140) -> str:
 
 # ---- keys that could be runtime parameters ------------------------------------------------
 def runtime_hints(units: list[RenderedUnit]) -> list[dict[str, Any]]:
-    """Variant keys compiled in whose values only change lines of the kernel function's
-    body that could as well read an argument (no type, template argument, ``constexpr`` or
-    preprocessor line): each with the builds it costs and where it is used."""
+    """Variant keys compiled in whose values only flow into assignments in the kernel
+    function's body (``args.scheduler.max_swizzle_size = 8;``), which could as well read an
+    argument: not a type, template argument, ``constexpr``, preprocessor line or a loop or
+    branch the compiler may specialise. Each with the builds it costs and where it is
+    used."""
     keys = {k for u in units for k in u.variant.values if k not in u.variant.runtime}
     out = []
     for key in sorted(keys):
@@ -87,7 +91,7 @@ def runtime_hints(units: list[RenderedUnit]) -> list[dict[str, Any]]:
 
 
 def _hint(key: str, units: list[RenderedUnit]) -> dict[str, Any] | None:
-    groups: dict[tuple, dict[str, RenderedUnit]] = defaultdict(dict)
+    groups: dict[tuple[str, str], dict[str, RenderedUnit]] = defaultdict(dict)
     for u in units:
         if key not in u.variant.values or u.signature is None:
             continue
@@ -111,9 +115,8 @@ def _hint(key: str, units: list[RenderedUnit]) -> dict[str, Any] | None:
     if not differing:
         return None
     texts = {u.text for u in units if key in u.variant.values}
-    merged = {(u.sample.name, json.dumps({k: v for k, v in u.variant.values.items()
-                                          if k != key}, sort_keys=True, default=str))
-              for u in units if key in u.variant.values}
+    # with the key an argument, each group would be one build: its first value's text
+    merged = {members[min(members)].text for members in groups.values()}
     at = f" (used at {Path(where[0]).name}:{where[1]})" if where else ""
     return {"key": key, "builds": len(texts), "builds_if_runtime": len(merged),
             "file": where[0] if where else None, "line": where[1] if where else None,
@@ -123,8 +126,10 @@ def _hint(key: str, units: list[RenderedUnit]) -> dict[str, Any] | None:
 
 
 def _compile_time(line: str) -> bool:
-    """A line whose values C++ fixes at compile time (or a template argument list)."""
-    return bool(COMPILE_TIME_LINE.search(line) or re.search(r"<[^<>;]*>", line))
+    """Not a plain assignment in a function body: a line whose values C++ fixes at compile
+    time (or a template argument list), a loop or branch header, or no assignment."""
+    return bool(COMPILE_TIME_LINE.search(line) or re.search(r"<[^<>;]*>", line)
+                or _CONTROL.match(line) or not _ASSIGN.search(line))
 
 
 def _body_differences(a: RenderedUnit, b: RenderedUnit) -> list[int] | None:

@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from cutlens import trust
 from cutlens.check import formats
@@ -27,14 +28,15 @@ from cutlens.render.shapes import render_shape_generic
 from cutlens.template.model import Sample, Template, Variant
 
 
-def _units(t: Template, pairs: list[tuple[Sample, Variant]]) -> dict[tuple[str, int], dict]:
+def _units(t: Template,
+           pairs: list[tuple[Sample, Variant]]) -> dict[tuple[str, int], dict[str, Any]]:
     """(sample, variant index) -> its ``unit`` id and ``shapes`` (and ``static_sizes``), or
     the ``render_error`` that keeps it from having a unit."""
     if t.broken or not t.samples or (not trust.exec_allowed() and t.python_uses()):
         return {}
     renderer = Renderer()
     generic = not t.bench.static_sizes
-    out: dict[tuple[str, int], dict] = {}
+    out: dict[tuple[str, int], dict[str, Any]] = {}
     for s, v in pairs:
         u = (render_shape_generic(renderer, t, s, v) if generic
              else renderer.render(t, s, v))

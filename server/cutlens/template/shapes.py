@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from typing import Any
 
 import sympy
 
@@ -86,7 +87,7 @@ def shape_hints(sample: Sample, generic: Sample) -> dict[str, int]:
     return {k: v for k, v in generic.hints.items() if k not in sample.hints}
 
 
-def structure(sample: Sample) -> tuple:
+def structure(sample: Sample) -> tuple[Any, ...]:
     """What samples must share for their dimensions to be matched: node names, dtypes,
     ranks and absent nodes, and the sample's variables."""
     nodes = tuple((k, None if n is None else (n.get_dtype().name, len(n.get_size())))
@@ -108,7 +109,7 @@ def _positions(sample: Sample) -> dict[tuple[str, int], int]:
 
 def generic_samples(template: Template) -> dict[str, Sample]:
     """Each sample with concrete sizes, made shape-generic (samples with none are left out)."""
-    groups: dict[tuple, list[Sample]] = {}
+    groups: dict[tuple[Any, ...], list[Sample]] = {}
     for s in template.samples:
         groups.setdefault(structure(s), []).append(s)
     out = {}
@@ -127,7 +128,7 @@ def _classes(positions: list[dict[tuple[str, int], int]]) -> dict[tuple[str, int
     common = set.intersection(*(set(p) for p in positions)) if positions else set()
     order = sorted(common, key=lambda kd: list(positions[0]).index(kd))
     signature = {kd: tuple(p[kd] for p in positions) for kd in order}
-    classes: dict[tuple, int] = {}
+    classes: dict[tuple[int, ...], int] = {}
     return {kd: classes.setdefault(signature[kd], len(classes)) for kd in order}
 
 
