@@ -19,9 +19,11 @@ import csv
 import io
 import json
 import os
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 #: How many instantiations and headers a result keeps.
 TOP = 10
@@ -67,29 +69,53 @@ def parse_time_csv(text: str) -> dict[str, float]:
     return {k: round(v, 4) for k, v in out.items()}
 
 
+#: One instantiation or header event as nvcc 13.0 writes it:
+#: ``{"args" : {"detail" : "NAME"},"dur" : MICROSECONDS , "name" : "KIND", ...}``.
+_EVENT = re.compile(r'\{\s*"args"\s*:\s*\{\s*"detail"\s*:\s*"((?:[^"\\]|\\.)*)"\s*\}\s*,'
+                    r'\s*"dur"\s*:\s*(\d+(?:\.\d*)?)\s*,\s*"name"\s*:\s*"(' +
+                    "|".join([*_INSTANTIATE, _HEADER]) + r')"')
+#: How much of a trace is read at a time (a CUTLASS 3.x unit's trace is over a gigabyte,
+#: most of it millions of distinct instantiations' names).
+CHUNK = 1 << 24
+#: Events shorter than this (microseconds) are not counted: they cannot make the top, and
+#: holding every name of a CUTLASS trace would take a gigabyte.
+MIN_US = 1000
+
+
 def parse_trace(text: str, top: int = TOP) -> tuple[list[tuple[str, float]],
                                                     list[tuple[str, float]]]:
     """The ``top`` costliest template instantiations and headers of a device time trace
     (Chrome trace JSON), as (name, inclusive seconds) summed over the trace's passes."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return [], []
-    events = data.get("traceEvents", []) if isinstance(data, dict) else data
-    inst: dict[str, float] = defaultdict(float)
-    headers: dict[str, float] = defaultdict(float)
-    for e in events if isinstance(events, list) else []:
-        if not isinstance(e, dict) or e.get("ph") != "X":
-            continue
-        detail = (e.get("args") or {}).get("detail")
-        dur = e.get("dur")
-        if not isinstance(detail, str) or not isinstance(dur, int | float):
-            continue
-        if e.get("name") in _INSTANTIATE:
-            inst[detail] += dur * 1e-6
-        elif e.get("name") == _HEADER:
-            headers[detail] += dur * 1e-6
-    return _top(inst, top), _top(headers, top)
+    return parse_trace_stream(io.StringIO(text), top)
+
+
+def parse_trace_stream(f: io.TextIOBase | TextIO, top: int = TOP) -> tuple[
+        list[tuple[str, float]], list[tuple[str, float]]]:
+    """:func:`parse_trace` over a file read in chunks: only the instantiation and header
+    events of at least :data:`MIN_US` are counted (a gigabyte of JSON is never held or
+    parsed whole)."""
+    sums: dict[str, dict[str, float]] = {"inst": defaultdict(float), "hdr": defaultdict(float)}
+    rest = ""
+    while True:
+        chunk = f.read(CHUNK)
+        text = rest + chunk
+        # match up to the last event's start, keep that event for the next chunk
+        cut = text.rfind('{"args"') if chunk else len(text)
+        if cut < 0:  # no event starts here: keep a tail (an event's start may be split)
+            cut = max(0, len(text) - 64)
+        for m in _EVENT.finditer(text, 0, cut):
+            us = float(m.group(2))
+            if us < MIN_US:
+                continue
+            try:
+                name = json.loads(f'"{m.group(1)}"')
+            except ValueError:
+                continue
+            sums["hdr" if m.group(3) == _HEADER else "inst"][name] += us * 1e-6
+        if not chunk:
+            break
+        rest = text[cut:]
+    return _top(sums["inst"], top), _top(sums["hdr"], top)
 
 
 def _top(values: dict[str, float], n: int) -> list[tuple[str, float]]:
@@ -121,9 +147,8 @@ class TimedRun:
         with contextlib.suppress(OSError):
             times.phases = parse_time_csv(self.table.read_text(errors="replace"))
         for path in self._trace_files():
-            with contextlib.suppress(OSError):
-                times.top_instantiations, times.top_headers = parse_trace(
-                    path.read_text(errors="replace"))
+            with contextlib.suppress(OSError), path.open(errors="replace") as f:
+                times.top_instantiations, times.top_headers = parse_trace_stream(f)
         for path in [self.table, *self._trace_files()]:
             with contextlib.suppress(OSError):
                 os.unlink(path)
