@@ -307,10 +307,10 @@ class Compiler:
                 return replace(full, mode=Mode.BUILD, artifact=None)
             final = self.cache.artifact_path(unit.key, job.name, Mode.BUILD)
             cmd_out = self.cache.temp_output(unit.key, final)
-            timed = timed_run(final, trace=False)
-            cmd = timed.command(nv.link_command(job.options, full.artifact, cmd_out))
+            link = timed_run(final, trace=False)
+            cmd = link.command(nv.link_command(job.options, full.artifact, cmd_out))
             res = await self._run(job, mode, unit, cmd, cmd_out, final)
-            _set_times(res, _times(full).merge(await asyncio.to_thread(timed.collect)))
+            _set_times(res, _times(full).merge(await asyncio.to_thread(link.collect)))
             # The library's diagnostics are the object's plus the link's.
             res.messages = full.messages + res.messages
             res.resources = full.resources
@@ -460,8 +460,9 @@ async def _exited(proc: asyncio.subprocess.Process, timeout_s: float) -> bool:
 
 
 def _times(res: CompileResult) -> CompileTimes:
-    return CompileTimes(dict(res.phases), [tuple(x) for x in res.top_instantiations],
-                        [tuple(x) for x in res.top_headers])
+    return CompileTimes(dict(res.phases),
+                        [(str(n), float(s)) for n, s in res.top_instantiations],
+                        [(str(n), float(s)) for n, s in res.top_headers])
 
 
 def _set_times(res: CompileResult, times: CompileTimes) -> None:
