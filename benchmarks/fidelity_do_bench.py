@@ -21,6 +21,18 @@ torch reference (``torch.mm``), every round times:
 The order of the three rotates every round, and each figure is the median over rounds.
 ``diff_pct`` = 100 * (cutlens - do_bench) / do_bench; the JSON has ``max_abs_diff_pct`` over
 all libraries and torch, and ``within_2pct``.
+
+``--lens-check SWEEP.json`` (issue 22) is the independent check of a sweep's figures: no
+cutlens timing code at all. The sweep's best row, its finalists and its ``--top`` builds,
+and ``torch.mm``, are timed by ``do_bench`` (median) in interleaved rounds — every
+round times each of them once, the order rotating — right after the sweep, in the state a
+user finds the GPU in. For each, the figure the lens shows (the report's row / baseline
+``ms``) against the do_bench median over rounds (``diff_pct``, target ±2 %), and the
+winner's ratio to torch in the report (``best.vs_torch``) against the interleaved ratio
+(median of the per-round ratios; target 1 %)::
+
+    python benchmarks/fidelity_do_bench.py templates/gemm_sm90.cu.jinja --sample large \
+        --lens-check large.json --rounds 15 -o check_large.json
 """
 
 from __future__ import annotations
@@ -257,6 +269,103 @@ def report(entries: list[dict]) -> dict:
             "within_2pct": worst is not None and worst <= 2.0}
 
 
+# ----------------------------------------------------------------------- the lens check
+def lens_variants(report: dict, sample: str, top: int) -> list[str]:
+    """The libraries to check: the report's best row, its finalists of ``sample`` (figures
+    from the interleaved rounds) and its ``top`` builds (figures from the sweep)."""
+    best = (report.get("best") or {}).get(sample)
+    names = [best["variant_name"]] if best else []
+    names += [f["variant_name"] for f in (report.get("finalists") or {}).get(sample) or []]
+    names += top_variants(report, sample, top)
+    return list(dict.fromkeys(names))
+
+
+def interleaved(calls: dict[str, Any], timing: dict, rounds: int,
+                bencher: Any = None) -> dict[str, list[float]]:
+    """Each call timed by ``bencher`` (do_bench) once per round, the order rotating."""
+    bencher = bencher or do_bench_ms
+    names = list(calls)
+    out: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(rounds):
+        k = r % len(names)
+        for n in [*names[k:], *names[:k]]:
+            out[n].append(bencher(calls[n], timing))
+    return out
+
+
+def lens_check(report: dict, sample: str, per_round: dict[str, list[float]],
+               torch_name: str = "torch.mm") -> dict:
+    """The lens figures of ``report`` against interleaved do_bench medians (see the
+    module)."""
+    rows = {r["variant_name"]: r for r in report["results"] if r.get("sample") == sample}
+    lens = {n: (rows.get(n) or {}).get("ms") for n in per_round if n != torch_name}
+    lens[torch_name] = ((report.get("baseline") or {}).get(sample) or {}).get("ms")
+    libs = []
+    for name, times in per_round.items():
+        med = statistics.median(times)
+        e: dict[str, Any] = {"name": name, "lens_ms": lens.get(name), "do_bench_ms": med,
+                             "do_bench_rounds": times,
+                             "stable": (rows.get(name) or {}).get("stable"),
+                             "sol_pct": (rows.get(name) or {}).get("sol_pct"),
+                             "bound": (rows.get(name) or {}).get("bound")}
+        e["diff_pct"] = diff_pct(e["lens_ms"], med) if e["lens_ms"] else None
+        libs.append(e)
+    diffs = [abs(e["diff_pct"]) for e in libs if e["diff_pct"] is not None]
+    best = (report.get("best") or {}).get(sample) or {}
+    winner: dict[str, Any] = {"name": best.get("variant_name"),
+                              "report_vs_torch": best.get("vs_torch"),
+                              "report_interval": best.get("interval"),
+                              "report_tie": best.get("tie"), "from": best.get("from")}
+    if best.get("variant_name") in per_round and torch_name in per_round:
+        ratios = [t / w for t, w in zip(per_round[torch_name], per_round[best["variant_name"]],
+                                        strict=True)]
+        winner["interleaved_vs_torch"] = statistics.median(ratios)
+        if winner["report_vs_torch"]:
+            winner["diff_pct"] = diff_pct(winner["report_vs_torch"],
+                                          winner["interleaved_vs_torch"])
+            winner["within_1pct"] = abs(winner["diff_pct"]) <= 1.0
+    fastest = min((e for e in libs if e["name"] != torch_name),
+                  key=lambda e: e["do_bench_ms"], default=None)
+    return {"sample": sample, "libraries": libs, "winner": winner,
+            "do_bench_fastest": fastest["name"] if fastest else None,
+            "max_abs_diff_pct": max(diffs) if diffs else None,
+            "within_2pct": bool(diffs) and max(diffs) <= 2.0,
+            "unstable_best": any(e["name"] == best.get("variant_name") and e["stable"] is False
+                                 for e in libs)}
+
+
+def run_lens_check(args: argparse.Namespace) -> dict:
+    report = json.loads(args.lens_check.read_text())
+    names = lens_variants(report, args.sample, args.top)
+    p = plan(args.template, args.sample, names, build=not (args.dry_run and args.no_build))
+    doc: dict[str, Any] = {"template": args.template.name, "sample": args.sample,
+                           "variants": names, "rounds": args.rounds, "timing": p["timing"],
+                           "method": "triton.testing.do_bench(median), interleaved rounds"}
+    if args.dry_run:
+        doc.update(dry_run=True, libraries=p["libraries"])
+        return doc
+    import torch
+    import triton
+
+    stream = torch.cuda.current_stream().cuda_stream
+    calls: dict[str, Any] = {}
+    keep = []
+    for u in p["units"]:
+        sig = _signature(u, p["libraries"][u.variant.name])
+        fn, k = library_call(sig, user_tensors(sig, "cuda", "randn", seed=1), stream)
+        calls[u.variant.name] = fn
+        keep.append(k)
+    sig0 = _signature(p["units"][0], "")
+    calls["torch.mm"] = torch_call(sig0, user_tensors(sig0, "cuda", "randn", seed=1))
+    per_round = interleaved(calls, p["timing"], args.rounds)
+    doc.update(gpu=torch.cuda.get_device_name(), torch=torch.__version__,
+               triton=triton.__version__, **lens_check(report, args.sample, per_round))
+    for e in doc["libraries"]:
+        print(f"{e['name']:70} lens {e['lens_ms'] or float('nan'):.4f}  do_bench "
+              f"{e['do_bench_ms']:.4f}  diff {e['diff_pct'] or 0:+.2f}%", flush=True)
+    return doc
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("template", type=Path)
@@ -268,7 +377,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-o", "--output", type=Path)
     ap.add_argument("--dry-run", action="store_true", help="no GPU: plan only")
     ap.add_argument("--no-build", action="store_true", help="with --dry-run: do not build")
+    ap.add_argument("--lens-check", type=Path,
+                    help="a sweep's JSON: check its lens figures against interleaved do_bench")
     args = ap.parse_args(argv)
+    if args.lens_check is not None:
+        t0 = time.monotonic()
+        doc = run_lens_check(args)
+        doc["wall_s"] = round(time.monotonic() - t0, 2)
+        text = json.dumps(doc, indent=2, default=str)
+        if args.output is not None:
+            args.output.write_text(text + "\n")
+        if not args.dry_run:
+            print(f"{args.sample}: max |lens - do_bench| {doc['max_abs_diff_pct']:.2f}% "
+                  f"(within 2 %: {doc['within_2pct']}); winner {doc['winner']}")
+        return 0
     variants = list(args.variants)
     if args.from_report is not None:
         variants += top_variants(json.loads(args.from_report.read_text()), args.sample,

@@ -88,6 +88,11 @@ def test_sweep_results_verified_and_failures_reported(workspace):
     assert rows[("vec", "unroll=1 fail")]["error"] == "returned 3"
     assert set(rep["baseline"]) == {"vec", "nobias"} and rep["baseline"]["vec"]["ms"] > 0
     assert rep["nvcc"].startswith("13.")
+    # the JSON contract (issue 22): on the CPU nothing is judged or measured against a peak
+    assert {"ceilings", "finalists"} <= set(rep) and rep["ceilings"] is None
+    for r in rep["results"]:
+        assert {"sol_pct", "bound", "stable", "gpu_state"} <= set(r), r
+    assert ok["stable"] is None and ok["gpu_state"] is None and ok["sol_pct"] is None
 
 
 def test_results_are_stored(workspace):

@@ -146,20 +146,92 @@ def test_protocol_stream_stays_clean(lib):
     assert p.returncode == 0
 
 
-def test_a_timing_after_an_idle_gpu_warms_up_longer(monkeypatch):
-    """The first timing, and one after a pause, adds RAMP_MS of warm-up (the GPU's clocks
-    dropped while it was idle); back-to-back timings use the configured warm-up."""
+def test_gpu_timings_settle_and_cpu_timings_do_not(monkeypatch):
+    """On a GPU every timing goes through the steady-state protocol (settle, re-measure,
+    NVML probe); on the CPU one do_bench-style timing, unjudged."""
     import cutlens.bench.worker as worker_mod
 
-    seen: list[float] = []
-    monkeypatch.setattr(worker_mod, "bench", lambda call, clock, cfg, flush: seen.append(
-        cfg.warmup_ms))
+    seen: list[bool] = []
+
+    def fake_measure(call, clock, cfg, flush, *, steady, probe):
+        seen.append(steady)
+
+    monkeypatch.setattr(worker_mod, "measure", fake_measure)
     w = Worker("cuda")
     monkeypatch.setattr(w, "_flusher", lambda dev, cfg: None)
-    cfg = TimingConfig(warmup_ms=25.0)
-    w._time(lambda: None, "cuda", cfg)
-    w._time(lambda: None, "cuda", cfg)
-    w._busy_until -= 2 * worker_mod.IDLE_S
-    w._time(lambda: None, "cuda", cfg)
-    w._time(lambda: None, "cpu", cfg)  # no clocks to ramp on the CPU
-    assert seen == [25.0 + worker_mod.RAMP_MS, 25.0, 25.0 + worker_mod.RAMP_MS, 25.0]
+    monkeypatch.setattr(w, "monitor", lambda: None)
+    monkeypatch.setattr(w, "_clock", lambda dev: None)
+    w._time(lambda: None, "cuda", TimingConfig())
+    w._time(lambda: None, "cpu", TimingConfig())
+    assert seen == [True, False]
+
+
+def test_rounds_interleave_candidates_and_the_reference(worker, lib):
+    """The finalists' op: every candidate and the reference once per round, the order
+    rotating; the same library code path as ``run`` (workspace query included)."""
+    from cutlens.bench.rounds import rotation
+
+    sig = fakelib.gemm_signature(lib, "fake_gemm")
+    big = fakelib.gemm_signature(lib, "fake_gemm_bigws")
+    req = {"op": "rounds", "id": "r", "rounds": 3, "timing": fakelib.FAST_TIMING, "seed": 0,
+           "candidates": [{"name": "a", "signature": sig, "bench": fakelib.GEMM_BENCH},
+                          {"name": "b", "signature": big, "bench": fakelib.GEMM_BENCH}],
+           "reference": {"signature": sig, "bench": fakelib.GEMM_BENCH}}
+    r = worker.handle(req)
+    assert r["error"] is None, r
+    assert set(r["per_round"]) == {"a", "b", "reference"}
+    assert all(len(v) == 3 and all(t > 0 for t in v) for v in r["per_round"].values())
+    assert r["gpu_state"] == {"a": None, "b": None, "reference": None}  # no NVML on a CPU
+    assert [rotation(["a", "b", "reference"], i)[0] for i in range(3)] == [
+        "a", "b", "reference"]
+    bad = worker.handle({**req, "candidates": [{"name": "x", "signature": fakelib.gemm_signature(
+        lib, "fake_wsfail"), "bench": fakelib.GEMM_BENCH}]})
+    assert bad["error"] == "returned 2 (workspace query)"
+
+
+def test_ceilings_are_not_measured_on_the_cpu(worker):
+    r = worker.handle({"op": "ceilings", "id": "c", "dtypes": ["float32"]})
+    assert r["error"] == "no GPU: no ceilings"
+
+
+def test_bytes_default_to_the_buffers_own_sizes(worker, lib):
+    bench = {k: v for k, v in fakelib.GEMM_BENCH.items() if k != "bytes"}
+    r = worker.handle(run_request(fakelib.gemm_signature(lib, "fake_gemm"), bench,
+                                  timing=fakelib.FAST_TIMING))
+    nbytes = (fakelib.M * fakelib.K + fakelib.K * fakelib.N + fakelib.M * fakelib.N) * 4
+    assert r["bytes_from"] == "nodes"
+    assert r["gbps"] == pytest.approx(nbytes / (r["ms"] * 1e-3) / 1e9)
+    assert r["stable"] is None and r["gpu_state"] is None  # not judged on the CPU
+
+
+def test_ceilings_measured_once_then_cached(tmp_path):
+    """The ceiling probe on small CPU tensors with a recorded timer (a GEMM of 2·m·n·k flops
+    at a fixed rate): the best shape wins, a dtype torch.mm cannot multiply gets no compute
+    ceiling but an error, and a second call measures nothing."""
+    from cutlens.bench.ceiling_probe import ceilings
+    from cutlens.bench.steady import Measured
+    from cutlens.bench.timing import summarize
+
+    calls: list[int] = []
+
+    def timer(fn, cfg):  # recorded: every call takes 1 ns
+        fn()
+        calls.append(1)
+        return Measured(summarize([1e-6]), True, 1, 400.0, {"sm_clock_mhz": 1980})
+
+    cache = tmp_path / "ceilings.json"
+    small = {"device": "cpu", "shapes": ((64, 64, 64), (128, 64, 64)), "sizes": (1 << 16,)}
+    got = ceilings(["float32", "nope"], "Fake GPU", "1.0", cache, timer, TimingConfig(),
+                   **small)
+    assert got["compute_tflops"] == {"float32": 1048.6}  # 2·128·64·64 flops in 1 ns
+    assert got["how"]["compute"]["float32"]["best_shape"] == [128, 64, 64]
+    assert got["how"]["compute"]["float32"]["shapes"][0]["gpu_state"] == {"sm_clock_mhz": 1980}
+    assert got["memory_gbps"] == 131072.0  # 2 × 64 KiB in 1 ns
+    assert "nope" in got["errors"] and got["cached"] == []
+    n = len(calls)
+    again = ceilings(["float32"], "Fake GPU", "1.0", cache, timer, TimingConfig(), **small)
+    assert len(calls) == n and again["cached"] == ["float32", "memory"]
+    assert again["compute_tflops"] == got["compute_tflops"]
+    # another driver: measured again
+    ceilings(["float32"], "Fake GPU", "2.0", cache, timer, TimingConfig(), **small)
+    assert len(calls) > n

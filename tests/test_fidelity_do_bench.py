@@ -114,3 +114,40 @@ def test_issue18_summary(tmp_path):
                                                     "skinny": False}
     assert "| 4096³ | v0 | 0.1880 | 0.1900 | 1.011× | 53/53 |" in doc["markdown"]
     assert doc["markdown"].startswith("| bf16 GEMM (H200) |")  # the card of the run
+
+
+def test_lens_check_from_recorded_rounds():
+    """Issue 22's check on recorded figures: the lens latencies against interleaved do_bench
+    medians, and the winner's ratio against the interleaved one."""
+    report = {
+        "results": [
+            {"sample": "large", "variant_name": "w", "ms": 1.512, "stable": True,
+             "sol_pct": 91.0, "bound": "compute", "verified": True, "build": "A"},
+            {"sample": "large", "variant_name": "x", "ms": 1.640, "stable": True,
+             "verified": True, "build": "B"},
+            {"sample": "large", "variant_name": "lucky", "ms": 1.30, "stable": False,
+             "verified": True, "build": "C"}],
+        "baseline": {"large": {"ms": 1.508}},
+        "best": {"large": {"variant_name": "w", "vs_torch": 0.997, "interval": [0.99, 1.004],
+                           "tie": True, "from": "rounds"}},
+        "finalists": {"large": [{"variant_name": "w"}, {"variant_name": "x"}]},
+    }
+    assert fid.lens_variants(report, "large", 3) == ["w", "x", "lucky"]
+    assert fid.lens_variants({**report, "finalists": {}, "best": {}}, "large", 2) == [
+        "lucky", "w"]
+    per_round = {"w": [1.52, 1.50, 1.53], "x": [1.65, 1.64, 1.66],
+                 "torch.mm": [1.51, 1.50, 1.52]}
+    out = fid.lens_check(report, "large", per_round)
+    by = {e["name"]: e for e in out["libraries"]}
+    assert by["w"]["diff_pct"] == pytest.approx(100 * (1.512 - 1.52) / 1.52)
+    assert by["torch.mm"]["lens_ms"] == 1.508
+    assert out["within_2pct"] is True and out["unstable_best"] is False
+    w = out["winner"]
+    assert w["interleaved_vs_torch"] == pytest.approx(sorted(
+        t / v for t, v in zip(per_round["torch.mm"], per_round["w"], strict=True))[1])
+    assert w["within_1pct"] is True and out["do_bench_fastest"] == "w"
+    calls = {"a": lambda: None, "b": lambda: None}
+    order: list[str] = []
+    got = fid.interleaved(calls, {}, 4, bencher=lambda fn, t: order.append(
+        next(k for k, v in calls.items() if v is fn)) or 1.0)
+    assert got == {"a": [1.0] * 4, "b": [1.0] * 4} and order == ["a", "b", "b", "a"] * 2

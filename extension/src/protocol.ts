@@ -68,13 +68,38 @@ export interface ResultRow {
   spills?: number | null;
   verified?: boolean | null;
   error?: string | null;
+  /** Share of the nearer measured ceiling (percent) and which one it is. */
+  solPct?: number | null;
+  bound?: 'compute' | 'memory' | null;
+  /** False: the spread stayed above the threshold (never the best row). */
+  stable?: boolean | null;
+  gpuState?: GpuState | null;
+  /** Set on a finalist: its figures come from the interleaved rounds after the sweep. */
+  finalist?: Finalist | null;
   best?: boolean;
+}
+
+export interface GpuState {
+  sm_clock_mhz?: number | null;
+  temp_c?: number | null;
+  power_w?: number | null;
+  throttle?: string[] | null;
+}
+
+export interface Finalist {
+  rounds?: number;
+  ms_interval?: [number, number] | null;
+  vs_reference?: number | null;
+  interval?: [number, number] | null;
+  tie?: boolean | null;
 }
 
 export interface Baseline {
   ms?: number | null;
   tflops?: number | null;
   gbps?: number | null;
+  solPct?: number | null;
+  bound?: 'compute' | 'memory' | null;
 }
 
 export interface ResultsResult {

@@ -16,6 +16,26 @@ function usable(r: ResultRow): boolean {
   return !r.error && typeof r.ms === 'number' && Number.isFinite(r.ms) && r.verified !== false;
 }
 
+/** The server's best-row rule (cutlens.bench.best) as a fallback: usable and not unstable. */
+function canBeBest(r: ResultRow): boolean {
+  return usable(r) && r.stable !== false;
+}
+
+/** `92% compute` (share of the measured ceiling), or '—'. */
+export function formatSol(r: { solPct?: number | null; bound?: string | null }): string {
+  if (typeof r.solPct !== 'number' || !Number.isFinite(r.solPct) || !r.bound) return '—';
+  return `${r.solPct.toFixed(0)}% ${r.bound}`;
+}
+
+/** A finalist's ratio to the reference from the interleaved rounds: `1.041× [1.020–1.050]` or `tie (0.991–1.004×)`. */
+export function formatVersus(r: ResultRow): string {
+  const f = r.finalist;
+  if (!f || typeof f.vs_reference !== 'number') return '—';
+  const iv = f.interval;
+  if (f.tie && iv) return `tie (${iv[0].toFixed(3)}–${iv[1].toFixed(3)}×)`;
+  return `${f.vs_reference.toFixed(3)}×${iv ? ` [${iv[0].toFixed(3)}–${iv[1].toFixed(3)}]` : ''}`;
+}
+
 /** Rows with a latency first (fastest first), then failed ones in variant order. */
 export function compareRows(a: ResultRow, b: ResultRow): number {
   const ua = usable(a);
@@ -39,7 +59,8 @@ export function groupAndRank(rows: readonly ResultRow[]): SampleGroup[] {
   return [...groups].map(([sample, list]) => {
     const sorted = [...list].sort(compareRows);
     const serverBest = sorted.some((r) => r.best === true);
-    const fastest = sorted.find(usable);
+    const finalists = sorted.filter((r) => canBeBest(r) && r.finalist);
+    const fastest = finalists.length ? finalists[0] : sorted.find(canBeBest);
     return {
       sample,
       rows: sorted.map((r) => ({ ...r, best: serverBest ? r.best === true : r === fastest })),
@@ -125,7 +146,7 @@ export interface ResultsPageOptions {
   notice?: string;
 }
 
-const COLUMNS = ['', 'variant', 'ms', 'min ms', 'spread', 'TFLOP/s', 'GB/s', 'regs', 'smem', 'spills', 'workspace', 'verified'];
+const COLUMNS = ['', 'variant', 'ms', 'min ms', 'spread', 'TFLOP/s', 'GB/s', 'of measured peak', 'vs torch', 'regs', 'smem', 'spills', 'workspace', 'verified'];
 
 function rowHtml(r: MarkedRow): string {
   const cells = [
@@ -133,9 +154,12 @@ function rowHtml(r: MarkedRow): string {
     escapeHtml(r.variantName || `#${r.variant}`),
     formatMs(r.ms),
     formatMs(r.msMin),
-    typeof r.spreadPct === 'number' ? `${num(r.spreadPct)}%` : '—',
+    (typeof r.spreadPct === 'number' ? `${num(r.spreadPct)}%` : '—') +
+      (r.stable === false ? ' <span class="unstable" title="spread above the threshold after re-measuring: never the best row">⚠ unstable</span>' : ''),
     num(r.tflops),
     num(r.gbps),
+    formatSol(r),
+    escapeHtml(formatVersus(r)),
     typeof r.regs === 'number' ? String(r.regs) : '—',
     formatBytes(r.smemBytes),
     typeof r.spills === 'number' ? String(r.spills) : '—',
@@ -144,13 +168,16 @@ function rowHtml(r: MarkedRow): string {
   ];
   const tds = cells.map((c, i) => `<td${i >= 2 ? ' class="num"' : ''}>${c}</td>`).join('');
   const err = r.error ? `<tr class="error-row"><td></td><td colspan="${COLUMNS.length - 1}">${escapeHtml(r.error)}</td></tr>` : '';
-  return `<tr class="${r.best ? 'best-row' : ''}${r.error ? ' failed' : ''}">${tds}</tr>${err}`;
+  const gs = r.gpuState;
+  const state = gs ? ` title="${escapeHtml(`SM ${gs.sm_clock_mhz ?? '?'} MHz · ${gs.temp_c ?? '?'} °C · ${gs.power_w ?? '?'} W${gs.throttle?.length ? ` · throttle: ${gs.throttle.join(', ')}` : ''}`)}"` : '';
+  return `<tr class="${r.best ? 'best-row' : ''}${r.error ? ' failed' : ''}${r.stable === false ? ' unstable-row' : ''}"${state}>${tds}</tr>${err}`;
 }
 
 function baselineHtml(data: ResultsResult, sample: string): string {
   const b = data.baseline?.[sample];
   if (!b || typeof b.ms !== 'number') return '';
-  return `<p class="baseline">Baseline: ${formatMs(b.ms)} ms${typeof b.tflops === 'number' ? `, ${num(b.tflops)} TFLOP/s` : ''}${typeof b.gbps === 'number' ? `, ${num(b.gbps)} GB/s` : ''}</p>`;
+  const sol = formatSol(b);
+  return `<p class="baseline">Baseline: ${formatMs(b.ms)} ms${typeof b.tflops === 'number' ? `, ${num(b.tflops)} TFLOP/s` : ''}${typeof b.gbps === 'number' ? `, ${num(b.gbps)} GB/s` : ''}${sol !== '—' ? `, ${sol} of measured peak` : ''}</p>`;
 }
 
 export function resultsHtml(data: ResultsResult | undefined, opts: ResultsPageOptions): string {
@@ -186,6 +213,7 @@ tr.best-row td { font-weight: 600; background: var(--vscode-editor-selectionHigh
 tr.failed td { color: var(--vscode-disabledForeground, #888); }
 tr.error-row td { color: var(--vscode-errorForeground); white-space: pre-wrap; font-family: var(--vscode-editor-font-family); font-size: 0.9em; }
 .best { color: var(--vscode-charts-yellow, #cca700); }
+.unstable { color: var(--vscode-editorWarning-foreground, #cca700); }
 .notice, .baseline { color: var(--vscode-descriptionForeground); }
 .plot { max-width: 100%; height: auto; }
 .plot text { fill: var(--vscode-foreground); font-size: 12px; font-family: var(--vscode-font-family); }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ResultRow } from '../../src/protocol';
-import { escapeHtml, formatBytes, formatMs, groupAndRank, latencyPlotSvg, resultsHtml } from '../../src/results';
+import { escapeHtml, formatBytes, formatMs, formatSol, formatVersus, groupAndRank, latencyPlotSvg, resultsHtml } from '../../src/results';
 
 const row = (sample: string, variant: number, ms: number | null, extra: Partial<ResultRow> = {}): ResultRow => ({
   sample,
@@ -102,7 +102,7 @@ describe('resultsHtml', () => {
 
   it('shows error text under a failed row', () => {
     const html = resultsHtml({ rows: [row('s', 0, null, { error: 'ptxas error: too much shared data' })] }, { cspSource: 'x', templateName: 't' });
-    assert.match(html, /class="error-row"><td><\/td><td colspan="11">ptxas error: too much shared data/);
+    assert.match(html, /class="error-row"><td><\/td><td colspan="13">ptxas error: too much shared data/);
   });
 });
 
@@ -117,5 +117,32 @@ describe('formatting', () => {
     assert.equal(formatBytes(2048), '2.0 KiB');
     assert.equal(formatBytes(3 * 1024 * 1024), '3.0 MiB');
     assert.equal(escapeHtml(`<a href="x">'&'</a>`), '&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
+  });
+});
+
+describe('speed of light, stability and finalists (issue 22)', () => {
+  it('never marks an unstable row best, and prefers the finalists when there are some', () => {
+    const [g] = groupAndRank([row('s', 0, 0.1, { stable: false }), row('s', 1, 0.2), row('s', 2, 0.3)]);
+    assert.deepEqual(g.rows.map((r) => [r.variant, r.best]), [[0, false], [1, true], [2, false]]);
+    const [f] = groupAndRank([row('s', 0, 0.19), row('s', 1, 0.2, { finalist: { vs_reference: 1.01 } })]);
+    assert.deepEqual(f.rows.map((r) => [r.variant, r.best]), [[0, false], [1, true]]);
+  });
+
+  it('formats the share of the measured peak and the ratio from the rounds', () => {
+    assert.equal(formatSol({ solPct: 91.6, bound: 'compute' }), '92% compute');
+    assert.equal(formatSol({ solPct: null, bound: null }), '—');
+    assert.equal(formatVersus(row('s', 0, 1, { finalist: { vs_reference: 1.0, interval: [0.991, 1.004], tie: true } })), 'tie (0.991–1.004×)');
+    assert.equal(formatVersus(row('s', 0, 1, { finalist: { vs_reference: 1.041, interval: [1.02, 1.05], tie: false } })), '1.041× [1.020–1.050]');
+  });
+
+  it('shows unstable rows, the peak share and the GPU state in the page', () => {
+    const html = resultsHtml(
+      { baseline: { s: { ms: 0.19, solPct: 95, bound: 'compute' } }, rows: [row('s', 0, 0.2, { solPct: 92, bound: 'compute', gpuState: { sm_clock_mhz: 1755, temp_c: 61, power_w: 690, throttle: ['sw_power_cap'] } }), row('s', 1, 0.1, { stable: false, spreadPct: 14.5 })] },
+      { cspSource: 'x', templateName: 't' },
+    );
+    assert.match(html, /92% compute/);
+    assert.match(html, /⚠ unstable/);
+    assert.match(html, /SM 1755 MHz · 61 °C · 690 W · throttle: sw_power_cap/);
+    assert.match(html, /Baseline: 0\.19 ms, 95% compute of measured peak/);
   });
 });

@@ -9,9 +9,13 @@
 - :mod:`.worker` — ``python -m cutlens.bench.worker``: the only code that imports torch;
   with :mod:`.marshal` (signature -> tensors and ctypes arguments), :mod:`.verify`
   (reference and tolerances) and :mod:`.timing` (the do_bench-style loop).
-- :mod:`.report` — table, JSON, CSV, ``--compare`` and ``--plot``; :mod:`.progress` — the
-  rich progress display; :mod:`.sweep` — ``collect``: run, store and show each result as it
-  arrives (torch-free).
+- :mod:`.steady` (steady-state warm-up, stability, re-measuring), :mod:`.gpu_state` (NVML),
+  :mod:`.ceilings` (measured ceilings, speed of light; :mod:`.ceiling_probe` measures them
+  in the worker), :mod:`.finalists` (interleaved rounds after a sweep; the worker's side in
+  :mod:`.rounds`), :mod:`.best` — the one rule for the best row.
+- :mod:`.report` — table, JSON, CSV, ``--compare`` and ``--plot`` (:mod:`.plot`);
+  :mod:`.progress` — the rich progress display; :mod:`.sweep` — ``collect``: run, store
+  and show each result as it arrives (torch-free).
 
 The flow of ``cutlens bench``: render each (sample, variant) and record its call signature;
 compile in the pool; for each finished build ``run_request(signature, bench, template=...,

@@ -10,6 +10,15 @@ Requests
     outputs from the signature, run once, verify against ``bench["reference"]``, time.
 ``{"op": "baseline", "id", "signature", "bench", "timing", "seed"}``
     Time the reference expression itself (``X @ W`` -> cuBLAS) the same way.
+``{"op": "rounds", "id", "candidates": [{"name", "signature", "bench"}], "reference"?:
+{"signature", "bench"}, "timing", "rounds", "seed", "device"?}``
+    Time every candidate (and the reference expression, named ``reference``) once per round,
+    the order rotating each round; answers ``per_round`` (name -> ms per round) and
+    ``gpu_state`` (per name, the last). The finalists step of a sweep.
+``{"op": "ceilings", "id", "dtypes", "cache"?}``
+    This GPU's measured compute ceiling per dtype (best ``torch.mm`` rate over large shapes)
+    and copy bandwidth, from the cache file when it has them for this GPU and driver
+    (:mod:`cutlens.bench.ceilings`).
 ``{"op": "info", "id"}``
     ``{"gpu", "device", "torch", "cuda", "capability", "sm_count", "l2_bytes"}``.
 
@@ -34,6 +43,12 @@ Responses to ``run`` / ``baseline`` (see :data:`RESULT_FIELDS`)
                 ``mismatch: ...``.
 ``fatal``       True when the worker's CUDA context is unusable: the worker exits after
                 answering and the runner starts a fresh one.
+``stable``      False when the spread stayed above ``timing.stable_pct`` after
+                ``timing.remeasure`` more timings; None where not judged (the CPU).
+``attempts``    timings made (1 + re-measurements); ``settle_ms`` the steady-state warm-up.
+``gpu_state``   NVML while the timed calls ran: ``sm_clock_mhz``, ``temp_c``, ``power_w``,
+                ``throttle`` (reason names); None without a GPU or NVML.
+``bytes_from``  ``nodes`` when ``gbps`` counts the buffers' own sizes (no ``bench.bytes``).
 ``warnings``    list of notes (a ``flops`` expression that failed to evaluate, ...).
 
 Any other key of a request (``template``, ``sample``, ``variant``, ``variant_name``, and for
@@ -51,13 +66,13 @@ from typing import Any
 #: Keys the worker interprets; everything else in a request is context echoed by the runner.
 PROTOCOL_KEYS = frozenset(
     {"op", "id", "signature", "bench", "timing", "seed", "device", "time_unverified",
-     "timeout_s"}
+     "timeout_s", "candidates", "reference", "rounds", "dtypes", "cache"}
 )
 
 #: Fields of a run/baseline result, in report order.
 RESULT_FIELDS = (
     "ms", "ms_min", "ms_max", "spread_pct", "iters", "tflops", "gbps", "workspace_bytes",
-    "verified", "max_abs_err", "error",
+    "verified", "max_abs_err", "error", "stable", "gpu_state",
 )
 
 _ids = itertools.count(1)
@@ -79,6 +94,22 @@ class TimingConfig:
     max_iters: int = 1000
     flush_l2: bool = True
     flush_bytes: int | None = None
+    #: Steady state (GPU only, :func:`cutlens.bench.steady.settle`): before timing, run the
+    #: call in windows of ``settle_window_ms`` for at least ``settle_min_ms``, then until the
+    #: second half shows no drift beyond ``settle_pct`` (at most ``settle_max_ms``): the
+    #: clock and power state a sustained run reaches.
+    settle_window_ms: float = 50.0
+    settle_min_ms: float = 400.0
+    settle_pct: float = 1.0
+    settle_max_ms: float = 2000.0
+    #: A timing whose spread (interquartile range, % of the median) is above ``stable_pct`` is
+    #: unstable: measured again up to ``remeasure`` times, never the best row.
+    stable_pct: float = 3.0
+    remeasure: int = 2
+    #: After a sweep: the ``finalists`` best rows of each sample and the reference, timed
+    #: again in ``rounds`` interleaved rounds (:mod:`cutlens.bench.finalists`).
+    finalists: int = 3
+    rounds: int = 7
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> TimingConfig:

@@ -290,7 +290,9 @@ async def open_ray(cfg: ExecutorConfig, bench: bool = True,
             BenchActor)
         make = functools.partial(cls.remote, cfg.device, cfg.timeout_s, start_timeout_s)
         slots = [RaySlot(i, make, artifacts, start_timeout_s) for i in range(max(n, 0))]
-        async with Runner(slots=slots, timeout_s=cfg.timeout_s) as runner:
+        # no finalists' rounds on Ray: a request carries one library to the actor's node
+        async with Runner(slots=slots, timeout_s=cfg.timeout_s, device=cfg.device,
+                          rounds=False) as runner:
             yield Executor("ray", RayCompiler(artifacts, cfg.cache_dir), runner)
     finally:
         if connected:

@@ -16,21 +16,30 @@ The report is the JSON document::
      "executor", "workers",                         # local | ray; bench workers of the sweep
      "sweep_wall_s", "builds", "compiled", "cached",  # the sweep (cutlens bench): wall time,
      "cold", "variants",                              # distinct TUs, how many nvcc compiled
-     "best": {"<sample>": {"variant_name", "ms", "torch_ms", "vs_torch"}},
+     "best": {"<sample>": {"variant_name", "ms", "torch_ms", "vs_torch", "interval", "tie",
+                           "from"}},                 # from: "rounds" (finalists) or "sweep"
+     "ceilings": {"compute_tflops": {dtype: x}, "memory_gbps", "how", "datasheet"?},
+     "finalists": {"<sample>": [{"variant_name", "ms", "ms_interval", "interval",
+                                 "vs_reference", "tie", "rounds"}]},
      "results": [{"template", "sample", "variant", "variant_name", "ms", "ms_min", "spread_pct",
                   "tflops", "gbps", "workspace_bytes", "verified", "error",
-                  "regs", "smem", "spills", "build",
+                  "sol_pct", "bound", "stable", "gpu_state",   # always present (may be null)
+                  "regs", "smem", "spills", "sweep_ms", "finalist", "build",
                   "compile": {"seconds", "cached", "phases": {"<phase>": s},
                               "top_instantiations": [[name, s]], "top_headers": [[name, s]],
-                              "shapes": "generic" | "static", "static_sizes"}}],
-                                                    # sorted by latency, failures last
-     "compile_summary": {...},                      # bench/compile_summary.py
+                              "shapes": "generic" | "static", "static_sizes"}, ...}],
+                                                     # sorted by latency, failures last
+     "compile_summary": {...},                       # cutlens bench: bench/compile_summary.py
      "baseline": {"<sample>": {"ms", "tflops", "gbps"}}}
+
+``sol_pct`` / ``bound``: share of the nearer measured ceiling (:mod:`.ceilings`); ``stable``:
+False when the spread stayed above the threshold (never the best row); ``gpu_state``: NVML
+during the timing. ``ceilings`` / ``finalists`` come with the sweep's figures.
 
 ``spread_pct`` is the interquartile range of the timed calls as % of the median. ``regs`` /
 ``smem`` / ``spills`` (ptxas) are present when the results carried them. A row is *ok* when
 it has a time, no error and was not found wrong (``verified`` is not False); the best row
-of each sample is the fastest ok one.
+of each sample is chosen by :mod:`cutlens.bench.best` (never an unstable one).
 """
 
 from __future__ import annotations
@@ -44,13 +53,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cutlens.bench.best import best_rows as _best_of
+from cutlens.bench.best import is_ok
+from cutlens.bench.ceilings import ceilings_text, ratio_text, sol_text
+
 #: Keys of a result row in the JSON report, in order.
 ROW_KEYS = ("template", "sample", "variant", "variant_name", "ms", "ms_min", "spread_pct",
             "tflops", "gbps", "workspace_bytes", "verified", "error", "regs", "smem", "spills",
-            "build", "compile")
+            "build", "sol_pct", "bound", "compute_pct", "memory_pct", "dtype", "stable",
+            "attempts", "gpu_state", "sweep_ms", "finalist", "compile")
+#: Row keys left out of a row when None (the others are always there: the JSON contract).
+_OPTIONAL = ("regs", "smem", "spills", "build", "compute_pct", "memory_pct", "dtype",
+             "attempts", "sweep_ms", "finalist", "compile")
 CSV_KEYS = ("kind", "template", "sample", "variant_name", "variant", "ms", "ms_min",
-            "spread_pct", "tflops", "gbps", "workspace_bytes", "regs", "smem", "spills",
-            "verified", "error", "best")
+            "spread_pct", "tflops", "gbps", "sol_pct", "bound", "stable", "workspace_bytes",
+            "regs", "smem", "spills", "verified", "error", "best")
 BASELINE_NAME = "torch"
 
 
@@ -59,18 +76,13 @@ def is_baseline(result: Mapping[str, Any]) -> bool:
     return result.get("op") == "baseline" or result.get("kind") == "baseline"
 
 
-def is_ok(row: Mapping[str, Any]) -> bool:
-    """Timed, no error, and not found wrong."""
-    return row.get("ms") is not None and not row.get("error") and row.get("verified") is not False
-
-
 def _row(result: Mapping[str, Any]) -> dict[str, Any]:
     row = {k: result.get(k) for k in ROW_KEYS}
     if row["variant"] is None:
         row["variant"] = {}
     if not row["variant_name"]:
         row["variant_name"] = _variant_label(row["variant"])
-    for k in ("regs", "smem", "spills", "build", "compile"):
+    for k in _OPTIONAL:
         if row[k] is None:
             del row[k]
     return row
@@ -97,14 +109,16 @@ def make_report(results: Iterable[Mapping[str, Any]], *, gpu: str | None = None,
     ``executor`` / ``workers``: what ran the sweep (``local`` or ``ray``, how many bench
     workers). ``sweep``: the sweep's figures (``SweepStats.to_json()``), added as they are,
     with ``best`` (each sample's fastest ok variant against the torch baseline)."""
-    rows, base = [], {}
-    for r in results:
+    by_key: dict[tuple, dict] = {}
+    base = {}
+    for r in results:  # a row emitted again (a finalist's round figures) replaces the first
         if gpu is None and r.get("gpu"):
             gpu = r["gpu"]
         if is_baseline(r):
             base[str(r.get("sample") or "")] = _baseline_entry(r)
         else:
-            rows.append(_row(r))
+            by_key[(r.get("sample"), r.get("variant_name") or id(r))] = _row(r)
+    rows = list(by_key.values())
     for sample, b in (baseline or {}).items():
         base[sample] = _baseline_entry(b)
     rows.sort(key=sort_key)
@@ -117,14 +131,17 @@ def make_report(results: Iterable[Mapping[str, Any]], *, gpu: str | None = None,
 
 
 def _best_vs_torch(rows: list[dict], base: Mapping[str, Mapping[str, Any]]) -> dict:
+    """Each sample's best row against the reference: from the finalists' interleaved rounds
+    (``interval``, ``tie``) where they ran, else from the sweep's figures."""
     best: dict[str, dict] = {}
-    for row in rows:  # sorted: the first ok row of a sample is its best
-        s = str(row.get("sample") or "")
-        if s in best or not is_ok(row):
-            continue
+    for s, row in _best_of(rows).items():
         torch_ms = (base.get(s) or {}).get("ms")
+        fin = row.get("finalist") or {}
+        vs = fin.get("vs_reference") or (torch_ms / row["ms"] if torch_ms and row["ms"]
+                                         else None)
         best[s] = {"variant_name": row["variant_name"], "ms": row["ms"], "torch_ms": torch_ms,
-                   "vs_torch": torch_ms / row["ms"] if torch_ms and row["ms"] else None}
+                   "vs_torch": vs, "interval": fin.get("interval"), "tie": fin.get("tie"),
+                   "from": "rounds" if fin else "sweep"}
     return best
 
 
@@ -132,20 +149,16 @@ def _baseline_entry(b: Mapping[str, Any]) -> dict[str, Any]:
     entry = {"ms": b.get("ms"), "tflops": b.get("tflops"), "gbps": b.get("gbps")}
     if b.get("error"):
         entry["error"] = b["error"]
-    for k in ("ms_min", "spread_pct"):
+    for k in ("ms_min", "spread_pct", "sol_pct", "bound", "stable", "gpu_state", "sweep_ms",
+              "finalist"):
         if b.get(k) is not None:
             entry[k] = b[k]
     return entry
 
 
 def best_rows(report: Mapping[str, Any]) -> dict[str, dict]:
-    """The fastest ok row of each sample."""
-    best: dict[str, dict] = {}
-    for row in report["results"]:
-        s = str(row.get("sample") or "")
-        if is_ok(row) and (s not in best or row["ms"] < best[s]["ms"]):
-            best[s] = row
-    return best
+    """The best row of each sample (:func:`cutlens.bench.best.best_rows`)."""
+    return _best_of(report["results"])
 
 
 def samples(report: Mapping[str, Any]) -> list[str]:
@@ -172,6 +185,7 @@ def table_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
                           "variant_name": BASELINE_NAME, "ms": b.get("ms"),
                           "ms_min": b.get("ms_min"), "spread_pct": b.get("spread_pct"),
                           "tflops": b.get("tflops"), "gbps": b.get("gbps"),
+                          "sol_pct": b.get("sol_pct"), "bound": b.get("bound"),
                           "workspace_bytes": None, "verified": None, "error": b.get("error"),
                           "best": False})
         group.sort(key=sort_key)
@@ -251,7 +265,8 @@ def status_text(row: Mapping[str, Any]) -> str:
         return f"✗ {row['error']}"
     if row.get("verified") is False:
         return "✗ mismatch"
-    return "✓" if row.get("verified") else "? (no reference)"
+    mark = "✓" if row.get("verified") else "? (no reference)"
+    return f"{mark} unstable" if row.get("stable") is False else mark
 
 
 #: On a terminal, the ✓/✗ column gets the width the others leave, at least this; longer
@@ -274,7 +289,7 @@ def render_table(report: Mapping[str, Any], title: str | None = None,
     table.add_column("", width=1)
     table.add_column("variant", overflow="fold")
     table.add_column("sample")
-    for name in ("ms", "spread", "TFLOP/s", "GB/s", "workspace", "regs", "smem"):
+    for name in ("ms", "spread", "TFLOP/s", "GB/s", "SOL", "workspace", "regs", "smem"):
         table.add_column(name, justify="right")
     table.add_column("✓/✗", no_wrap=True, overflow="ellipsis", max_width=status_width)
     rows = table_rows(report)
@@ -289,8 +304,9 @@ def render_table(report: Mapping[str, Any], title: str | None = None,
             "★" if row.get("best") else "", Text(str(row["variant_name"])),
             Text(str(row["sample"] or "")),
             fmt_ms(row.get("ms")),
-            "—" if spread is None or row.get("ms") is None else f"±{spread:.1f}%",
-            _num(row.get("tflops")), _num(row.get("gbps"), 0),
+            "—" if spread is None or row.get("ms") is None else
+            f"±{spread:.1f}%" + (" ⚠" if row.get("stable") is False else ""),
+            _num(row.get("tflops")), _num(row.get("gbps"), 0), sol_text(row, short=True) or "—",
             fmt_bytes(row.get("workspace_bytes")),
             "—" if row.get("regs") is None else str(row["regs"]),
             fmt_bytes(row.get("smem")),
@@ -321,13 +337,22 @@ def print_table(report: Mapping[str, Any], console: Any = None) -> None:
     for sample, row in best_rows(report).items():
         b = base.get(sample) or {}
         vs = ""
-        if b.get("ms") and row.get("ms"):
+        fin = row.get("finalist") or {}
+        if fin.get("vs_reference"):
+            vs = f" — {ratio_text(fin['vs_reference'], fin.get('interval'), fin.get('tie'))}" \
+                 f" (interleaved rounds)"
+        elif b.get("ms") and row.get("ms"):
             ratio = b["ms"] / row["ms"]
             vs = (f" — {ratio:.2f}× faster than torch" if ratio >= 1 else
                   f" — {1 / ratio:.2f}× slower than torch")
+        if sol_text(row):
+            vs += f" · {sol_text(row)}"
         console.print(f"best for [bold]{escape(sample or '-')}[/]: "
                       f"[bold green]{escape(str(row['variant_name']))}[/] "
-                      f"{fmt_ms(row['ms'])} ms{vs}")
+                      f"{fmt_ms(row['ms'])} ms{escape(vs)}")
+    text = ceilings_text(report.get("ceilings"))
+    if text:
+        console.print(text, style="dim", markup=False, highlight=False)
 
 
 # ---- compare ----------------------------------------------------------------------------
@@ -342,6 +367,11 @@ class Change:
     new_ms: float | None
     delta_pct: float | None
     note: str = ""
+    #: Share of the measured ceiling then and now; whether this run's row is stable.
+    old_sol_pct: float | None = None
+    new_sol_pct: float | None = None
+    bound: str | None = None
+    stable: bool | None = None
 
 
 @dataclass
@@ -393,7 +423,9 @@ def compare(current: Mapping[str, Any], baseline: Mapping[str, Any],
             cmp.new.append(key)
             continue
         change = Change(template=row.get("template"), sample=key[-2], variant_name=key[-1],
-                        old_ms=prev.get("ms"), new_ms=row.get("ms"), delta_pct=None)
+                        old_ms=prev.get("ms"), new_ms=row.get("ms"), delta_pct=None,
+                        old_sol_pct=prev.get("sol_pct"), new_sol_pct=row.get("sol_pct"),
+                        bound=row.get("bound"), stable=row.get("stable"))
         if is_ok(prev) and not is_ok(row):
             change.note = f"now fails: {row.get('error') or 'mismatch'}"
             cmp.regressions.append(change)
@@ -419,8 +451,13 @@ def format_comparison(cmp: Comparison) -> str:
     def line(c: Change) -> str:
         what = f"{c.sample}/{c.variant_name}"
         if c.delta_pct is not None:
+            sol = ""
+            if c.new_sol_pct is not None:
+                old = f"{c.old_sol_pct:.0f} -> " if c.old_sol_pct is not None else ""
+                sol = f", {old}{c.new_sol_pct:.0f} % of measured peak ({c.bound}-bound)"
+            unstable = " [unstable]" if c.stable is False else ""
             return (f"  {what}: {fmt_ms(c.old_ms)} -> {fmt_ms(c.new_ms)} ms "
-                    f"({c.delta_pct:+.1f}%)")
+                    f"({c.delta_pct:+.1f}%{sol}){unstable}")
         return f"  {what}: {c.note}"
 
     out = []
@@ -447,50 +484,9 @@ def print_comparison(cmp: Comparison, console: Any = None) -> None:
         console.print(text, style=style, highlight=False, markup=False)
 
 
-# ---- plot -------------------------------------------------------------------------------
+# ---- plot ------------------------------------------------------------------------------
 def plot(report: Mapping[str, Any], out: str | Path, title: str | None = None) -> Path:
-    """Latency per variant as horizontal bars, one panel per sample: best in green, failures
-    marked, interquartile spread as error bars, torch baseline as a dashed line. PNG/SVG/PDF
-    by extension; matplotlib (Agg) is imported here only."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    """Latency per variant (:func:`cutlens.bench.plot.plot_report`; matplotlib lazily)."""
+    from cutlens.bench.plot import plot_report
 
-    names = samples(report) or [""]
-    groups = {s: [r for r in table_rows(report) if r["sample"] == s and r["kind"] == "variant"]
-              for s in names}
-    height = sum(max(len(g), 1) * 0.35 + 1.2 for g in groups.values())
-    fig = Figure(figsize=(9, max(2.5, height)), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(len(names), 1, squeeze=False)[:, 0]
-    base = report.get("baseline", {})
-    for ax, sample in zip(axes, names, strict=True):
-        rows = groups[sample]
-        ok = [r for r in rows if is_ok(r)]
-        failed = [r for r in rows if not is_ok(r)]
-        labels = [r["variant_name"] for r in ok + failed]
-        ys = list(range(len(labels)))
-        if ok:
-            ax.barh(ys[: len(ok)], [r["ms"] for r in ok], height=0.6,
-                    xerr=[(r.get("spread_pct") or 0) * r["ms"] / 200 for r in ok],
-                    color=["#2ca02c" if r.get("best") else "#4c72b0" for r in ok],
-                    error_kw={"elinewidth": 0.8, "capsize": 2})
-            for y, r in zip(ys, ok, strict=False):
-                ax.text(r["ms"], y, f" {fmt_ms(r['ms'])}", va="center", fontsize=8)
-        for y, r in zip(ys[len(ok):], failed, strict=True):
-            ax.text(0, y, f" x {r.get('error') or 'mismatch'}", va="center", fontsize=8,
-                    color="#c44e52")
-        b = base.get(sample) or {}
-        right = max([r["ms"] for r in ok] + [b.get("ms") or 0.0] + [1e-9])
-        if b.get("ms"):
-            ax.axvline(b["ms"], color="#555555", linestyle="--", linewidth=1,
-                       label=f"torch (reference) {fmt_ms(b['ms'])} ms")
-            ax.legend(loc="lower right", fontsize=8)
-        ax.set_yticks(ys, labels, fontsize=8)
-        ax.set_ylim(len(labels) - 0.5 if labels else 0.5, -0.5)  # fastest on top
-        ax.set_xlim(0, right * 1.18)
-        ax.set_xlabel("latency (ms, median; whiskers: interquartile spread)")
-        ax.set_title(f"sample {sample}" if sample else "latency per variant", fontsize=10)
-    fig.suptitle(title or f"{report.get('gpu') or '?'} · nvcc {report.get('nvcc') or '?'}")
-    out = Path(out)
-    fig.savefig(out, dpi=120)
-    return out
+    return plot_report(report, out, title, samples(report), table_rows(report), fmt_ms)

@@ -294,15 +294,19 @@ class Runner:
                  workers: int | None = None, timeout_s: float = 60.0,
                  start_timeout_s: float = 300.0, python: str | None = None,
                  env: dict[str, str] | None = None, restart_eagerly: bool = True,
-                 workers_per_gpu: int = 1, slots: Sequence[Any] | None = None) -> None:
+                 workers_per_gpu: int = 1, slots: Sequence[Any] | None = None,
+                 rounds: bool = True) -> None:
         """``device``: ``cuda`` or ``cpu``. ``gpus``: how many GPUs (or which
         ``CUDA_VISIBLE_DEVICES`` entries) to use; default all visible. ``workers``: CPU
         workers for ``device="cpu"`` (default 1). ``workers_per_gpu``: workers started for
         each GPU (or CPU worker). ``timeout_s``: per-request limit (a request's own
         ``timeout_s`` key overrides it). ``python``: the interpreter that has torch.
         ``restart_eagerly``: after a worker dies, start its replacement right away (in the
-        background) rather than at the next request. ``slots``: ready-made slots instead."""
+        background) rather than at the next request. ``slots``: ready-made slots instead.
+        ``rounds``: whether its workers serve ``rounds`` requests (several libraries in one
+        request: the finalists of a sweep); Ray's slots carry one library per request."""
         self.device = device
+        self.rounds = rounds
         self.timeout_s = timeout_s
         self.restart_eagerly = restart_eagerly
         self._idle: asyncio.Queue[Any] | None = None

@@ -15,7 +15,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cutlens.bench.ceilings import report_ceilings, signature_dtype, speed_of_light
 from cutlens.bench.compile_summary import runtime_hints
+from cutlens.bench.finalists import final_round
 from cutlens.bench.protocol import TimingConfig, baseline_request, error_result, run_request
 from cutlens.bench.runner import Runner
 from cutlens.bench.sweep import store_guard
@@ -41,6 +43,10 @@ class SweepPlan:
     #: Shape-generic builds (samples differing only in sizes share one); False, or the
     #: template's ``[bench] static_sizes = true``, compiles each sample's sizes in.
     shape_generic: bool = True
+    #: Time the finalists and the reference again in interleaved rounds after the sweep
+    #: (:mod:`cutlens.bench.finalists`); None: on a GPU only. Never on a runner whose
+    #: workers cannot take several libraries in one request (Ray).
+    finalists: bool | None = None
 
     def units(self, renderer: Renderer) -> tuple[list[RenderedUnit], list[RenderFailure]]:
         """Rendered units of the selected pairs (only those are rendered), and the selected
@@ -65,6 +71,10 @@ class SweepStats:
     variants: int = 0
     #: Variant keys that could be runtime parameters (:mod:`cutlens.bench.compile_summary`).
     hints: list[dict[str, Any]] = field(default_factory=list)
+    #: This GPU's measured ceilings (:mod:`cutlens.bench.ceilings`; None without a GPU) and
+    #: each sample's finalists (:mod:`cutlens.bench.finalists`).
+    ceilings: dict[str, Any] | None = None
+    finalists: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def cold(self) -> bool:
@@ -74,7 +84,8 @@ class SweepStats:
     def to_json(self) -> dict[str, Any]:
         return {"sweep_wall_s": round(self.wall_s, 3), "builds": self.builds,
                 "compiled": self.compiled, "cached": self.cached, "cold": self.cold,
-                "variants": self.variants}
+                "variants": self.variants, "ceilings": report_ceilings(self.ceilings),
+                "finalists": self.finalists}
 
 
 def build_groups(units: list[RenderedUnit], options: Any,
@@ -128,6 +139,9 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
     t = plan.template
     start = asyncio.ensure_future(runner.start())  # torch import, CUDA context: while rendering
     units, failures = await asyncio.to_thread(plan.units, renderer)
+    gpu = getattr(runner, "device", "cuda") != "cpu"
+    # The ceilings are measured (or read from their cache) while the first builds compile.
+    ceilings = asyncio.ensure_future(_ceilings(runner, units, timing_from(t))) if gpu else None
     options = compile_options(t)
     try:
         nvcc_ver = nvcc_version(find_nvcc(options.nvcc))
@@ -144,13 +158,27 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
     results: list[dict] = []
 
     keep = store_guard(store)
+    sent: dict[tuple[str, str], dict] = {}  # run and baseline requests, for the finalists
 
     def emit(r: dict) -> None:
         full = {**record, **r}
+        if stats.ceilings and full.get("ms") is not None:
+            full.update(speed_of_light(full, stats.ceilings))
         keep(full)
         results.append(full)
         if on_result is not None:
             on_result(full)
+
+    def replace(r: dict) -> None:
+        """A finalist's (or the reference's) row again, with the round's figures."""
+        full = {**r}
+        if stats.ceilings:
+            full.update(speed_of_light(full, stats.ceilings))
+        keep(full)
+        key = (full.get("kind"), full.get("sample"), full.get("variant_name"))
+        for i, old in enumerate(results):
+            if (old.get("kind"), old.get("sample"), old.get("variant_name")) == key:
+                results[i] = full
 
     for f in failures:  # failed renders are results too: tables and lenses show them
         first = f.diagnostics[0].message if f.diagnostics else "render failed"
@@ -162,10 +190,13 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
     held: list[str] = []  # builds a bench worker will load: kept from cache eviction
     hold = getattr(compiler, "hold", None)
 
+    baseline_reqs = [baseline_request(sig, bench, timing=timing, sample=name,
+                                      variant_name="torch", kind="baseline",
+                                      dtype=signature_dtype(sig))
+                     for name, u in baselines.items() if (sig := _signature(u, ""))]
+
     def baseline_requests() -> list[dict]:
-        return [baseline_request(_signature(u, ""), bench, timing=timing, sample=name,
-                                 variant_name="torch", kind="baseline")
-                for name, u in baselines.items()]
+        return list(baseline_reqs)
 
     async def requests() -> AsyncIterator[dict]:
         # The torch baselines go right after the first build's variants: timed on a GPU
@@ -182,6 +213,7 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
                 for u in pending.pop(fut):
                     req = _request_for(u, res, bench, timing, emit)
                     if req is not None:
+                        sent[(u.sample.name, u.variant.name)] = req
                         if hold is not None and res.key and res.key not in held:
                             hold(res.key)
                             held.append(res.key)
@@ -193,14 +225,42 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
 
     try:
         async for r in runner.sweep(requests()):
+            if ceilings is not None and stats.ceilings is None:
+                stats.ceilings = await ceilings
             emit(r)
+        if ceilings is not None and stats.ceilings is None:
+            stats.ceilings = await ceilings
+        if getattr(runner, "rounds", True) and (
+                plan.finalists if plan.finalists is not None else gpu):
+            base = {r["sample"]: r for r in results if r.get("kind") == "baseline"
+                    and r.get("ms") is not None}
+            stats.finalists = await final_round(
+                runner.run, [r for r in results if r.get("kind") != "baseline"], sent,
+                {b["sample"]: b for b in baseline_reqs}, base, timing, replace)
     finally:
-        if not start.done():
-            start.cancel()
+        for task in (start, ceilings):
+            if task is not None and not task.done():
+                task.cancel()
         stats.wall_s = time.monotonic() - t0
         for key in held:
             compiler.release(key)
     return results
+
+
+async def _ceilings(runner: Runner, units: list[RenderedUnit],
+                    timing: TimingConfig) -> dict[str, Any] | None:
+    """This GPU's ceilings for the dtypes of the units (None when they cannot be had)."""
+    dtypes: set[str] = set()
+    for u in units:
+        try:
+            d = signature_dtype(_signature(u, "")) if u.signature or u.call else None
+        except HookError:
+            d = None
+        if d is not None:
+            dtypes.add(d)
+    resp = await runner.run({"op": "ceilings", "dtypes": sorted(dtypes), "timing": timing.to_json(),
+                             "timeout_s": 600})
+    return resp.get("ceilings") if not resp.get("error") else None
 
 
 def _request_for(u: RenderedUnit, res: CompileResult, bench: dict, timing: TimingConfig,
@@ -223,7 +283,8 @@ def _request_for(u: RenderedUnit, res: CompileResult, bench: dict, timing: Timin
     except HookError as e:
         emit(error_result({}, f"signature: {e}", **ctx))
         return None
-    return run_request(sig, {**bench, **(u.bench or {})}, timing=timing, **ctx)
+    return run_request(sig, {**bench, **(u.bench or {})}, timing=timing,
+                       dtype=signature_dtype(sig), **ctx)
 
 
 async def build_all(plan: SweepPlan, renderer: Renderer,

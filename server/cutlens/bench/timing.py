@@ -136,10 +136,13 @@ def iteration_counts(estimate_ms: float, cfg: TimingConfig) -> tuple[int, int]:
 
 
 def bench(fn: Callable[[], None], clock: Clock, cfg: TimingConfig,
-          flush: Callable[[], None] | None = None) -> Timing:
+          flush: Callable[[], None] | None = None,
+          probe: Callable[[], None] | None = None) -> Timing:
     """Time ``fn`` as ``triton.testing.do_bench`` does (see the module's docstring): the
     median of per-call times, each call after a flush when ``cfg.flush_l2`` (the flush
-    outside the call's marks). ``fn`` must raise on failure."""
+    outside the call's marks). ``fn`` must raise on failure. ``probe`` is called once the
+    timed calls are issued, before the synchronization: while a GPU runs them (the device's
+    clock, power and temperature are read there)."""
     flush = flush if (cfg.flush_l2 and flush is not None) else None
 
     fn()
@@ -164,5 +167,7 @@ def bench(fn: Callable[[], None], clock: Clock, cfg: TimingConfig,
         a = clock.mark()
         fn()
         marks.append((a, clock.mark()))
+    if probe is not None:
+        probe()
     clock.sync()
     return summarize([clock.elapsed_ms(a, b) for a, b in marks])

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import dataclasses
 import json
 import math
 import os
@@ -28,9 +27,12 @@ from typing import IO, Any
 
 import torch
 
+from cutlens.bench.gpu_state import GpuMonitor
 from cutlens.bench.marshal import Marshalled, SignatureError, load_kernel, marshal, unload
 from cutlens.bench.protocol import TimingConfig, error_result
-from cutlens.bench.timing import Clock, CpuClock, CudaClock, Timing, bench
+from cutlens.bench.rounds import ceilings_op, rounds_op
+from cutlens.bench.steady import Measured, measure
+from cutlens.bench.timing import Clock, CpuClock, CudaClock, Timing
 from cutlens.bench.verify import (
     ReferenceFailed,
     compare,
@@ -42,11 +44,6 @@ from cutlens.bench.verify import (
 #: Bytes zeroed before each timed call to evict L2 (H100: 50 MB; H200: 60 MB).
 CUDA_FLUSH_BYTES = 256 << 20
 CPU_FLUSH_BYTES = 8 << 20
-#: A GPU idle for longer than this (the worker's start, a compile, a pause) has let its
-#: clocks drop: the next timing warms up for ``RAMP_MS`` more, so that it does not measure
-#: the clock ramp (do_bench's 25 ms warm-up assumes a busy GPU).
-IDLE_S = 1.0
-RAMP_MS = 200.0
 
 #: Substrings of CUDA error text -> the short reason reported.
 _CUDA_ERRORS = (
@@ -97,7 +94,7 @@ class Worker:
     def __init__(self, device: str = "cuda") -> None:
         self.device = device
         self._flush: dict[tuple[str, int], torch.Tensor] = {}
-        self._busy_until = -math.inf  # time.monotonic() when the last timing ended
+        self._monitor: GpuMonitor | bool | None = False  # False: not opened yet
 
     # ---- per-device plumbing -------------------------------------------------------------
     def _dev(self, req: dict) -> str:
@@ -119,15 +116,34 @@ class Worker:
     def _stream(dev: str) -> int | None:
         return None if dev == "cpu" else torch.cuda.current_stream().cuda_stream
 
-    def _time(self, call: Any, dev: str, cfg: TimingConfig) -> Timing:
-        """The timing loop (:func:`cutlens.bench.timing.bench`), with a longer warm-up when
-        the device was idle."""
-        if dev != "cpu" and time.monotonic() - self._busy_until > IDLE_S:
-            cfg = dataclasses.replace(cfg, warmup_ms=cfg.warmup_ms + RAMP_MS)
-        try:
-            return bench(call, self._clock(dev), cfg, self._flusher(dev, cfg))
-        finally:
-            self._busy_until = time.monotonic()
+    def monitor(self) -> GpuMonitor | None:
+        """NVML for this worker's GPU (None on the CPU, without NVML or a match)."""
+        if self._monitor is False:
+            self._monitor = None
+            if self.device != "cpu" and torch.cuda.is_available():
+                props = torch.cuda.get_device_properties(torch.cuda.current_device())
+                uuid = getattr(props, "uuid", None)
+                uuid = None if uuid is None else str(uuid).removeprefix("GPU-")
+                bus = (f"{getattr(props, 'pci_domain_id', 0):08X}:"
+                       f"{getattr(props, 'pci_bus_id', 0):02X}:"
+                       f"{getattr(props, 'pci_device_id', 0):02X}.0")
+                cvd = os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0].strip()
+                self._monitor = GpuMonitor.open(
+                    uuid=f"GPU-{uuid}" if uuid is not None else None, pci_bus_id=bus,
+                    index=int(cvd) if cvd.isdigit() else None)
+        return self._monitor if isinstance(self._monitor, GpuMonitor) else None
+
+    def measure(self, call: Any, dev: str, cfg: TimingConfig) -> Measured:
+        """The steady-state protocol (:func:`cutlens.bench.steady.measure`) on a GPU: settle,
+        time as do_bench, re-measure an unstable timing, read NVML during the timed calls;
+        on the CPU one do_bench-style timing."""
+        gpu = dev != "cpu"
+        mon = self.monitor() if gpu else None
+        return measure(call, self._clock(dev), cfg, self._flusher(dev, cfg), steady=gpu,
+                       probe=mon.read if mon is not None else None)
+
+    def _time(self, call: Any, dev: str, cfg: TimingConfig) -> Measured:
+        return self.measure(call, dev, cfg)
 
     def _flusher(self, dev: str, cfg: TimingConfig) -> Any:
         nbytes = cfg.flush_bytes or (CPU_FLUSH_BYTES if dev == "cpu" else CUDA_FLUSH_BYTES)
@@ -146,6 +162,10 @@ class Worker:
                 return self.run(req)
             if op == "baseline":
                 return self.baseline(req)
+            if op == "rounds":
+                return rounds_op(self, req)
+            if op == "ceilings":
+                return ceilings_op(self, req)
             if op == "info":
                 return {"id": req.get("id"), "op": op, **self.info(req)}
             if op == "ping":
@@ -173,6 +193,8 @@ class Worker:
                    l2_bytes=getattr(props, "L2_cache_size", None),
                    memory_bytes=props.total_memory,
                    visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"))
+        mon = self.monitor()
+        out["driver"] = (mon.driver if mon is not None else None) or f"cuda {torch.version.cuda}"
         return out
 
     def run(self, req: dict) -> dict:
@@ -195,8 +217,9 @@ class Worker:
                 self._sync(dev)
                 unload(lib)
 
-    def _run_loaded(self, req: dict, dev: str, cfg: TimingConfig, spec: dict, m: Marshalled,
-                    fn: Any) -> dict:
+    def kernel_call(self, dev: str, m: Marshalled, fn: Any) -> tuple[Any, int, list[Any]]:
+        """(call, workspace bytes, what must stay alive): the workspace queried and allocated;
+        ``call()`` runs the kernel once and raises :class:`KernelReturned` on non-zero."""
         stream = ctypes.c_void_p(self._stream(dev))
         ws_size = ctypes.c_size_t(0)
         rc = fn(*m.data_args(null_buffers=True), ctypes.byref(ws_size), None, stream)
@@ -208,14 +231,23 @@ class Worker:
         ws_ptr = ctypes.c_void_p(workspace.data_ptr() if workspace is not None else None)
         args = [*m.data_args(), None, ws_ptr, stream]
 
+        def call() -> None:
+            code = fn(*args)
+            if code != 0:
+                raise KernelReturned(code)
+
+        return call, ws_bytes, [args, workspace]
+
+    def _run_loaded(self, req: dict, dev: str, cfg: TimingConfig, spec: dict, m: Marshalled,
+                    fn: Any) -> dict:
+        call, ws_bytes, _keep = self.kernel_call(dev, m, fn)
+
         reference = (spec.get("reference") or "").strip()
         expected = run_reference(compile_reference(reference), m) if reference else None
         self._sync(dev)
 
-        rc = fn(*args)
+        call()
         self._sync(dev)
-        if rc != 0:
-            raise KernelReturned(rc)
         out: dict[str, Any] = {"id": req.get("id"), "op": "run", "workspace_bytes": ws_bytes,
                                "verified": None, "max_abs_err": None, "error": None}
         if expected is not None:
@@ -226,15 +258,9 @@ class Worker:
                 out["error"] = f"mismatch: {check.message}"
                 if not req.get("time_unverified"):
                     return _with_timing(out, None)
-
-        def call() -> None:
-            code = fn(*args)
-            if code != 0:
-                raise KernelReturned(code)
-
         timing = self._time(call, dev, cfg)
         out = _with_timing(out, timing)
-        out.update(_perf(spec, namespace(m), timing.ms, out))
+        out.update(_perf(spec, namespace(m), timing.timing.ms, out, m))
         return out
 
     def baseline(self, req: dict) -> dict:
@@ -257,25 +283,50 @@ class Worker:
         out: dict[str, Any] = {"id": req.get("id"), "op": "baseline", "error": None,
                                "workspace_bytes": 0, "verified": None, "max_abs_err": None}
         out = _with_timing(out, timing)
-        out.update(_perf(spec, namespace(m, expected), timing.ms, out))
+        out.update(_perf(spec, namespace(m, expected), timing.timing.ms, out, m))
         return out
 
+    def reference_call(self, req: dict) -> Any:
+        """A no-argument call of the request's reference expression on its tensors."""
+        dev = self._dev(req)
+        spec = req.get("bench") or {}
+        m = marshal(req["signature"], dev, int(req.get("seed", 0)))
+        code = compile_reference((spec.get("reference") or "").strip())
+        run_reference(code, m)  # validates the expression once
+        base = namespace(m)
+        return lambda: exec(code, dict(base))
 
-def _with_timing(out: dict, timing: Timing | None) -> dict:
-    if timing is None:
+
+def _with_timing(out: dict, measured: Measured | None) -> dict:
+    if measured is None:
         out.update(ms=None, ms_min=None, ms_max=None, spread_pct=None, iters=0, tflops=None,
-                   gbps=None)
+                   gbps=None, stable=None, gpu_state=None)
     else:
+        timing: Timing = measured.timing
         out.update({k: _finite(v) for k, v in timing.to_json().items()})
+        out.update(stable=measured.stable, attempts=measured.attempts,
+                   settle_ms=round(measured.settle_ms, 1), gpu_state=measured.state)
     return out
 
 
-def _perf(spec: dict, ns: dict, ms: float, out: dict) -> dict:
-    """TFLOP/s and GB/s from the template's ``flops`` / ``bytes`` expressions."""
+def node_bytes(m: Marshalled) -> int:
+    """Bytes of the call's own buffers (inputs read, outputs written: the default
+    ``bench.bytes``)."""
+    return sum(a.view.numel() * a.view.element_size() for a in m.args
+               if a.is_buffer and a.view is not None)
+
+
+def _perf(spec: dict, ns: dict, ms: float, out: dict, m: Marshalled | None = None) -> dict:
+    """TFLOP/s and GB/s from the template's ``flops`` / ``bytes`` expressions; without
+    ``bytes``, the buffers' own sizes (``bytes_from: nodes``)."""
     res: dict[str, Any] = {"tflops": None, "gbps": None}
     warnings = list(out.get("warnings", []))
     for key, field, scale in (("flops", "tflops", 1e9), ("bytes", "gbps", 1e6)):
         expr = spec.get(key)
+        if key == "bytes" and expr in (None, "") and m is not None and ms:
+            res[field] = _finite(node_bytes(m) / ms / scale)
+            res["bytes_from"] = "nodes"
+            continue
         if expr in (None, "") or not ms:
             continue
         try:

@@ -40,6 +40,12 @@ class BenchConfig:
     max_iters: int | None = attrs.field(default=None, metadata=_meta(min=1))
     flush_l2: bool | None = None
     flush_bytes: int | None = attrs.field(default=None, metadata=_meta(min=0))
+    #: Steady state, stability and finalists (cutlens.bench.protocol.TimingConfig).
+    settle_min_ms: float | None = attrs.field(default=None, metadata=_meta(min=0))
+    settle_max_ms: float | None = attrs.field(default=None, metadata=_meta(min=0))
+    stable_pct: float | None = attrs.field(default=None, metadata=_meta(min=0))
+    finalists: int | None = attrs.field(default=None, metadata=_meta(min=0))
+    rounds: int | None = attrs.field(default=None, metadata=_meta(min=1))
     timeout_s: float = attrs.field(default=60.0, metadata=_meta(min=0))
     executor: str = attrs.field(default="local", metadata=_meta(choices=("local", "ray")))
     ray_address: str | None = None
@@ -48,7 +54,8 @@ class BenchConfig:
 
     def timing(self) -> dict[str, Any]:
         """The keys the bench worker's timing takes (those set)."""
-        keys = ("warmup_ms", "rep_ms", "min_iters", "max_iters", "flush_l2", "flush_bytes")
+        keys = ("warmup_ms", "rep_ms", "min_iters", "max_iters", "flush_l2", "flush_bytes",
+                "settle_min_ms", "settle_max_ms", "stable_pct", "finalists", "rounds")
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 

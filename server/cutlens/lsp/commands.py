@@ -14,6 +14,7 @@ import attrs
 from lsprotocol import types as lsp
 
 from cutlens import trust
+from cutlens.bench.best import best_rows
 from cutlens.config.validate import CONVERTER
 from cutlens.lsp.bench import benchmark
 from cutlens.lsp.convert import path_to_uri, uri_to_path
@@ -166,14 +167,9 @@ def selection_payload(doc: TemplateDoc) -> dict:
 
 
 def best_runs(runs: list[dict]) -> dict[str, dict]:
-    """Per sample, the one fastest run that neither failed nor was refuted (a tie: the
-    first), so that exactly one row is marked best."""
-    best: dict[str, dict] = {}
-    for r in runs:
-        good = not r.get("error") and r.get("ms") is not None and r.get("verified") is not False
-        if good and (r["sample"] not in best or r["ms"] < best[r["sample"]]["ms"]):
-            best[r["sample"]] = r
-    return best
+    """Per sample, the one best run (:mod:`cutlens.bench.best`: never failed, refuted or
+    unstable; a tie: the first), so that exactly one row is marked best."""
+    return best_rows(runs)
 
 
 def results_payload(ls: CutlensServer, doc: TemplateDoc) -> dict:
@@ -196,8 +192,11 @@ def results_payload(ls: CutlensServer, doc: TemplateDoc) -> dict:
             "regs": r.get("regs") or c.get("regs"), "smemBytes": r.get("smem") or c.get("smem"),
             "spills": r.get("spills") if r.get("spills") is not None else c.get("spills"),
             "verified": r.get("verified"), "error": r.get("error"),
+            "solPct": r.get("sol_pct"), "bound": r.get("bound"), "stable": r.get("stable"),
+            "gpuState": r.get("gpu_state"), "finalist": r.get("finalist"),
             "best": best.get(r["sample"]) is r})
-    baseline = {k: {"ms": v.get("ms"), "tflops": v.get("tflops"), "gbps": v.get("gbps")}
+    baseline = {k: {"ms": v.get("ms"), "tflops": v.get("tflops"), "gbps": v.get("gbps"),
+                    "solPct": v.get("sol_pct"), "bound": v.get("bound")}
                 for k, v in store.baselines(t.content_hash).items()}
     gpu = next((r.get("gpu") for r in runs if r.get("gpu")), None)
     return {"gpu": gpu, "rows": rows, "baseline": baseline}

@@ -16,7 +16,9 @@ from typing import Any
 
 from lsprotocol import types as lsp
 
-from cutlens.bench.report import fmt_ms, is_ok
+from cutlens.bench.best import best_row, is_ok
+from cutlens.bench.ceilings import ratio_text, sol_text
+from cutlens.bench.report import fmt_ms
 from cutlens.template.model import Sample, Template, Variant
 
 
@@ -31,19 +33,33 @@ def fmt_bytes(n: int | None) -> str:
 
 
 def bench_text(r: dict) -> str:
-    """``0.205 ms · 669 TFLOP/s · ws 0 B · ✓`` (or ``✗ <reason>``)."""
+    """``0.188 ms · 731 TFLOP/s · 92 % of measured peak (compute-bound) · ✓`` (GB/s where
+    there is no TFLOP/s; ``⚠ unstable ±14.5 %`` for an unstable timing; ``ws`` for a
+    workspace) or ``✗ <reason>``."""
     if r.get("error"):
         return f"✗ {r['error']}"
     parts = [f"{r['ms']:.3f} ms"] if r.get("ms") is not None else []
     if r.get("tflops"):
         parts.append(f"{r['tflops']:.0f} TFLOP/s")
-    if r.get("gbps"):
+    elif r.get("gbps"):
         parts.append(f"{r['gbps']:.0f} GB/s")
-    if r.get("workspace_bytes") is not None:
+    if sol_text(r):
+        parts.append(str(sol_text(r)))
+    if r.get("workspace_bytes"):
         parts.append(f"ws {fmt_bytes(r['workspace_bytes'])}")
     verified = r.get("verified")
     parts.append("✓" if verified else ("✗ wrong result" if verified is False else "?"))
+    if r.get("stable") is False:
+        spread = r.get("spread_pct")
+        parts.append("⚠ unstable" + (f" ±{spread:.1f} %" if spread is not None else ""))
     return " · ".join(parts)
+
+
+def versus_text(r: dict) -> str | None:
+    """A finalist's ratio to the reference from the interleaved rounds: ``1.041× torch
+    [1.02–1.05]`` or ``tie with torch (0.991–1.004×)``."""
+    fin = r.get("finalist") or {}
+    return ratio_text(fin.get("vs_reference"), fin.get("interval"), fin.get("tie"))
 
 
 def check_text(c: dict) -> str:
@@ -126,11 +142,10 @@ def _plural(n: int, word: str) -> str:
 
 
 def sample_text(name: str, runs: list[dict], checks: list[dict]) -> str:
-    mine = [r for r in runs if r.get("sample") == name and not r.get("error")
-            and r.get("ms") is not None]
-    if mine:
-        best = min(mine, key=lambda r: r["ms"])
-        return f"best {best['variant_name']}: {bench_text(best)}"
+    best = best_row(r for r in runs if r.get("sample") == name)
+    if best is not None:
+        vs = versus_text(best)
+        return f"best {best['variant_name']}: {bench_text(best)}" + (f" · {vs}" if vs else "")
     cs = [c for c in checks if c.get("sample") == name]
     bad = sum(1 for c in cs if c.get("errors"))
     return (f"nvcc: {bad}/{len(cs)} variants fail" if bad else
@@ -147,15 +162,20 @@ def summary_text(names: list[str], runs: Mapping[str, dict],
     if ran:
         ok = [r for r in ran if is_ok(r)]
         parts = [head]
-        if ok:
-            best = min(ok, key=lambda r: r["ms"])
+        best = best_row(ok)
+        if best is not None:
             worst = max(ok, key=lambda r: r["ms"])
             parts.append(f"best {best['variant_name']} {fmt_ms(best['ms'])} ms")
+            if sol_text(best):
+                parts.append(str(sol_text(best)))
             if len(ok) > 1 and best["ms"] > 0:
                 parts.append(f"spread {fmt_ms(best['ms'])}–{fmt_ms(worst['ms'])} ms "
                              f"({worst['ms'] / best['ms']:.1f}×)")
         verified = sum(1 for r in ok if r.get("verified"))
         counts = [f"{verified} ✓"]
+        unstable = sum(1 for r in ok if r.get("stable") is False)
+        if unstable:
+            counts.append(f"{unstable} ⚠ unstable")
         if len(ok) > verified:
             counts.append(f"{len(ok) - verified} unverified")
         counts.append(f"{len(ran) - len(ok)} ✗")

@@ -13,11 +13,15 @@ from typing import Any
 RUN_COLUMNS = (
     "kind", "template", "template_hash", "sample", "variant_name", "variant", "gpu", "nvcc",
     "flags_hash", "ms", "ms_min", "spread_pct", "iters", "tflops", "gbps", "workspace_bytes",
-    "regs", "smem", "spills", "verified", "max_abs_err", "error", "compile",
+    "regs", "smem", "spills", "verified", "max_abs_err", "error",
+    "sol_pct", "bound", "stable", "gpu_state", "finalist", "compile",
 )
-#: Columns added since the first schema, with their type: added to an older database when
-#: it is opened (:func:`migrate`).
-ADDED_RUN_COLUMNS = {"compile": "TEXT"}
+#: Columns added to ``runs`` after version 1, with their SQL types: :func:`migrate` adds
+#: them to an older database (their values NULL in its old rows).
+ADDED_COLUMNS = (("sol_pct", "REAL"), ("bound", "TEXT"), ("stable", "INTEGER"),
+                 ("gpu_state", "TEXT"), ("finalist", "TEXT"), ("compile", "TEXT"))
+#: JSON-valued columns of ``runs``.
+_JSON_COLUMNS = ("variant", "gpu_state", "finalist", "compile")
 CHECK_COLUMNS = ("template", "variant", "nvcc", "flags_hash", "errors", "warnings", "regs",
                  "smem", "spills", "raw")
 
@@ -38,6 +42,7 @@ CREATE TABLE IF NOT EXISTS runs (
     workspace_bytes INTEGER, regs INTEGER, smem INTEGER, spills INTEGER,
     verified INTEGER, max_abs_err REAL, error TEXT,
     raw TEXT,
+    sol_pct REAL, bound TEXT, stable INTEGER, gpu_state TEXT, finalist TEXT,
     compile TEXT  -- the build's compile times (JSON: seconds, phases, top_instantiations)
 );
 CREATE INDEX IF NOT EXISTS runs_key
@@ -68,11 +73,24 @@ def run_row(record: Mapping[str, Any]) -> dict[str, Any]:
         row["variant_name"] = "torch"
     for key in ("sample", "variant_name", "gpu", "nvcc", "flags_hash"):
         row[key] = "" if row[key] is None else str(row[key])
-    row["variant"] = to_json_text(row["variant"])
-    row["compile"] = to_json_text(row["compile"])
-    if row["verified"] is not None:
-        row["verified"] = int(bool(row["verified"]))
+    for key in _JSON_COLUMNS:
+        row[key] = to_json_text(row[key])
+    for key in ("verified", "stable"):
+        if row[key] is not None:
+            row[key] = int(bool(row[key]))
     return row
+
+
+def migrate(db: sqlite3.Connection) -> list[str]:
+    """Add the columns of :data:`ADDED_COLUMNS` that an older ``runs`` table lacks (inside
+    the caller's transaction); the names added."""
+    have = {str(r[1]) for r in db.execute("PRAGMA table_info(runs)")}
+    added = []
+    for name, kind in ADDED_COLUMNS:
+        if name not in have:
+            db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+            added.append(name)
+    return added
 
 
 def _parseto_json_text(d: dict[str, Any], *keys: str) -> dict[str, Any]:
@@ -84,22 +102,15 @@ def _parseto_json_text(d: dict[str, Any], *keys: str) -> dict[str, Any]:
 
 
 def run_dict(row: sqlite3.Row) -> dict[str, Any]:
-    d = _parseto_json_text(dict(row), "variant", "raw", "compile")
-    if d.get("verified") is not None:
-        d["verified"] = bool(d["verified"])
+    d = _parseto_json_text(dict(row), *_JSON_COLUMNS, "raw")
+    for key in ("verified", "stable"):
+        if d.get(key) is not None:
+            d[key] = bool(d[key])
     return d
 
 
 def check_dict(row: sqlite3.Row) -> dict[str, Any]:
     return _parseto_json_text(dict(row), "variant", "raw")
-
-
-def migrate(db: sqlite3.Connection) -> None:
-    """Add the columns an older database lacks (:data:`ADDED_RUN_COLUMNS`)."""
-    have = {r[1] for r in db.execute("PRAGMA table_info(runs)")}
-    for col, kind in ADDED_RUN_COLUMNS.items():
-        if col not in have:
-            db.execute(f"ALTER TABLE runs ADD COLUMN {col} {kind}")
 
 
 def filters(template_hash: str | None, **eq: Any) -> tuple[str, list[Any]]:

@@ -62,7 +62,10 @@ log = logging.getLogger("cutlens.results")
 
 DB_DIR = ".cutlens"
 DB_NAME = "results.sqlite"
-SCHEMA_VERSION = 2  # 2: runs.compile
+#: 2: ``runs`` gained ``sol_pct``, ``bound``, ``stable``, ``gpu_state``, ``finalist``
+#: (issue 22); 3: ``compile`` (the build's compile times, issue 23); an older database gets
+#: them when opened (:func:`~.schema.migrate`).
+SCHEMA_VERSION = 3
 
 #: SQLite result codes that mean the file itself is damaged (not busy, full or unreadable).
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
@@ -201,7 +204,7 @@ class ResultStore:
             src = sqlite3.connect(f"file:{old}?mode=ro", uri=True)
         except sqlite3.Error:
             return 0, 0
-        src.row_factory = sqlite3.Row  # copied by column name: an older schema has fewer
+        src.row_factory = sqlite3.Row  # by column name: an older schema has fewer columns
         runs: list[sqlite3.Row] = []
         checks: list[sqlite3.Row] = []
         with contextlib.ExitStack() as cleanup:
