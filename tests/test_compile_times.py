@@ -68,7 +68,10 @@ def test_trace_top_instantiations_and_headers():
 
 @pytest.mark.nvcc
 @pytest.mark.skipif(not HAS_NVCC, reason="needs nvcc")
-def test_real_nvcc_records_phases_and_trace_without_changing_the_key(tmp_path):
+def test_real_nvcc_records_phases_and_trace_without_changing_the_key(tmp_path, monkeypatch):
+    from cutlens.nvcc import timing
+
+    monkeypatch.setattr(timing, "MIN_US", 0)  # a small unit's events: count them all
     source = (FIXTURES / "small.cu").read_text()
     job = CompileJob(source=source, mode=Mode.BUILD, name="small",
                      options=CompileOptions(cutlass=False, arch="sm_90a"))

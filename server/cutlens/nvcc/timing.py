@@ -71,7 +71,7 @@ def parse_time_csv(text: str) -> dict[str, float]:
 
 #: One instantiation or header event as nvcc 13.0 writes it:
 #: ``{"args" : {"detail" : "NAME"},"dur" : MICROSECONDS , "name" : "KIND", ...}``.
-_EVENT = re.compile(r'\{\s*"args"\s*:\s*\{\s*"detail"\s*:\s*"((?:[^"\\]|\\.)*)"\s*\}\s*,'
+_EVENT = re.compile(r'\{\s*"args"\s*:\s*\{\s*"detail"\s*:\s*"([^"\\]*(?:\\.[^"\\]*)*)"\s*\}\s*,'
                     r'\s*"dur"\s*:\s*(\d+(?:\.\d*)?)\s*,\s*"name"\s*:\s*"(' +
                     "|".join([*_INSTANTIATE, _HEADER]) + r')"')
 #: How much of a trace is read at a time (a CUTLASS 3.x unit's trace is over a gigabyte,
