@@ -273,3 +273,14 @@ def test_bench_cli_static_sizes_flag_and_compile_report(tmp_path):
     assert "shapes" not in static["results"][0]["compile"]
     assert {(r["sample"], r["variant_name"]) for r in generic["results"]} == {
         (r["sample"], r["variant_name"]) for r in static["results"]}
+
+
+def test_static_sizes_config_key_keeps_the_sizes_compiled_in(project):
+    project.write("t.cu.jinja", GEMM.replace('reference = "Y = X @ W"',
+                                             'reference = "Y = X @ W"\nstatic_sizes = true'))
+    t = project.load("t.cu.jinja")
+    assert not t.errors and t.bench.static_sizes is True
+    assert "static_sizes" not in t.bench.to_json()  # not the bench worker's business
+    units, failures = SweepPlan(t).units(project.renderer)
+    assert not failures and {u.shapes for u in units} == {""}
+    assert len(build_groups(units, CompileOptions(cutlass=False))) == 6
