@@ -16,6 +16,7 @@ STAGES = [
     ("cutlens", "cutlens.diagnostics", "cutlens.trust"),
     ("cutlens.config",),
     ("cutlens.template",),
+    ("cutlens.capture",),
     ("cutlens.render", "cutlens.pyhost", "cutlens.inductor"),
     ("cutlens.nvcc",),
     ("cutlens.check",),

@@ -143,7 +143,7 @@ def test_every_option_has_help_and_every_command_examples(tmp_path: Path):
         assert "examples:\n  cutlens " + name in r.stdout, name
         assert "exit status" in r.stdout and "2    usage or config" in r.stdout, name
         assert "--color {auto,always,never}" in r.stdout and "NO_COLOR" in r.stdout, name
-        if name != "lsp":  # the unified selection syntax, the same text everywhere
+        if name not in ("lsp", "capture", "profile"):  # the selection syntax (profile: one variant)
             assert "all | first | first:K | N (index) | NAME | GLOB" in r.stdout, name
             assert "--variants 0 3 '*pingpong*'" in r.stdout, name
 

@@ -6,6 +6,7 @@
 import * as vscode from 'vscode';
 import {
   type ChoicesResult,
+  type ProfileResult,
   SelectionRequest,
   type SelectionResult,
   ServerCommand,
@@ -24,6 +25,7 @@ export const PaletteCommand = {
   checkWorkspace: 'cutlens.checkWorkspaceTemplates',
   benchmarkTemplate: 'cutlens.benchmarkTemplate',
   benchmarkVariant: 'cutlens.benchmarkVariant',
+  profileVariant: 'cutlens.profileVariant',
   showRenderedSource: 'cutlens.showRenderedSource',
   pickSample: 'cutlens.pickSample',
   pickVariant: 'cutlens.pickVariant',
@@ -144,10 +146,54 @@ export function makeInterceptor(deps: Deps) {
         await deps.results.show(uri);
         return result;
       }
+      case ServerCommand.profile: {
+        // A Profile lens, a results row's Profile / vs best link, the palette.
+        const uri = toUri(uriArg) ?? activeTemplate();
+        if (!uri) return undefined;
+        const result = (await vscode.window.withProgress(
+          { location: vscode.ProgressLocation.Notification, title: 'cutlens: profiling with Nsight Compute…' },
+          () => send(command, [uri.toString(), ...args.slice(1)]),
+        )) as ProfileResult | undefined;
+        await showProfile(deps, uri, result);
+        return result;
+      }
       default:
         return send(command, args);
     }
   };
+}
+
+/** `ncu wide: SM 82% · mem 39% · occupancy 19% (vs narrow: SM +3.1)`, for a notification. */
+export function profileMessage(r: ProfileResult): string {
+  const p = r.profile;
+  if (!p) return r.error ?? 'no profile';
+  const pct = (x: number | null | undefined) => (typeof x === 'number' ? `${x.toFixed(0)}%` : '?');
+  const s = p.summary;
+  let text = `ncu ${p.variant}: SM ${pct(s.sm_pct)} · mem ${pct(s.memory_pct)} · occupancy ${pct(s.achieved_occupancy_pct)}`;
+  const stall = s.top_stalls?.[0];
+  if (stall) text += ` · top stall ${stall.reason}`;
+  const d = r.comparison?.difference;
+  if (r.baseline && d) {
+    const delta = (k: string) => (d[k] ? `${d[k].delta >= 0 ? '+' : ''}${d[k].delta.toFixed(1)}` : '?');
+    text += ` (vs ${r.baseline.variant}: SM ${delta('sm_pct')}, mem ${delta('memory_pct')})`;
+  }
+  return text;
+}
+
+async function showProfile(deps: Deps, uri: vscode.Uri, r: ProfileResult | undefined): Promise<void> {
+  if (!r) return;
+  if (r.error || !r.profile) {
+    void vscode.window.showErrorMessage(`cutlens profile: ${r.error ?? 'no profile'}`);
+    return;
+  }
+  await deps.results.refresh(uri);
+  const open = 'Open in Nsight Compute';
+  const choice = await vscode.window.showInformationMessage(profileMessage(r), open);
+  if (choice === open && r.open) {
+    const term = vscode.window.createTerminal('Nsight Compute');
+    term.show();
+    term.sendText(r.open);
+  }
 }
 
 function needTemplate(): vscode.Uri | undefined {
@@ -201,6 +247,13 @@ export function registerCommands(deps: Deps): vscode.Disposable {
       const variant = await pick(deps, ServerCommand.selectVariant, uri.toString(), (c, a) => run(c, a), 'cutlens: benchmark which variant?');
       if (variant === undefined) return undefined;
       return report(deps, 'benchmark', run(ServerCommand.benchmark, [uri.toString(), variant]));
+    }),
+    reg(PaletteCommand.profileVariant, async (arg) => {
+      const uri = toUri(arg) ?? needTemplate();
+      if (!uri) return undefined;
+      const variant = await pick(deps, ServerCommand.selectVariant, uri.toString(), (c, a) => run(c, a), 'cutlens: profile which variant?');
+      if (variant === undefined) return undefined;
+      return run(ServerCommand.profile, [uri.toString(), variant]);
     }),
     reg(PaletteCommand.showRenderedSource, (arg) => {
       const uri = toUri(arg) ?? needTemplate();

@@ -13,6 +13,8 @@ export const ServerCommand = {
   results: 'cutlens.results',
   /** Show a file at a line (a quick fix: the header an nvcc error came from). */
   openLocation: 'cutlens.openLocation',
+  /** Nsight Compute on one variant: `[uri, variant?, sample?, baseline?]` → {@link ProfileResult}. */
+  profile: 'cutlens.profile',
 } as const;
 
 export const RenderedRequest = 'cutlens/rendered';
@@ -77,6 +79,45 @@ export interface ResultRow {
   /** Set on a finalist: its figures come from the interleaved rounds after the sweep. */
   finalist?: Finalist | null;
   best?: boolean;
+  /** The row's latest Nsight Compute profile. */
+  profile?: ProfileRow | null;
+}
+
+export interface ProfileRow {
+  smPct?: number | null;
+  memoryPct?: number | null;
+  occupancyPct?: number | null;
+  registers?: number | null;
+  l2HitPct?: number | null;
+  dramBytes?: number | null;
+  topStalls?: { reason: string; cycles_per_issue: number }[];
+  report?: string | null;
+}
+
+/** One variant's profile (`cutlens profile --format json`'s `profile`). */
+export interface Profile {
+  template: string;
+  sample: string;
+  variant: string;
+  report: string;
+  open: string;
+  summary: {
+    sm_pct?: number | null;
+    memory_pct?: number | null;
+    achieved_occupancy_pct?: number | null;
+    registers?: number | null;
+    top_stalls?: { reason: string; cycles_per_issue: number }[];
+  };
+}
+
+/** What `cutlens.profile` answers: the profile, a baseline's with the differences, or an error. */
+export interface ProfileResult {
+  error?: string;
+  profile?: Profile;
+  baseline?: Profile;
+  comparison?: { difference: Record<string, { value: number; baseline: number; delta: number }> };
+  /** The command that opens the report(s) in the Nsight Compute UI. */
+  open?: string;
 }
 
 export interface GpuState {
@@ -102,10 +143,22 @@ export interface Baseline {
   bound?: 'compute' | 'memory' | null;
 }
 
+/** A sample the template took from a samples file (`cutlens capture`). */
+export interface CapturedInfo {
+  weight: number;
+  op?: string;
+  count?: number;
+  timeMs?: number | null;
+  modules?: string[];
+}
+
 export interface ResultsResult {
   gpu?: string | null;
   rows: ResultRow[];
   baseline?: Record<string, Baseline>;
+  /** Captured samples by name, and what their weights are shares of (`time` or `count`). */
+  captured?: Record<string, CapturedInfo>;
+  capturedWeightBy?: string;
 }
 
 export type ServerState = 'starting' | 'ready' | 'compiling' | 'benchmarking' | 'error';

@@ -1,7 +1,7 @@
 // The benchmark results view's content: the sweep from `cutlens/results` as a table (grouped
 // by sample, fastest first, the best variant marked) and a latency-per-variant bar chart (SVG).
 // Pure string building; the webview panel (resultsView.ts) only hosts the HTML.
-import type { ResultRow, ResultsResult } from './protocol';
+import type { CapturedInfo, ResultRow, ResultsResult } from './protocol';
 
 export interface MarkedRow extends ResultRow {
   best: boolean;
@@ -142,13 +142,37 @@ export interface ResultsPageOptions {
   /** The webview's `cspSource`. */
   cspSource: string;
   templateName: string;
+  /** The template's URI: with it each row gets its Profile / Compare actions (command links). */
+  templateUri?: string;
   /** Shown instead of the table when there is nothing to show (no sweep yet, or an error). */
   notice?: string;
 }
 
-const COLUMNS = ['', 'variant', 'ms', 'min ms', 'spread', 'TFLOP/s', 'GB/s', 'of measured peak', 'vs torch', 'regs', 'smem', 'spills', 'workspace', 'verified'];
+const COLUMNS = ['', 'variant', 'ms', 'min ms', 'spread', 'TFLOP/s', 'GB/s', 'of measured peak', 'vs torch', 'regs', 'smem', 'spills', 'workspace', 'verified', 'ncu SM / mem', ''];
 
-function rowHtml(r: MarkedRow): string {
+/** A `command:` link to the server's `cutlens.profile` (the webview allows that command only). */
+export function profileLink(uri: string, sample: string, variant: string, baseline?: string): string {
+  const args = [uri, variant, sample, ...(baseline !== undefined ? [baseline] : [])];
+  return `command:cutlens.profile?${encodeURIComponent(JSON.stringify(args))}`;
+}
+
+function profileCell(r: MarkedRow): string {
+  const p = r.profile;
+  if (!p || typeof p.smPct !== 'number') return '—';
+  const stalls = (p.topStalls ?? []).map((s) => `${s.reason} ${s.cycles_per_issue.toFixed(2)}`).join(', ');
+  const tip = `achieved occupancy ${num(p.occupancyPct)}%, L2 hit ${num(p.l2HitPct)}%, DRAM ${formatBytes(p.dramBytes)}${stalls ? `; stalls: ${stalls}` : ''}${p.report ? `\n${p.report}` : ''}`;
+  return `<span title="${escapeHtml(tip)}">${num(p.smPct)}% / ${num(p.memoryPct)}%</span>`;
+}
+
+function actionsCell(r: MarkedRow, uri: string | undefined, best: MarkedRow | undefined): string {
+  if (!uri || r.error) return '';
+  const profile = `<a href="${escapeHtml(profileLink(uri, r.sample, r.variantName))}" title="Profile this variant with Nsight Compute">Profile</a>`;
+  if (!best || best === r) return profile;
+  const cmp = `<a href="${escapeHtml(profileLink(uri, r.sample, r.variantName, best.variantName))}" title="Profile it against the best variant (${escapeHtml(best.variantName)})">vs best</a>`;
+  return `${profile} · ${cmp}`;
+}
+
+function rowHtml(r: MarkedRow, uri?: string, best?: MarkedRow): string {
   const cells = [
     r.best ? '<span class="best" title="best">★</span>' : '',
     escapeHtml(r.variantName || `#${r.variant}`),
@@ -165,12 +189,60 @@ function rowHtml(r: MarkedRow): string {
     typeof r.spills === 'number' ? String(r.spills) : '—',
     formatBytes(r.workspaceBytes),
     r.verified === true ? '✓' : r.verified === false ? '✗' : '—',
+    profileCell(r),
+    actionsCell(r, uri, best),
   ];
-  const tds = cells.map((c, i) => `<td${i >= 2 ? ' class="num"' : ''}>${c}</td>`).join('');
+  const tds = cells.map((c, i) => `<td${i >= 2 && i < cells.length - 1 ? ' class="num"' : ''}>${c}</td>`).join('');
   const err = r.error ? `<tr class="error-row"><td></td><td colspan="${COLUMNS.length - 1}">${escapeHtml(r.error)}</td></tr>` : '';
   const gs = r.gpuState;
   const state = gs ? ` title="${escapeHtml(`SM ${gs.sm_clock_mhz ?? '?'} MHz · ${gs.temp_c ?? '?'} °C · ${gs.power_w ?? '?'} W${gs.throttle?.length ? ` · throttle: ${gs.throttle.join(', ')}` : ''}`)}"` : '';
   return `<tr class="${r.best ? 'best-row' : ''}${r.error ? ' failed' : ''}${r.stable === false ? ' unstable-row' : ''}"${state}>${tds}</tr>${err}`;
+}
+
+/** Captured samples first, heaviest first; the template's own samples after, as they came. */
+export function orderGroups(groups: SampleGroup[], captured: Record<string, CapturedInfo> | undefined): SampleGroup[] {
+  if (!captured) return groups;
+  const cap = groups.filter((g) => captured[g.sample]).sort((a, b) => captured[b.sample].weight - captured[a.sample].weight);
+  return [...cap, ...groups.filter((g) => !captured[g.sample])];
+}
+
+export interface CapturedSummary {
+  /** The captured GEMM time with the template's best variants, against torch alone. */
+  vsTorch: number;
+  /** The same with each shape's winner (the template or torch). */
+  vsTorchWinners: number;
+  /** The share of the captured weight both were measured on. */
+  covered: number;
+  weightBy: string;
+}
+
+/**
+ * The weighted ratio over the captured samples (as `cutlens bench --samples captured` prints
+ * it): 1 / Σ w·(best / torch), the weights renormalized over the samples with both figures.
+ */
+export function capturedSummary(data: ResultsResult, groups: SampleGroup[]): CapturedSummary | undefined {
+  const captured = data.captured ?? {};
+  let total = 0;
+  const parts: { w: number; rel: number }[] = [];
+  for (const g of groups) {
+    const info = captured[g.sample];
+    const best = g.rows.find((r) => r.best && usable(r));
+    const torch = data.baseline?.[g.sample]?.ms;
+    if (!info || !best || typeof torch !== 'number' || !(torch > 0)) continue;
+    parts.push({ w: info.weight, rel: (best.ms as number) / torch });
+    total += info.weight;
+  }
+  if (!parts.length || !(total > 0)) return undefined;
+  const rel = parts.reduce((acc, p) => acc + (p.w / total) * p.rel, 0);
+  const relWin = parts.reduce((acc, p) => acc + (p.w / total) * Math.min(1, p.rel), 0);
+  return { vsTorch: 1 / rel, vsTorchWinners: 1 / relWin, covered: total, weightBy: data.capturedWeightBy ?? 'count' };
+}
+
+function capturedHeading(sample: string, info: CapturedInfo, weightBy: string): string {
+  const runs = typeof info.count === 'number' ? `, ${info.count} calls` : '';
+  const time = typeof info.timeMs === 'number' ? ` (${formatMs(info.timeMs)} ms)` : '';
+  const mods = info.modules?.length ? ` · <code>${escapeHtml(info.modules[0])}</code>${info.modules.length > 1 ? ` +${info.modules.length - 1}` : ''}` : '';
+  return `<h2>Captured sample <code>${escapeHtml(sample)}</code></h2><p class="captured">${escapeHtml(info.op ?? '')} — ${(info.weight * 100).toFixed(1)}% of the captured ${escapeHtml(weightBy)}${runs}${time}${mods}</p>`;
 }
 
 function baselineHtml(data: ResultsResult, sample: string): string {
@@ -181,17 +253,24 @@ function baselineHtml(data: ResultsResult, sample: string): string {
 }
 
 export function resultsHtml(data: ResultsResult | undefined, opts: ResultsPageOptions): string {
-  const groups = data ? groupAndRank(data.rows ?? []) : [];
+  const groups = data ? orderGroups(groupAndRank(data.rows ?? []), data.captured) : [];
+  const summary = data ? capturedSummary(data, groups) : undefined;
   const head = `<tr>${COLUMNS.map((c, i) => `<th${i >= 2 ? ' class="num"' : ''}>${c}</th>`).join('')}</tr>`;
   let body: string;
   if (opts.notice || groups.length === 0) {
     body = `<p class="notice">${escapeHtml(opts.notice ?? 'No benchmark results yet: run “Benchmark Template”.')}</p>`;
   } else {
-    body = groups
+    const info = (data as ResultsResult).captured ?? {};
+    const weightBy = (data as ResultsResult).capturedWeightBy ?? 'count';
+    const top = summary
+      ? `<p class="summary">On this model's GEMMs: <strong>${summary.vsTorch.toFixed(2)}×</strong> torch, weighted by ${escapeHtml(summary.weightBy)} ` +
+        `(${(summary.covered * 100).toFixed(0)}% of the captured ${escapeHtml(summary.weightBy)} benchmarked); with per-shape winners ${summary.vsTorchWinners.toFixed(2)}×</p>`
+      : '';
+    body = top + groups
       .map(
         (g) =>
-          `<section class="sample"><h2>Sample <code>${escapeHtml(g.sample)}</code></h2>${baselineHtml(data as ResultsResult, g.sample)}` +
-          `<table><thead>${head}</thead><tbody>${g.rows.map(rowHtml).join('')}</tbody></table>` +
+          `<section class="sample">${info[g.sample] ? capturedHeading(g.sample, info[g.sample], weightBy) : `<h2>Sample <code>${escapeHtml(g.sample)}</code></h2>`}${baselineHtml(data as ResultsResult, g.sample)}` +
+          `<table><thead>${head}</thead><tbody>${g.rows.map((r) => rowHtml(r, opts.templateUri, g.rows.find((x) => x.best))).join('')}</tbody></table>` +
           `<div class="plot-box">${latencyPlotSvg(g)}</div></section>`,
       )
       .join('');
@@ -214,7 +293,7 @@ tr.failed td { color: var(--vscode-disabledForeground, #888); }
 tr.error-row td { color: var(--vscode-errorForeground); white-space: pre-wrap; font-family: var(--vscode-editor-font-family); font-size: 0.9em; }
 .best { color: var(--vscode-charts-yellow, #cca700); }
 .unstable { color: var(--vscode-editorWarning-foreground, #cca700); }
-.notice, .baseline { color: var(--vscode-descriptionForeground); }
+.notice, .baseline, .captured { color: var(--vscode-descriptionForeground); }
 .plot { max-width: 100%; height: auto; }
 .plot text { fill: var(--vscode-foreground); font-size: 12px; font-family: var(--vscode-font-family); }
 .plot .plot-title { font-weight: 600; }

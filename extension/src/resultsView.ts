@@ -2,7 +2,7 @@
 // best marked) and the latency-per-variant plot, from `cutlens/results`.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { ResultsRequest, type ResultsResult } from './protocol';
+import { ResultsRequest, type ResultsResult, ServerCommand } from './protocol';
 import { resultsHtml } from './results';
 import type { ServerManager } from './server';
 
@@ -21,7 +21,8 @@ export class ResultsView implements vscode.Disposable {
         'cutlens.results',
         `Results: ${name}`,
         { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
-        { enableScripts: false, retainContextWhenHidden: false },
+        // command links: only the server's profile command (a row's Profile / vs best)
+        { enableScripts: false, retainContextWhenHidden: false, enableCommandUris: [ServerCommand.profile] },
       );
       this.panel.onDidDispose(() => {
         this.panel = undefined;
@@ -52,7 +53,7 @@ export class ResultsView implements vscode.Disposable {
     } catch (e) {
       notice = `Could not get results: ${e instanceof Error ? e.message : String(e)}`;
     }
-    if (this.panel === panel) panel.webview.html = resultsHtml(data, { cspSource: panel.webview.cspSource, templateName, notice });
+    if (this.panel === panel) panel.webview.html = resultsHtml(data, { cspSource: panel.webview.cspSource, templateName, templateUri: template.toString(), notice });
   }
 
   dispose(): void {

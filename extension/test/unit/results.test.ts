@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ResultRow } from '../../src/protocol';
-import { escapeHtml, formatBytes, formatMs, formatSol, formatVersus, groupAndRank, latencyPlotSvg, resultsHtml } from '../../src/results';
+import { capturedSummary, escapeHtml, formatBytes, formatMs, formatSol, formatVersus, groupAndRank, latencyPlotSvg, orderGroups, profileLink, resultsHtml } from '../../src/results';
 
 const row = (sample: string, variant: number, ms: number | null, extra: Partial<ResultRow> = {}): ResultRow => ({
   sample,
@@ -102,7 +102,7 @@ describe('resultsHtml', () => {
 
   it('shows error text under a failed row', () => {
     const html = resultsHtml({ rows: [row('s', 0, null, { error: 'ptxas error: too much shared data' })] }, { cspSource: 'x', templateName: 't' });
-    assert.match(html, /class="error-row"><td><\/td><td colspan="13">ptxas error: too much shared data/);
+    assert.match(html, /class="error-row"><td><\/td><td colspan="15">ptxas error: too much shared data/);
   });
 });
 
@@ -117,6 +117,66 @@ describe('formatting', () => {
     assert.equal(formatBytes(2048), '2.0 KiB');
     assert.equal(formatBytes(3 * 1024 * 1024), '3.0 MiB');
     assert.equal(escapeHtml(`<a href="x">'&'</a>`), '&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
+  });
+});
+
+describe('captured samples', () => {
+  const data = {
+    rows: [row('own', 0, 1.0), row('c_fc', 0, 0.5), row('c_fc', 1, 0.4), row('c_attn', 0, 2.0), row('lm_head', 0, null, { error: 'failed' })],
+    baseline: { c_fc: { ms: 0.6 }, c_attn: { ms: 1.0 }, lm_head: { ms: 1.0 }, own: { ms: 1.0 } },
+    captured: {
+      c_attn: { weight: 0.3, op: 'addmm', count: 24, timeMs: 0.75, modules: ['transformer.h.0.attn.c_attn', 'transformer.h.1.attn.c_attn'] },
+      c_fc: { weight: 0.5, op: 'mm', count: 24, timeMs: 1.25, modules: ['transformer.h.0.mlp.c_fc'] },
+      lm_head: { weight: 0.2, op: 'mm', count: 12 },
+    },
+    capturedWeightBy: 'time',
+  };
+
+  it('puts captured samples first, heaviest first', () => {
+    const groups = orderGroups(groupAndRank(data.rows), data.captured);
+    assert.deepEqual(groups.map((g) => g.sample), ['c_fc', 'c_attn', 'lm_head', 'own']);
+  });
+
+  it('weights the ratio against torch by the captured share, over the samples measured', () => {
+    const s = capturedSummary(data, groupAndRank(data.rows));
+    assert.ok(s);
+    // c_fc: 0.4 vs 0.6 ms, weight 0.5/0.8; c_attn: 2.0 vs 1.0 ms, weight 0.3/0.8
+    assert.ok(Math.abs(s.vsTorch - 1 / (0.625 * (0.4 / 0.6) + 0.375 * 2.0)) < 1e-9);
+    assert.ok(Math.abs(s.vsTorchWinners - 1 / (0.625 * (0.4 / 0.6) + 0.375)) < 1e-9);
+    assert.ok(Math.abs(s.covered - 0.8) < 1e-9);
+    assert.equal(s.weightBy, 'time');
+    assert.equal(capturedSummary({ rows: data.rows }, groupAndRank(data.rows)), undefined);
+  });
+
+  it('heads each captured group with its op, weight and module, and the page with the summary', () => {
+    const html = resultsHtml(data, { cspSource: 'x', templateName: 'gemm.cu.jinja' });
+    assert.match(html, /On this model's GEMMs: <strong>[0-9.]+×<\/strong> torch, weighted by time \(80% of the captured time benchmarked\)/);
+    assert.match(html, /Captured sample <code>c_fc<\/code><\/h2><p class="captured">mm — 50\.0% of the captured time, 24 calls \(1\.25 ms\)/);
+    assert.match(html, /<code>transformer\.h\.0\.attn\.c_attn<\/code> \+1/);
+    assert.match(html, /<h2>Sample <code>own<\/code><\/h2>/);
+    assert.ok(html.indexOf('c_fc') < html.indexOf('Sample <code>own'));
+  });
+});
+
+describe('profile actions', () => {
+  it('links each row to cutlens.profile, and the others against the best', () => {
+    const uri = 'file:///w/gemm.cu.jinja';
+    const html = resultsHtml(
+      {
+        rows: [
+          row('square', 0, 0.2, { variantName: 'fast & wide', best: true, profile: { smPct: 81.53, memoryPct: 38.74, report: '/w/.cutlens/profiles/a.ncu-rep' } }),
+          row('square', 1, 0.4),
+          row('square', 2, null, { error: 'nvcc: 1 error(s)' }),
+        ],
+      },
+      { cspSource: 'x', templateName: 'gemm.cu.jinja', templateUri: uri },
+    );
+    assert.ok(html.includes('81.5% / 38.7%'), 'the profile column of the profiled row');
+    assert.equal(profileLink(uri, 'square', 'v1', 'fast & wide'), `command:cutlens.profile?${encodeURIComponent(JSON.stringify([uri, 'v1', 'square', 'fast & wide']))}`);
+    assert.ok(html.includes(escapeHtml(profileLink(uri, 'square', 'fast & wide'))));
+    assert.ok(html.includes(escapeHtml(profileLink(uri, 'square', 'v1', 'fast & wide'))), 'v1 against the best');
+    assert.ok(!html.includes(escapeHtml(profileLink(uri, 'square', 'v2'))), 'a failed row has no Profile action');
+    assert.ok(!resultsHtml({ rows: [row('s', 0, 0.1)] }, { cspSource: 'x', templateName: 't' }).includes('command:'));
   });
 });
 

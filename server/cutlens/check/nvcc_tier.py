@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cutlens.check import perf
 from cutlens.check.jinja_tier import JinjaCheck
 from cutlens.diagnostics import Diagnostic, merge, sort_key
 from cutlens.nvcc.mapping import map_result
@@ -46,6 +47,8 @@ class UnitCompile:
         if res is None:
             return []
         diags = map_result(self.unit, res, self.suppress)
+        if res.ok:
+            diags += perf.resource_diagnostics(self.unit, res, diags, self.suppress)
         quick = self.quick
         if res is self.full and not res.ok and quick is not None and not quick.cancelled:
             seen = {d.key() for d in diags}
@@ -73,7 +76,9 @@ class NvccCheck:
         """The nvcc tier: each unit's most complete pass (full supersedes quick), merged
         over samples and variants; "only in some" is judged among the compiled units."""
         ready = [uc for uc in self.units if uc.final() is not None]
-        raw = [d for uc in ready for d in uc.diagnostics()]
+        per_unit = [(uc.unit, uc.diagnostics()) for uc in ready]
+        perf.attribute(self.jinja.template, per_unit)  # on the key that caused them
+        raw = [d for _, diags in per_unit for d in diags]
         samples = list(dict.fromkeys(uc.unit.sample.name for uc in ready))
         variants = list(dict.fromkeys(uc.unit.variant.name for uc in ready))
         return merge(raw, samples, variants)

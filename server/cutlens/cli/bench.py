@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from pathlib import Path
 
 from cutlens import config as config_mod
+from cutlens.bench import captured as captured_mod
 from cutlens.bench import compile_summary
 from cutlens.bench import report as report_mod
 from cutlens.bench.executor import Executor, ExecutorConfig
@@ -35,6 +37,7 @@ from cutlens.nvcc.options import compile_options
 from cutlens.nvcc.toolchain import NvccNotFound, find_nvcc, nvcc_version
 from cutlens.render.renderer import Renderer
 from cutlens.results.store import ResultStore
+from cutlens.template import captured as captured_file
 from cutlens.template.model import Template
 
 
@@ -180,6 +183,27 @@ async def _build_only(args: argparse.Namespace) -> int:
     return EXIT_PROBLEMS if failed else EXIT_OK
 
 
+def captured_summary(args: argparse.Namespace, rep: dict) -> dict | None:
+    """The weighted summary over the captured samples benchmarked (``--samples
+    captured``), added to the report as ``captured``."""
+    t = load_one(args.template)
+    weights = {s.name: s.weight for s in t.samples
+               if s.origin == "captured" and s.weight is not None}
+    ran = {str(r.get("sample")) for r in rep["results"]}
+    weights = {n: w for n, w in weights.items() if n in ran}
+    if not weights:
+        return None
+    by = "count"
+    if t.captured is not None:
+        with contextlib.suppress(captured_file.CapturedError):
+            by = captured_file.read(t.captured.file).weight_by
+    ref = "torch.mm" if "torch.mm" in (t.bench.reference or "") else "torch"
+    out = captured_mod.summary(rep, weights, by, ref)
+    if out is not None:
+        rep["captured"] = out
+    return out
+
+
 def run_bench(args: argparse.Namespace) -> int:
     """Exit 0 when every result is good; 1 when a variant failed (render, compile, run,
     verification), the template is broken, or ``--compare`` found a regression; 2 for usage
@@ -214,6 +238,7 @@ def run_bench(args: argparse.Namespace) -> int:
     for r in rep["results"]:
         r["template"] = args.template.name
     rep["compile_summary"] = compile_summary.summarize(rep["results"], stats.hints)
+    captured = captured_summary(args, rep)
     if args.output is not None:
         args.output.write_text(report_mod.to_json(rep) + "\n")
     out = console(sys.stdout, use_color(args.color, sys.stdout))
@@ -222,6 +247,9 @@ def run_bench(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(report_mod.format_report(rep, args.format))
     sys.stderr.write(compile_summary.format_summary(rep["compile_summary"]))
+    if captured is not None:  # beside a table; on stderr beside JSON or CSV
+        (sys.stdout if args.format == "table" else sys.stderr).write(
+            captured_mod.headline(captured))
     if args.plot is not None:
         report_mod.plot(rep, args.plot, title=args.template.name)
         sys.stderr.write(f"plot written to {args.plot}\n")

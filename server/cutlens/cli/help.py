@@ -25,6 +25,11 @@ selection (--samples/--variants, the same on every command):
   --sample square --variant '128x256x64 cooperative'   one pair, by name (or its slug)"""
 
 EXAMPLES = {
+    "capture": """\
+examples:
+  cutlens capture -- python train.py --steps 3      .cutlens/captured.toml of the project
+  cutlens capture -o gpt2.toml --timeout 600 -- python train.py
+  cutlens bench gemm.cu.jinja --samples captured    then bench a template on them""",
     "render": """\
 examples:
   cutlens render gemm.cu.jinja                        first sample × first variant, to stdout
@@ -48,6 +53,12 @@ examples:
   cutlens bench gemm.cu.jinja --plot latency.png --gpus 0,1
   cutlens bench gemm.cu.jinja --build-only            fill the build cache (no GPU needed)
   cutlens bench gemm.cu.jinja --executor ray --address ray://head:10001""",
+    "profile": """\
+examples:
+  cutlens profile gemm.cu.jinja --sample square --variant 3   one variant under ncu
+  cutlens profile gemm.cu.jinja --variant 3 --baseline 0 --format json   against variant 0
+  (needs Nsight Compute's ncu beside nvcc, or $CUTLENS_NCU; the report stays in
+  .cutlens/profiles, open it with the printed ncu-ui command)""",
     "watch": """\
 examples:
   cutlens watch                                       the project around the current folder
@@ -67,6 +78,8 @@ commands:
   variants  list a template's samples and variants
   check     render and compile templates; report problems on template lines
   bench     benchmark a template's variants on the GPU (table, JSON, CSV, plot, --compare)
+  capture   run a PyTorch program and record its GEMMs as samples (--samples captured)
+  profile   one variant under Nsight Compute: why it is slow (--baseline: against another)
   watch     re-check on every change, printing what changed
   lsp       start the language server (or --headless: what an editor would show)
 

@@ -14,6 +14,8 @@ from typing import Any
 from cutlens import __version__, trust
 from cutlens.check import formats
 from cutlens.check.nvcc_tier import CHECK_MODES
+from cutlens.cli.capture import add_parser as capture_parser
+from cutlens.cli.capture import run_capture
 from cutlens.cli.check import cmd_check
 from cutlens.cli.common import (
     EXIT_OK,
@@ -130,6 +132,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--gpu-resource", metavar="NAME",
                    help="ray: the resource a bench worker holds (default GPU)")
 
+    cap = capture_parser(sub, epilog("capture", selection=False))
+    from cutlens.cli.profile import add_parser as add_profile
+
+    prof = add_profile(sub, _command, template_help)
+
     w = _command(sub, "watch", "re-check on every change, printing what changed")
     w.add_argument("paths", nargs="*", type=Path, metavar="PATH", help=paths_help)
     w.add_argument("--no-nvcc", action="store_true",
@@ -147,7 +154,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="with --headless: the output format, as for check")
     lsp.add_argument("--log-file", type=Path, metavar="FILE",
                      help="write the server's log to FILE")
-    for sp in (r, v, c, b, w, lsp):
+    for sp in (r, v, c, b, cap, prof, w, lsp):
         sp.add_argument("--no-exec", action="store_true",
                         help="untrusted: run no workspace code (generators, template_class "
                              "helpers, nvcc, benchmarks); the Jinja tier only")
@@ -162,6 +169,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise UsageError("a benchmark runs workspace code (nvcc with the project's flags, the "
                          "compiled kernels, the [bench] reference): --no-exec refuses it")
     return run_bench(args)
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from cutlens.cli.profile import run_profile
+
+    if args.no_exec:
+        raise UsageError("a profile runs workspace code (nvcc with the project's flags, the "
+                         "compiled kernel): --no-exec refuses it")
+    return run_profile(args)
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
@@ -189,7 +205,7 @@ EXIT_BROKEN_PIPE = 141
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "render": cmd_render, "variants": cmd_variants, "check": cmd_check, "bench": cmd_bench,
-    "watch": cmd_watch, "lsp": cmd_lsp}
+    "capture": run_capture, "profile": cmd_profile, "watch": cmd_watch, "lsp": cmd_lsp}
 
 
 def _quiet_stdout() -> None:

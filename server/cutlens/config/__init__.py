@@ -13,11 +13,13 @@ from cutlens.config.load import (
     root_for,
 )
 from cutlens.config.schema import (
+    CAPTURED_OPS,
     CHECK_ON,
     DEFAULT_EXCLUDE,
     DEFAULT_GLOBS,
     KINDS,
     TEMPLATE_KEYS,
+    AcceptsTable,
     BenchConfig,
     CompileTable,
     DriverConfig,
@@ -27,9 +29,26 @@ from cutlens.config.schema import (
     TemplateSettings,
 )
 
-__all__ = ["CHECK_ON", "DEFAULT_EXCLUDE", "DEFAULT_GLOBS", "KINDS", "TEMPLATE_KEYS",
-           "BenchConfig", "CompileTable", "ConfigError", "DriverConfig", "InductorConfig",
-           "ProjectConfig",
-           "TemplateBench", "TemplateSettings", "apply_settings", "driver_module_file",
-           "find_root", "has_config", "load",
-           "root_for"]
+__all__ = [
+    "CAPTURED_OPS",
+    "CHECK_ON",
+    "DEFAULT_EXCLUDE",
+    "DEFAULT_GLOBS",
+    "KINDS",
+    "TEMPLATE_KEYS",
+    "AcceptsTable",
+    "BenchConfig",
+    "CompileTable",
+    "ConfigError",
+    "DriverConfig",
+    "InductorConfig",
+    "ProjectConfig",
+    "TemplateBench",
+    "TemplateSettings",
+    "apply_settings",
+    "driver_module_file",
+    "find_root",
+    "has_config",
+    "load",
+    "root_for",
+]

@@ -147,6 +147,26 @@ class TemplateBench:
                 if v is not None and k != "static_sizes"}
 
 
+#: The ops a samples file holds (``cutlens capture``) and the layouts of a node's last two
+#: dims (row: stride 1 last; col: stride 1 before it).
+CAPTURED_OPS = ("mm", "addmm", "bmm", "baddbmm", "_scaled_mm", "_int_mm")
+NODE_LAYOUTS = ("row", "col", "any")
+
+
+@attrs.define
+class AcceptsTable:
+    """``[accepts]`` of a template: which captured samples (``samples_from``) it can run —
+    their op, dtypes and layouts — and which captured node each of its nodes is."""
+
+    ops: list[str] = attrs.field(factory=list, metadata=_meta(each_choices=CAPTURED_OPS))
+    dtypes: list[str] = attrs.Factory(list)
+    #: Template node -> captured node (``X = "mat1"``; the result is ``out``).
+    nodes: dict[str, str] = attrs.Factory(dict)
+    #: Template node -> the layouts it takes (``row``, ``col``, ``any``).
+    layouts: dict[str, list[str]] = attrs.field(factory=dict, metadata=_meta(
+        each_choices=NODE_LAYOUTS))
+
+
 @attrs.define
 class TemplateSettings:
     """A template's settings (front matter, or a per-template table in the project config).
@@ -167,6 +187,10 @@ class TemplateSettings:
     kernel_name: str | None = attrs.field(default=None, metadata=_meta(
         pattern=r"[A-Za-z_]\w*", pattern_doc="a C identifier"))
     compile: CompileTable = attrs.Factory(CompileTable)
+    #: A samples file of ``cutlens capture`` (``"captured"``: ``.cutlens/captured.toml``
+    #: under the project root; else a path from this file's folder).
+    samples_from: str | None = None
+    accepts: AcceptsTable | None = None
 
 
 #: The tables and keys of a template's settings.
@@ -263,6 +287,9 @@ class ProjectConfig:
     allow_unsafe_flags: bool | list[str] = attrs.field(default=False, metadata=_meta(
         project_only=True))
     bench: BenchConfig = attrs.Factory(BenchConfig)
+    #: The samples file every template with ``[accepts]`` takes samples from (``captured``:
+    #: ``.cutlens/captured.toml``); a template's own ``samples_from`` wins.
+    samples_from: str | None = None
     #: Render drivers (``[[driver]]``): templates that live in Python.
     driver: list[DriverConfig] = attrs.field(factory=list, metadata=_meta(internal=True))
     #: Inductor's own CUTLASS templates (``[inductor]``), None when not configured.

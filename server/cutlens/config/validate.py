@@ -237,6 +237,13 @@ def check_value(name: str, value: Any, meta: dict) -> str | None:
     choices = meta.get("choices")
     if choices is not None and value not in choices:
         return f"{name} must be one of {', '.join(map(repr, choices))}, not {value!r}"
+    each = meta.get("each_choices")
+    if each is not None and isinstance(value, list | dict):
+        items = list(value.values()) if isinstance(value, dict) else list(value)
+        flat = [x for i in items for x in (i if isinstance(i, list) else [i])]
+        bad = [x for x in flat if x not in each]
+        if bad:
+            return f"{name}: {bad[0]!r} is not one of {', '.join(map(repr, each))}"
     lo = meta.get("min")
     if lo is not None and isinstance(value, int | float) and value < lo:
         return f"{name} must be at least {lo}, not {value!r}"

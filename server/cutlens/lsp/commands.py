@@ -16,6 +16,7 @@ from lsprotocol import types as lsp
 from cutlens import trust
 from cutlens.bench.best import best_rows
 from cutlens.config.validate import CONVERTER
+from cutlens.lsp import profile as profile_mod
 from cutlens.lsp.bench import benchmark
 from cutlens.lsp.convert import path_to_uri, uri_to_path
 from cutlens.lsp.server import CutlensServer
@@ -76,6 +77,17 @@ class BenchmarkArgs:
     uri: str
     variant: str | int | None = None
     sample: str | None = None
+
+
+@attrs.define
+class ProfileArgs:
+    """``[uri, variant?, sample?, baseline?]``: one variant (default the active one) of a
+    sample (default the active one), and a variant to compare it with."""
+
+    uri: str
+    variant: str | int | None = None
+    sample: str | None = None
+    baseline: str | int | None = None
 
 
 class BadArguments(ValueError):
@@ -172,6 +184,27 @@ def best_runs(runs: list[dict]) -> dict[str, dict]:
     return best_rows(runs)
 
 
+def captured_payload(t: Template) -> dict:
+    """The captured samples of a template (the results view groups and weights by them)."""
+    mine = {s.name: {"weight": s.weight or 0.0, "op": s.info.get("op"),
+                     "count": s.info.get("count"), "timeMs": s.info.get("time_ms"),
+                     "modules": s.info.get("modules", [])}
+            for s in t.samples if s.origin == "captured"}
+    if not mine:
+        return {}
+    by = "time" if any(v["timeMs"] is not None for v in mine.values()) else "count"
+    return {"captured": mine, "capturedWeightBy": by}
+def profile_row(p: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A row's latest Nsight Compute profile, for the results view."""
+    if p is None:
+        return None
+    s = p.get("summary") or {}
+    return {"smPct": s.get("sm_pct"), "memoryPct": s.get("memory_pct"),
+            "occupancyPct": s.get("achieved_occupancy_pct"), "registers": s.get("registers"),
+            "l2HitPct": s.get("l2_hit_pct"), "dramBytes": s.get("dram_bytes"),
+            "topStalls": s.get("top_stalls") or [], "report": p.get("report")}
+
+
 def results_payload(ls: CutlensServer, doc: TemplateDoc) -> dict:
     """The latest benchmark sweep of a template, fastest first, best marked."""
     t = doc.template
@@ -180,6 +213,7 @@ def results_payload(ls: CutlensServer, doc: TemplateDoc) -> dict:
     store = ls.session.project_for(doc.path).store
     runs = store.latest(t.content_hash)
     checks = {(c["sample"], c["variant_name"]): c for c in store.checks(t.content_hash)}
+    profiles = {(p["sample"], p["variant_name"]): p for p in store.profiles(t.content_hash)}
     best = best_runs(runs)
     rows = []
     for r in runs:
@@ -194,12 +228,13 @@ def results_payload(ls: CutlensServer, doc: TemplateDoc) -> dict:
             "verified": r.get("verified"), "error": r.get("error"),
             "solPct": r.get("sol_pct"), "bound": r.get("bound"), "stable": r.get("stable"),
             "gpuState": r.get("gpu_state"), "finalist": r.get("finalist"),
-            "best": best.get(r["sample"]) is r})
+            "best": best.get(r["sample"]) is r,
+            "profile": profile_row(profiles.get((r["sample"], r["variant_name"])))})
     baseline = {k: {"ms": v.get("ms"), "tflops": v.get("tflops"), "gbps": v.get("gbps"),
                     "solPct": v.get("sol_pct"), "bound": v.get("bound")}
                 for k, v in store.baselines(t.content_hash).items()}
     gpu = next((r.get("gpu") for r in runs if r.get("gpu")), None)
-    return {"gpu": gpu, "rows": rows, "baseline": baseline}
+    return {"gpu": gpu, "rows": rows, "baseline": baseline, **captured_payload(t)}
 
 
 def register(server: CutlensServer) -> None:
@@ -298,6 +333,13 @@ def register(server: CutlensServer) -> None:
                              + trust.HOW_TO_TRUST}
         doc = await ensure_doc(ls, a.uri)
         return await benchmark(ls, doc, a.variant, a.sample)
+
+    @command("cutlens.profile", ProfileArgs)
+    async def cmd_profile(ls: CutlensServer, a: ProfileArgs) -> dict[str, Any]:
+        """Nsight Compute on one variant (and a baseline): the summary, the report, the
+        command that opens it."""
+        doc = await ensure_doc(ls, a.uri)
+        return await profile_mod.profile(ls, doc, a.variant, a.sample, a.baseline)
 
     @command("cutlens.results", UriArgs)
     async def cmd_results(ls: CutlensServer, a: UriArgs) -> dict:

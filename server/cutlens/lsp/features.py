@@ -20,6 +20,7 @@ from cutlens.lsp import hints as hints_mod
 from cutlens.lsp import hover as hover_mod
 from cutlens.lsp import lenses as lenses_mod
 from cutlens.lsp import links as links_mod
+from cutlens.lsp import profile as profile_mod
 from cutlens.lsp.convert import uri_to_path
 from cutlens.lsp.server import CutlensServer, guarded
 from cutlens.lsp.tiers import NVCC_CHANGE_DEBOUNCE_S
@@ -154,6 +155,17 @@ def register_documents(server: CutlensServer) -> None:
         tiers.on_file_changed(path)  # parents now read it from disk
 
 
+def with_profile(h: lsp.Hover | None, md: str | None) -> lsp.Hover | None:
+    """A hover with a variant's latest Nsight Compute profile added below."""
+    if md is None:
+        return h
+    if h is None:
+        return lsp.Hover(contents=lsp.MarkupContent(lsp.MarkupKind.Markdown, md))
+    old = h.contents.value if isinstance(h.contents, lsp.MarkupContent) else str(h.contents)
+    return lsp.Hover(contents=lsp.MarkupContent(lsp.MarkupKind.Markdown,
+                                                f"{old}\n\n---\n{md}"), range=h.range)
+
+
 def register_views(server: CutlensServer) -> None:
     """Code lenses, hover, completion, definition and document symbols."""
     ses = server.session
@@ -177,7 +189,8 @@ def register_views(server: CutlensServer) -> None:
                 inductor = []
             return case_lenses.code_lenses(params.text_document.uri, t, runs, checks,
                                            inductor)
-        return lenses_mod.list_lenses(params.text_document.uri, t, doc.active_sample)
+        return lenses_mod.list_lenses(params.text_document.uri, t, doc.active_sample) + \
+            profile_mod.list_lenses(params.text_document.uri, t, doc.active_sample)
 
     @server.feature(lsp.CODE_LENS_RESOLVE)
     @guarded
@@ -189,6 +202,9 @@ def register_views(server: CutlensServer) -> None:
             return lsp.CodeLens(range=lens.range, data=lens.data,
                                 command=lsp.Command(title="(template closed)", command=""))
         runs, checks = ls.results_of(doc)
+        if data.get("kind") == "profile":
+            store = ses.project_for(doc.path).store
+            return profile_mod.resolve_lens(lens, doc.template, runs, store, doc.active_variant)
         return lenses_mod.resolve_lens(lens, doc.template, runs, checks, doc.active_variant)
 
     @server.feature(lsp.TEXT_DOCUMENT_HOVER)
@@ -202,8 +218,11 @@ def register_views(server: CutlensServer) -> None:
         in_front = t.front.start_line <= params.position.line + 1 <= t.front.end_line
         if in_front:  # the grid's results: no render needed
             sample = lenses_mod.active_sample(t, doc.active_sample)
-            return hover_mod.hover(t, None, str(doc.path), source, params.position.line,
-                                   params.position.character, ls.results_of(doc)[0], sample)
+            h = hover_mod.hover(t, None, str(doc.path), source, params.position.line,
+                                params.position.character, ls.results_of(doc)[0], sample)
+            return with_profile(h, profile_mod.hover_text(
+                t, ses.project_for(doc.path).store, doc.active_sample, params.position.line,
+                doc.active_variant))
         unit = ls.active_unit(doc) if doc.checkable else None
         if not isinstance(unit, RenderedUnit):
             unit = None

@@ -12,6 +12,7 @@ from lsprotocol import types as lsp
 
 from cutlens.bench.report import fmt_ms, is_ok, status_text
 from cutlens.lsp import jinja_text
+from cutlens.lsp.captured_hover import captured_hover
 from cutlens.lsp.completion import context_class, hook_doc
 from cutlens.render.renderer import RenderedUnit
 from cutlens.template.model import Sample, Template
@@ -185,6 +186,9 @@ def hover(template: Template | None, unit: RenderedUnit | None, file: str, sourc
         return None
     line = lines[line0]
     if template is not None and template.front.start_line:
+        cap = captured_hover(template, line0, line)
+        if cap is not None:
+            return cap
         fm = front_matter_hover(template, sample or template.sample_list[0], line0, line,
                                 runs or [])
         if fm is not None:

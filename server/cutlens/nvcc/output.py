@@ -119,7 +119,8 @@ def parse(output: str, demangle_names: bool = True) -> list[CompilerMessage]:
         m = ptxas.PTXAS_LOC.match(ln) or ptxas.TOOL.match(ln)
         if m:
             i += 1
-            if (m.groupdict().get("tool") or "ptxas") == "ptxas" and m["level"] == "info":
+            if (m.groupdict().get("tool") or "ptxas") == "ptxas" and m["level"] == "info" \
+                    and not ptxas.PERF_LOSS.match(m["msg"]):
                 in_res_block = True  # resource lines, and the indented lines after them
                 continue
             tm = ptxas.tool_message(m, ln, out)

@@ -23,6 +23,9 @@ _ABORTED = "Ptx assembly aborted due to errors"
 #: ``-warn-spills``: the one ptxas warning with a code of its own (``diag_suppress`` names it).
 SPILL_CODE = "spill"
 _SPILL = re.compile(r"^Registers are spilled to local memory")
+#: ``ptxas info : (C7511) Potential Performance Loss: wgmma.mma_async instructions are
+#: serialized ...``: an info line that is a performance warning (its code: ``C7511``).
+PERF_LOSS = re.compile(r"^\((?P<code>C\d+)\)\s*(?P<msg>Potential Performance Loss\b.*)$")
 
 # Resource usage (ptxas -v)
 _RES_ENTRY = re.compile(
@@ -46,6 +49,14 @@ def tool_message(m: re.Match[str], ln: str,
     gd = m.groupdict()
     tool = gd.get("tool") or "ptxas"
     level = m["level"]
+    perf = PERF_LOSS.match(m["msg"]) if tool == "ptxas" and level == "info" else None
+    if perf is not None:  # an info line that is a performance warning
+        fn = _FUNC_NAME.search(m["msg"])
+        return CompilerMessage(
+            tool="ptxas", severity="warning", file=gd.get("file"),
+            line=num(gd.get("line")) or None, column=None, message=perf["msg"].strip(),
+            code=perf["code"], chain=[], raw=ln,
+            kernel=(fn["name"] or fn["ref"]) if fn else None, level="info")
     if tool == "ptxas" and level == "info":
         return None
     if tool == "ptxas" and m["msg"].startswith(_ABORTED) and any(

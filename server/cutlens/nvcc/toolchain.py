@@ -340,15 +340,17 @@ def compile_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def run_sync(cmd: Sequence[str], cwd: str | os.PathLike[str] | None = None,
-             timeout_s: float | None = None) -> RunOutcome:
+             timeout_s: float | None = None,
+             env: Mapping[str, str] | None = None) -> RunOutcome:
     """Run ``cmd`` in its own process group, merged stdout+stderr, killing the group on
-    timeout. For scripts; the async pool in :mod:`cutlens.compile` does the same."""
+    timeout (``env``: the environment, else the caller's). For scripts and the profiler; the
+    async pool in :mod:`cutlens.nvcc.pool` does the same."""
     import time
 
     t0 = time.monotonic()
     proc = subprocess.Popen(list(cmd), cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True, env=compile_env())
+                            start_new_session=True, env=compile_env(env))
     try:
         out, _ = proc.communicate(timeout=timeout_s)
         timed_out = False

@@ -57,7 +57,22 @@ CREATE TABLE IF NOT EXISTS checks (
     raw TEXT,
     PRIMARY KEY (template_hash, sample, variant_name)
 );
+CREATE TABLE IF NOT EXISTS profiles (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    template_hash TEXT NOT NULL,
+    sample TEXT NOT NULL,
+    variant_name TEXT NOT NULL,
+    template TEXT, gpu TEXT NOT NULL DEFAULT '', report TEXT,
+    sm_pct REAL, memory_pct REAL, achieved_occupancy_pct REAL, registers INTEGER,
+    smem_bytes INTEGER, l2_hit_pct REAL, dram_bytes INTEGER, duration_ns REAL,
+    summary TEXT
+);
+CREATE INDEX IF NOT EXISTS profiles_key ON profiles (template_hash, sample, variant_name, id);
 """
+#: Columns of ``profiles`` read from a profile's summary.
+PROFILE_COLUMNS = ("sm_pct", "memory_pct", "achieved_occupancy_pct", "registers", "smem_bytes",
+                   "l2_hit_pct", "dram_bytes", "duration_ns")
 
 
 def to_json_text(value: Any) -> str | None:

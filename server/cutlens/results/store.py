@@ -28,6 +28,12 @@ parsed back.
     store.history(h, sample="square", variant_name="128x128")   # newest first
     store.set_check(h, "square", "128x128", errors=0, regs=168, smem=98304, spills=0)
     store.with_checks(h, rows)  # rows + regs/smem/spills of their latest check
+    store.add_profile(h, "square", "128x128", report=".../x.ncu-rep", summary={...})
+    store.profile(h, "square", "128x128")   # the latest Nsight Compute summary
+
+``profiles`` (schema version 3; created in an older database when it is opened) keeps every
+Nsight Compute profile: the report's path, the summary's main figures as columns and the
+whole summary as JSON.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from typing import Any, TypeVar
 
 from cutlens.results.schema import (
     CHECK_COLUMNS,
+    PROFILE_COLUMNS,
     RUN_COLUMNS,
     SCHEMA,
     check_dict,
@@ -63,9 +70,10 @@ log = logging.getLogger("cutlens.results")
 DB_DIR = ".cutlens"
 DB_NAME = "results.sqlite"
 #: 2: ``runs`` gained ``sol_pct``, ``bound``, ``stable``, ``gpu_state``, ``finalist``
-#: (issue 22); 3: ``compile`` (the build's compile times, issue 23); an older database gets
-#: them when opened (:func:`~.schema.migrate`).
-SCHEMA_VERSION = 3
+#: (issue 22); an older database gets them when opened (:func:`~.schema.migrate`).
+#: 3: the ``profiles`` table (issue 24), created in an older database when it is opened.
+#: 4: ``runs.compile`` (the build's compile times, issue 23), added by ``migrate``.
+SCHEMA_VERSION = 4
 
 #: SQLite result codes that mean the file itself is damaged (not busy, full or unreadable).
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
@@ -374,6 +382,38 @@ class ResultStore:
             rows = self._db.execute("SELECT * FROM checks WHERE template_hash=? "
                                     "ORDER BY sample, variant_name", (template_hash,))
             return [check_dict(r) for r in rows]
+
+
+    # ---- profiles ------------------------------------------------------------------------
+    @_healing
+    def add_profile(self, template_hash: str, sample: str, variant_name: str, *,
+                    summary: Mapping[str, Any], report: str = "", template: str | None = None,
+                    gpu: str = "", ts: float | None = None) -> int:
+        """Add an Nsight Compute profile of (template hash, sample, variant)."""
+        cols = ["ts", "template_hash", "sample", "variant_name", "template", "gpu", "report",
+                *PROFILE_COLUMNS, "summary"]
+        values = [time.time() if ts is None else ts, template_hash, sample, variant_name,
+                  template, gpu, report, *(summary.get(c) for c in PROFILE_COLUMNS),
+                  to_json_text(dict(summary))]
+        with self._tx():
+            cur = self._db.execute(f"INSERT INTO profiles ({', '.join(cols)}) VALUES "
+                                   f"({', '.join('?' * len(cols))})", values)
+        return int(cur.lastrowid or 0)
+
+    @_healing
+    def profiles(self, template_hash: str) -> list[dict[str, Any]]:
+        """The latest profile of every (sample, variant) of a template."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM profiles WHERE id IN (SELECT MAX(id) FROM profiles WHERE "
+                "template_hash=? GROUP BY sample, variant_name) ORDER BY sample, variant_name",
+                (template_hash,)).fetchall()
+        return [check_dict(r) | {"summary": json.loads(r["summary"] or "{}")} for r in rows]
+
+    def profile(self, template_hash: str, sample: str, variant_name: str) -> dict[str, Any] | None:
+        """The latest profile of one (sample, variant), or None."""
+        return next((p for p in self.profiles(template_hash)
+                     if p["sample"] == sample and p["variant_name"] == variant_name), None)
 
 
 class _Transaction:

@@ -12,7 +12,7 @@ from pathlib import Path
 from cutlens import trust
 from cutlens.config import ProjectConfig
 from cutlens.diagnostics import Diagnostic
-from cutlens.template import drivers, frontmatter, settings, sources
+from cutlens.template import captured, drivers, frontmatter, settings, sources
 from cutlens.template.frontmatter import FrontMatter
 from cutlens.template.model import DEFAULT_SAMPLE, Sample, Template
 from cutlens.template.variants import VariantError, expand_variants, generator_module_file
@@ -30,6 +30,10 @@ def _cache_key(path: Path, source: str, config: ProjectConfig) -> tuple | None:
         return None
     table, _ = config.template_table(path)
     return (str(path), text, start, id(config), repr(table), trust.exec_allowed())
+
+
+def _captured_file(t: Template) -> Path | None:
+    return t.captured.file if t.captured is not None else None
 
 
 def _generator_stamp(t: Template) -> tuple | None:
@@ -58,7 +62,8 @@ def load(path: Path, config: ProjectConfig, source: str | None = None,
         return _load(path, config, source, overlays)
     key = _cache_key(path, source, config)
     cached = _CACHE.get(key) if key is not None else None
-    if cached is not None and cached.generator_stamp == _generator_stamp(cached):
+    if cached is not None and cached.generator_stamp == _generator_stamp(cached) \
+            and cached.captured_stamp == captured.stamp(_captured_file(cached)):
         _CACHE.move_to_end(key)  # type: ignore[arg-type]
         return replace(cached, source=source, errors=list(cached.errors))
     t = _load(path, config, source)
@@ -96,6 +101,7 @@ def _load(path: Path, config: ProjectConfig, source: str,
         drivers.fill(t, overlays)
         return t
     settings.read(t)
+    t.captured_stamp = captured.stamp(_captured_file(t))
     _expand(t)
     t.generator_stamp = _generator_stamp(t)
     return t

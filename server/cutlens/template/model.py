@@ -33,6 +33,13 @@ class Sample:
     #: Extra template variables for this sample.
     vars: dict[str, Any] = field(default_factory=dict)
     line: int = 0
+    #: Where the sample came from when not written in the template: ``captured`` for a
+    #: samples file's (``samples_from``); ``--samples captured`` selects them.
+    origin: str | None = None
+    #: Its share of the captured run (time, or calls without a GPU): weights the summary.
+    weight: float | None = None
+    #: What the capture saw (op, count, modules, epilogue), for hovers and reports.
+    info: dict[str, Any] = field(default_factory=dict)
 
     def context(self) -> dict[str, Any]:
         return {**self.vars, **self.nodes}
@@ -192,6 +199,10 @@ class Template:
     broken: bool = False
     #: The generator module's file stamp when the variants were expanded (cache validity).
     generator_stamp: tuple | None = None
+    #: What it took from a samples file (``samples_from``: a ``captured.Taken``) and that
+    #: file's stamp when read (cache validity).
+    captured: Any = None
+    captured_stamp: tuple | None = None
     #: Render-driver cases by name (``engine == "driver"``: each variant is one case).
     cases: dict[str, Any] = field(default_factory=dict)
     #: False for a ``.py`` file that hosts no template of any driver (nothing to check).

@@ -9,6 +9,7 @@ selected, in the template's order. An item is
 * ``first`` or ``first:K`` — the first (K) in the template's order (variants: per sample);
 * ``N`` — the variant with index N (as ``cutlens variants`` lists it: ``[N]``), the N-th
   sample (from 0);
+* ``captured`` — the samples a template takes from a samples file (``samples_from``);
 * a name — a sample's name, a variant's name or its slug (``128x256x64-cooperative``);
 * a glob — ``*pingpong*``: every name it matches.
 """
@@ -80,7 +81,8 @@ class Selection:
 
     def pick_samples(self, template: Template) -> tuple[list[Sample], list[str]]:
         return pick(self.samples, template.sample_list,  # type: ignore[arg-type]
-                    lambda s: (s.name,), lambda i, s: i)  # type: ignore[attr-defined]
+                    lambda s: (s.name, *((s.origin,) if s.origin else ())),  # type: ignore
+                    lambda i, s: i)
 
     def pick_variants(self, template: Template,
                       sample: Sample) -> tuple[list[Variant], list[str]]:

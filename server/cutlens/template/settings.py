@@ -12,7 +12,9 @@ from cutlens.config import TemplateSettings
 from cutlens.config.flags import check_compile_table
 from cutlens.config.validate import Problems, Where, values
 from cutlens.diagnostics import Diagnostic
+from cutlens.template import captured
 from cutlens.template.ir import IRError, make_node
+from cutlens.template.ir import dtype as ir_dtype
 from cutlens.template.model import Sample, Template, template_roots, within
 
 
@@ -64,6 +66,48 @@ def read(t: Template) -> None:
         t.broken = True
     if "companions" in vals:
         read_companions(t, vals["companions"])
+    read_captured(t, vals, "samples" in raw)
+
+
+def read_captured(t: Template, vals: dict[str, Any], own_samples: bool) -> None:
+    """The samples a template takes from a samples file (``samples_from``, its own or the
+    project's, with ``[accepts]``); a missing or unreadable file is a warning on the line
+    that names it, a bad ``[accepts]`` entry an error on its line."""
+    accepts_table = vals.get("accepts")
+    own = vals.get("samples_from")
+    value = own or t.config.samples_from
+    if accepts_table is None or value is None:
+        if own is not None:
+            error(t, "samples_from: add an [accepts] table (ops, dtypes, nodes, layouts) "
+                     "saying which captured samples this template runs", "", "samples_from",
+                  severity="warning")
+        return
+    for i, name in enumerate(accepts_table.dtypes):
+        try:
+            ir_dtype(name)
+        except IRError as e:
+            error(t, f"accepts.dtypes[{i}]: {e}", "accepts", "dtypes")
+            return
+    if not accepts_table.nodes:
+        error(t, "[accepts] needs nodes = { TEMPLATE_NODE = \"captured node\" } (mat1, "
+                 "mat2, bias, out...)", "accepts")
+        return
+    base = settings_base(t) if own else t.config.root
+    path = captured.resolve(value, base, t.config.root)
+    acc = captured.Accepts.from_table(accepts_table)
+    line_of = ("", "samples_from") if own else ("accepts", None)
+    try:
+        taken = captured.select(captured.read(path), acc)
+    except captured.CapturedError as e:
+        t.captured = captured.Taken(path, error=str(e))
+        if own or path.exists():  # the project's default file not written yet: quiet
+            hint = " (run cutlens capture -- python PROGRAM first)" if not path.exists() else ""
+            error(t, f"samples_from: {e}{hint}", *line_of, severity="warning")
+        return
+    t.captured = taken
+    t.samples += captured.samples_of(taken, acc, {s.name for s in t.samples})
+    if not own_samples and t.samples:
+        t.broken = False
 
 
 def refuse_flags(t: Template, table: dict) -> dict:
