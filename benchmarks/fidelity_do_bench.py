@@ -53,8 +53,8 @@ sys.path.insert(0, str(ROOT / "server"))
 from cutlens import config  # noqa: E402
 from cutlens.bench.protocol import baseline_request, run_request  # noqa: E402
 from cutlens.bench.template_sweep import _signature, build_groups, timing_from  # noqa: E402
-from cutlens.check.nvcc_tier import default_compiler  # noqa: E402
 from cutlens.nvcc.options import compile_options  # noqa: E402
+from cutlens.nvcc.project import compile_pool  # noqa: E402
 from cutlens.render.renderer import RenderedUnit, Renderer  # noqa: E402
 from cutlens.template.loader import load  # noqa: E402
 
@@ -199,7 +199,7 @@ def plan(template: Path, sample: str, variants: list[str], build: bool) -> dict:
         units.append(u)
     libs: dict[str, str] = {}
     if build:
-        compiler = default_compiler(cfg.root)
+        compiler = compile_pool(cfg)
         groups = build_groups(units, compile_options(t))
         results = asyncio.run(_build(compiler, [job for job, _ in groups]))
         for (_, us), res in zip(groups, results, strict=True):

@@ -86,7 +86,7 @@ print('variants', len(u), 'units', len(set(u.values())))" "$OUT/variants.json" |
   printf '[bench]\ndevice = "cpu"\nwarmup_ms = 1\nrep_ms = 5\nmin_iters = 5\nmax_iters = 50\nflush_bytes = 1048576\n' > "$W/cutlens.toml"
   $PY - "$W/t.cu.jinja" <<'PY'
 import sys
-sys.path.insert(0, "tests")
+sys.path.insert(0, "tests/unit"); sys.path.insert(0, "tests")
 from test_shapes import GEMM
 open(sys.argv[1], "w").write(GEMM)
 PY

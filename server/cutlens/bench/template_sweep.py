@@ -17,6 +17,7 @@ from typing import Any
 
 from cutlens.bench.ceilings import report_ceilings, signature_dtype, speed_of_light
 from cutlens.bench.compile_summary import runtime_hints
+from cutlens.bench.executor import BuildCompiler
 from cutlens.bench.finalists import final_round
 from cutlens.bench.protocol import TimingConfig, baseline_request, error_result, run_request
 from cutlens.bench.runner import Runner
@@ -24,7 +25,7 @@ from cutlens.bench.sweep import store_guard
 from cutlens.check.jinja_tier import jinja_check
 from cutlens.nvcc.mapping import map_result
 from cutlens.nvcc.options import compile_options, job_for, unit_id
-from cutlens.nvcc.pool import CompileJob, Compiler, CompileResult, Mode
+from cutlens.nvcc.pool import CompileJob, CompileResult, Mode
 from cutlens.nvcc.toolchain import find_nvcc, nvcc_version
 from cutlens.render.hooks import HookError
 from cutlens.render.renderer import RenderedUnit, Renderer, RenderFailure
@@ -127,11 +128,11 @@ def timing_from(template: Template) -> TimingConfig:
     return TimingConfig.from_json(template.config.bench.timing())
 
 
-async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner: Runner,
+async def sweep(plan: SweepPlan, renderer: Renderer, compiler: BuildCompiler, runner: Runner,
                 store: ResultStore | None = None,
-                on_result: Callable[[dict], None] | None = None,
+                on_result: Callable[[dict[str, Any]], None] | None = None,
                 on_planned: Callable[[int], None] | None = None,
-                stats: SweepStats | None = None) -> list[dict]:
+                stats: SweepStats | None = None) -> list[dict[str, Any]]:
     """Benchmark the plan; returns every result (variants, failures and baselines).
     ``stats`` (filled in when given): wall time, builds, compiles."""
     t0 = time.monotonic()
@@ -155,12 +156,12 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
         u.sample.name: u for u in units if u.signature is not None}
     if on_planned is not None:
         on_planned(len(units) + len(baselines) + len(failures))
-    results: list[dict] = []
+    results: list[dict[str, Any]] = []
 
     keep = store_guard(store)
-    sent: dict[tuple[str, str], dict] = {}  # run and baseline requests, for the finalists
+    sent: dict[tuple[str, str], dict[str, Any]] = {}  # run and baseline requests, for the finalists
 
-    def emit(r: dict) -> None:
+    def emit(r: dict[str, Any]) -> None:
         full = {**record, **r}
         if stats.ceilings and full.get("ms") is not None:
             full.update(speed_of_light(full, stats.ceilings))
@@ -169,7 +170,7 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
         if on_result is not None:
             on_result(full)
 
-    def replace(r: dict) -> None:
+    def replace(r: dict[str, Any]) -> None:
         """A finalist's (or the reference's) row again, with the round's figures."""
         full = {**r}
         if stats.ceilings:
@@ -188,17 +189,16 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
     stats.builds, stats.variants = len(groups), len(units)
     stats.hints = await asyncio.to_thread(runtime_hints, units)
     held: list[str] = []  # builds a bench worker will load: kept from cache eviction
-    hold = getattr(compiler, "hold", None)
 
     baseline_reqs = [baseline_request(sig, bench, timing=timing, sample=name,
                                       variant_name="torch", kind="baseline",
                                       dtype=signature_dtype(sig))
                      for name, u in baselines.items() if (sig := _signature(u, ""))]
 
-    def baseline_requests() -> list[dict]:
+    def baseline_requests() -> list[dict[str, Any]]:
         return list(baseline_reqs)
 
-    async def requests() -> AsyncIterator[dict]:
+    async def requests() -> AsyncIterator[dict[str, Any]]:
         # The torch baselines go right after the first build's variants: timed on a GPU
         # that is running the sweep's kernels, as the variants are (not on one idle through
         # the compile), and before most of them.
@@ -214,8 +214,8 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
                     req = _request_for(u, res, bench, timing, emit)
                     if req is not None:
                         sent[(u.sample.name, u.variant.name)] = req
-                        if hold is not None and res.key and res.key not in held:
-                            hold(res.key)
+                        if res.key and res.key not in held:
+                            compiler.hold(res.key)
                             held.append(res.key)
                         yield req
                 while pending_baselines and res.ok:
@@ -263,8 +263,8 @@ async def _ceilings(runner: Runner, units: list[RenderedUnit],
     return resp.get("ceilings") if not resp.get("error") else None
 
 
-def _request_for(u: RenderedUnit, res: CompileResult, bench: dict, timing: TimingConfig,
-                 emit: Callable[[dict], None]) -> dict | None:
+def _request_for(u: RenderedUnit, res: CompileResult, bench: dict[str, Any], timing: TimingConfig,
+                 emit: Callable[[dict[str, Any]], None]) -> dict[str, Any] | None:
     """The run request of one variant of a finished build (its own runtime arguments), or
     None after emitting why it cannot run."""
     ctx = {"sample": u.sample.name, "variant": u.variant.values,
@@ -288,7 +288,7 @@ def _request_for(u: RenderedUnit, res: CompileResult, bench: dict, timing: Timin
 
 
 async def build_all(plan: SweepPlan, renderer: Renderer,
-                    compiler: Compiler) -> list[tuple[RenderedUnit, CompileResult]]:
+                    compiler: BuildCompiler) -> list[tuple[RenderedUnit, CompileResult]]:
     """Build the plan's units (in the compile pool) without running them: a CPU machine can
     fill the build cache for a later GPU sweep."""
     units, _ = await asyncio.to_thread(plan.units, renderer)
@@ -298,7 +298,7 @@ async def build_all(plan: SweepPlan, renderer: Renderer,
     return [(u, res) for (_, us), res in zip(groups, results, strict=True) for u in us]
 
 
-def _signature(u: RenderedUnit, library: str) -> dict:
+def _signature(u: RenderedUnit, library: str) -> dict[str, Any]:
     if u.call is not None:  # the unit says how it is called (a render driver's case)
         sig = dict(u.call)
     else:

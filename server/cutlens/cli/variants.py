@@ -59,13 +59,13 @@ def cmd_variants(args: argparse.Namespace) -> int:
     pairs = pairs_or_usage(t, sel) if not sel.everything else t.pairs()
     samples = [s for s in t.samples if any(ps is s for ps, _ in pairs)] if t.samples else []
 
-    def chosen(s: object) -> list:
+    def chosen(s: object) -> list[Any]:
         return [v for ps, v in pairs if ps is s or (s is None and not t.samples)]
 
     status = EXIT_PROBLEMS if t.broken else EXIT_OK
     if args.format == "json":
         units = _units(t, pairs)
-        doc: dict = {"template": str(t.path), "samples": [
+        doc: dict[str, Any] = {"template": str(t.path), "samples": [
             {"name": s.name, "hints": s.hints,
              "nodes": {k: (n.describe() if n else None) for k, n in s.nodes.items()},
              "variants": [{**v.to_json(), **units.get((s.name, v.index), {})}
@@ -81,17 +81,18 @@ def cmd_variants(args: argparse.Namespace) -> int:
         for name, n in s.nodes.items():
             print(f"    {name}: {n.describe() if n else 'None (optional input absent)'}")
     shown: set[str] = set()
-    for s in samples or [None]:
-        vs = chosen(s) if s is not None else [v for _, v in pairs]
+    some: list[Sample | None] = [*samples] or [None]
+    for one in some:
+        vs = chosen(one) if one is not None else [v for _, v in pairs]
         key = "|".join(v.name for v in vs)
         if key in shown:
             continue
         shown.add(key)
-        scope = f" for sample {s.name}" if s is not None and len(samples) > 1 else ""
+        scope = f" for sample {one.name}" if one is not None and len(samples) > 1 else ""
         builds = ""
         if t.runtime and vs:
-            n = len({v.build_name for v in vs})
-            builds = f", {n} build(s) ({', '.join(t.runtime)} passed at run time)"
+            nb = len({v.build_name for v in vs})
+            builds = f", {nb} build(s) ({', '.join(t.runtime)} passed at run time)"
         what = "case(s)" if t.engine == "driver" else "variant(s)"
         print(f"{len(vs)} {what}{scope}{builds}")
         for v in vs:

@@ -10,7 +10,8 @@ from typing import Any
 
 from lsprotocol import types as lsp
 
-from cutlens.bench.report import fmt_ms, is_ok, status_text
+from cutlens.bench.best import best_row, is_ok
+from cutlens.bench.report import fmt_ms, status_text
 from cutlens.lsp import jinja_text
 from cutlens.lsp.captured_hover import captured_hover
 from cutlens.lsp.completion import context_class, hook_doc
@@ -67,11 +68,6 @@ def _value(v: Any) -> str:
     return text.replace("|", "\\|")
 
 
-def _ms_cell(rows: list[dict]) -> str:
-    ok = [r for r in rows if is_ok(r)]
-    return fmt_ms(min(r["ms"] for r in ok)) if ok else "—"
-
-
 def compile_text(c: Any) -> str:
     """Where the variant's build spent its compile time (a result's ``compile``), as a
     hover paragraph ("" when the result has none)."""
@@ -93,10 +89,10 @@ def compile_text(c: Any) -> str:
 
 
 def grid_key_hover(template: Template, sample: Sample, key: str,
-                   runs: list[dict]) -> str:
+                   runs: list[dict[str, Any]]) -> str:
     """The results of the sample's variants grouped by the values of grid key ``key``."""
     by_name = {r.get("variant_name"): r for r in runs if r.get("sample") == sample.name}
-    groups: dict[str, list] = {}
+    groups: dict[str, list[Any]] = {}
     for v in template.variants(sample):
         if key in v.values:
             groups.setdefault(json.dumps(v.values[key], sort_keys=True), []).append(v)
@@ -113,7 +109,7 @@ def grid_key_hover(template: Template, sample: Sample, key: str,
     for vs in groups.values():
         rows = [by_name[v.name] for v in vs if v.name in by_name]
         ok = [r for r in rows if is_ok(r)]
-        best = min(ok, key=lambda r: r["ms"]) if ok else None
+        best = best_row(ok)
         table.append((best["ms"] if best else float("inf"), vs[0].values[key], len(vs),
                       sum(1 for r in ok if r.get("verified")), len(rows) - len(ok),
                       best, len(vs) - len(rows)))
@@ -128,7 +124,7 @@ def grid_key_hover(template: Template, sample: Sample, key: str,
     return "\n".join(lines)
 
 
-def grid_hover(template: Template, sample: Sample, runs: list[dict]) -> str:
+def grid_hover(template: Template, sample: Sample, runs: list[dict[str, Any]]) -> str:
     """The sample's variants, fastest first (at most :data:`MAX_GRID_ROWS`)."""
     variants = template.variants(sample)
     by_name = {r.get("variant_name"): r for r in runs if r.get("sample") == sample.name}
@@ -151,7 +147,7 @@ def grid_hover(template: Template, sample: Sample, runs: list[dict]) -> str:
 
 
 def front_matter_hover(template: Template, sample: Sample, line0: int, line: str,
-                       runs: list[dict]) -> lsp.Hover | None:
+                       runs: list[dict[str, Any]]) -> lsp.Hover | None:
     """Hover on the ``[variants]`` header or one of its grid keys (front matter only)."""
     fm = template.front
     if not fm.start_line or not fm.start_line <= line0 + 1 <= fm.end_line \
@@ -177,7 +173,7 @@ def front_matter_hover(template: Template, sample: Sample, line0: int, line: str
 
 
 def hover(template: Template | None, unit: RenderedUnit | None, file: str, source: str,
-          line0: int, col: int, runs: list[dict] | None = None,
+          line0: int, col: int, runs: list[dict[str, Any]] | None = None,
           sample: Sample | None = None) -> lsp.Hover | None:
     """Hover content at a 0-based position of a template (``runs``: its latest benchmark
     results, for the front matter's grid; ``sample``: the active sample)."""
@@ -209,8 +205,8 @@ def hover(template: Template | None, unit: RenderedUnit | None, file: str, sourc
                     rendered = _rendered_expression(unit, file, line0, region.start)
                     md += "\n\n" + (rendered or "") + _where(unit)
         elif not owner and unit is not None:
-            node = unit.sample.nodes.get(name, False)
-            if node is not False:
+            if name in unit.sample.nodes:
+                node = unit.sample.nodes[name]
                 if node is None:
                     md = f"**{name}**: `None` (optional input absent in sample " \
                          f"`{unit.sample.name}`)"

@@ -48,10 +48,11 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from cutlens.nvcc import toolchain as nv
 
-log = logging.getLogger("cutlens.cache")
+log = logging.getLogger(__name__)
 
 #: The default bound of a build cache (the project config's ``[cache] max_size``).
 DEFAULT_MAX_BYTES = 4 * 10**9
@@ -212,7 +213,7 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
-def record_checksum(record: Mapping) -> str:
+def record_checksum(record: Mapping[str, Any]) -> str:
     """sha256 of a record's canonical JSON, without its ``checksum`` key."""
     body = {k: v for k, v in record.items() if k != "checksum"}
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"))
@@ -315,7 +316,7 @@ class BuildCache:
     def record_path(self, key: str, mode: nv.Mode | str) -> Path:
         return self.unit_dir(key) / f"{nv.Mode(mode).value}.json"
 
-    def load(self, key: str, mode: nv.Mode | str) -> dict | None:
+    def load(self, key: str, mode: nv.Mode | str) -> dict[str, Any] | None:
         """The stored record of ``(key, mode)``, or None. An entry that fails its integrity
         check (unreadable or truncated record, checksum mismatch, artifact missing or not the
         one stored) is deleted and treated as missing. Paths inside it are rebased if the
@@ -350,7 +351,7 @@ class BuildCache:
         return rec
 
     @staticmethod
-    def _verify(data: bytes) -> dict:
+    def _verify(data: bytes) -> dict[str, Any]:
         try:
             rec = json.loads(data)
         except ValueError as e:
@@ -396,7 +397,7 @@ class BuildCache:
                     seen.st_ino, seen.st_mtime_ns, seen.st_size):
                 os.unlink(path)
 
-    def store(self, key: str, mode: nv.Mode | str, record: dict) -> None:
+    def store(self, key: str, mode: nv.Mode | str, record: dict[str, Any]) -> None:
         """Store a finished compile's record (artifact already renamed into place) with the
         checksums :meth:`load` verifies. Raises OSError (disk full...) leaving no partial
         record behind."""

@@ -318,7 +318,7 @@ def _mismatched_argument(um: UnitMap, m: CompilerMessage, frames: tuple[Frame, .
     nm = instantiation.NO_MATCH_RE.search(m.message)
     path = um.lookup(m.file)
     graph = um.graph if nm and path and m.line else None
-    if graph is None or path is None or m.line is None:
+    if nm is None or graph is None or path is None or m.line is None:
         return frames
     smap, text = um.files[path]
     stmt = statements.statement_at(smap, text, m.line)

@@ -29,6 +29,7 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from cutlens.config import flags
 from cutlens.nvcc import cache as build_cache
@@ -40,7 +41,7 @@ from cutlens.nvcc.toolchain import CompileOptions, Mode
 
 __all__ = ["CompileJob", "CompileOptions", "CompileResult", "Compiler", "CompilerStats", "Mode"]
 
-log = logging.getLogger("cutlens.compile")
+log = logging.getLogger(__name__)
 
 #: nvcc output of a failure caused by the machine, not the code: never cached.
 _TRANSIENT_RE = re.compile(
@@ -95,13 +96,11 @@ class CompileResult:
     def errors(self) -> list[CompilerMessage]:
         return [m for m in self.messages if m.severity == "error"]
 
-    def to_json(self) -> dict:
-        d = asdict(self)
-        d["mode"] = self.mode.value
-        return d
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "mode": self.mode.value}
 
     @classmethod
-    def from_json(cls, d: dict) -> CompileResult:
+    def from_json(cls, d: dict[str, Any]) -> CompileResult:
         known = {f.name for f in dataclasses.fields(cls)}
         d = {k: v for k, v in d.items() if k in known}  # drop the cache's own keys
         d["mode"] = Mode(d["mode"])
@@ -262,7 +261,7 @@ class Compiler:
         return _Unit(key, tu, companions)
 
     def _bare_result(self, job: CompileJob, mode: Mode, unit: _Unit, **kw: object) -> CompileResult:
-        base: dict = dict(mode=mode, ok=False, returncode=None, messages=[], resources=[],
+        base: dict[str, Any] = dict(mode=mode, ok=False, returncode=None, messages=[], resources=[],
                           output="", source_path=str(unit.source_path),
                           companion_paths=dict(unit.companion_paths), artifact=None,
                           duration_s=0.0, cached=False, key=unit.key)

@@ -24,7 +24,9 @@ _INT_SUFFIX_RE = re.compile(r"\b(\d+)[uUlL]+\b")
 
 def split_top(text: str, sep: str = ",") -> list[str]:
     """``text`` split at ``sep`` outside ``<>``, ``()``, ``[]``, ``{}``."""
-    out, depth, cur = [], 0, []
+    out: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         if ch in "<([{":
             depth += 1

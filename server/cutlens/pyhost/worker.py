@@ -38,13 +38,13 @@ class _Encoder:
         self.files: list[str] = []
         self._index: dict[str, int] = {}
 
-    def frame(self, f: Frame) -> list:
+    def frame(self, f: Frame) -> list[Any]:
         if f.file not in self._index:
             self._index[f.file] = len(self.files)
             self.files.append(f.file)
         return [self._index[f.file], f.line, f.column, KINDS.get(f.kind, "t")]
 
-    def lines(self, frames: list[tuple[Frame, ...]]) -> list[list]:
+    def lines(self, frames: list[tuple[Frame, ...]]) -> list[list[Any]]:
         return [[self.frame(f) for f in fr] for fr in frames]
 
 
@@ -62,7 +62,7 @@ def _load(entry: str) -> Any:
     return fn
 
 
-def _cases(fn: Any, args: dict) -> tuple[Any, int]:
+def _cases(fn: Any, args: dict[str, Any]) -> tuple[Any, int]:
     """The driver's result (an iterator) and the line a plain list result maps to."""
     out = fn(**args)
     if out is None:
@@ -71,7 +71,7 @@ def _cases(fn: Any, args: dict) -> tuple[Any, int]:
     return out, line
 
 
-def run_driver(reg: Registry, spec: dict, enc: _Encoder) -> dict:
+def run_driver(reg: Registry, spec: dict[str, Any], enc: _Encoder) -> dict[str, Any]:
     """Run one driver; its cases and diagnostics (never raises)."""
     entry = spec["entry"]
     declared = (spec.get("file", ""), int(spec.get("line", 1)))
@@ -128,7 +128,7 @@ def run_driver(reg: Registry, spec: dict, enc: _Encoder) -> dict:
 
 
 def _case(reg: Registry, case: Case, driver_frame: Frame, enc: _Encoder,
-          error: Any) -> dict:
+          error: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"name": case.name, "sample": case.sample, "source": None,
                            "line": driver_frame.line,
                            "lines": [], "companions": {}, "bench": case.bench, "templates": [],
@@ -162,7 +162,7 @@ def _case(reg: Registry, case: Case, driver_frame: Frame, enc: _Encoder,
     return out
 
 
-def run(request: dict) -> dict:
+def run(request: dict[str, Any]) -> dict[str, Any]:
     """Every driver of the request, in one process."""
     root = Path(request["root"]).resolve()
     overlays = {str(Path(k).resolve()): v for k, v in request.get("overlays", {}).items()}
@@ -176,9 +176,9 @@ def run(request: dict) -> dict:
         for spec in request["drivers"]:
             reg.renders, reg.undefined = [], []
             drivers.append(run_driver(reg, spec, enc))
-            mods = sorted({str(Path(m.__file__).resolve()) for m in list(sys.modules.values())
+            mods = sorted({str(Path(str(m.__file__)).resolve()) for m in list(sys.modules.values())
                            if isinstance(m, types.ModuleType) and getattr(m, "__file__", None)
-                           and str(m.__file__).endswith(".py") and reg.in_project(m.__file__)})
+                           and str(m.__file__).endswith(".py") and reg.in_project(str(m.__file__))})
             drivers[-1]["modules"] = mods
     return {"files": enc.files, "drivers": drivers}
 

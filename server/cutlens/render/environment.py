@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import StrictUndefined, nodes
 from jinja2 import Template as JinjaTemplate
@@ -47,12 +47,12 @@ class MarkedTemplate(JinjaTemplate):
 class _Compiled:
     """The last compile of a file: its token signature, template and literal texts."""
 
-    signature: tuple
+    signature: tuple[Any, ...]
     template: JinjaTemplate
     data: list[str]
 
 
-def _signature(tokens: list[Token]) -> tuple:
+def _signature(tokens: list[Token]) -> tuple[Any, ...]:
     """Everything the parser sees except the text of literals."""
     return tuple((t.lineno, t.type, bool(t.value) if t.type == "data" else t.value)
                  for t in tokens)
@@ -134,7 +134,7 @@ class RenderEnvironment(SympySafeSandbox):
         tree = parser.parse()
         fid = self.file_id(filename or name or "<template>")
         mark = MarkSource(fid, source, self.variable_start_string)
-        tree = mark.visit(tree)
+        tree = cast(nodes.Template, mark.visit(tree))
         self._stash.data = mark.data
         # Literals must map to data tokens one to one for the literal-edit fast path.
         self._stash.same_order = mark.data == [t.value for t in tokens

@@ -12,6 +12,7 @@ import re
 import sys
 import textwrap
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 
 import sympy
@@ -97,7 +98,7 @@ class KernelSignature:
     text: str = ""
 
     def to_json(self, hints: dict[str, int], absent: list[str] | None = None,
-                values: dict[str, Any] | None = None) -> dict:
+                values: dict[str, Any] | None = None) -> dict[str, Any]:
         """Concrete argument list (symbols replaced by their hints, runtime parameters by
         the C value of the variant's ``values``); ``absent`` names the sample's optional
         nodes that are None (bound as None for the bench reference).
@@ -158,7 +159,7 @@ class KernelContext:
     def _quiet_default(self, hook: str, message: str, default: object) -> str:
         """Render ``default`` as Inductor does, and note where a template relied on it (an
         index past the node's rank: probably a mistake)."""
-        f = sys._getframe(2)
+        f: FrameType | None = sys._getframe(2)
         while f is not None:
             t = f.f_globals.get("__jinja_template__")
             if t is not None:

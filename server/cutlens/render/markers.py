@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import nodes
 from jinja2.visitor import NodeTransformer
@@ -119,7 +119,7 @@ class MarkSource(NodeTransformer):
 
     def generic_visit(self, node: nodes.Node, *args: Any, **kwargs: Any) -> nodes.Node:
         if isinstance(node, nodes.Expr):  # expressions hold no output: nothing to mark
-            return self._value(node, printed=False)
+            return cast(nodes.Node, self._value(node, printed=False))
         return super().generic_visit(node, *args, **kwargs)
 
     def _unmarked(self, node: nodes.AssignBlock | nodes.FilterBlock,

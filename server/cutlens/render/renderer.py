@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sympy
 from jinja2.exceptions import TemplateError
@@ -208,7 +209,7 @@ class Renderer:
         return []
 
     def _render_file(self, env: RenderEnvironment, path: str,
-                     ctx: dict) -> tuple[str, sourcemap.SourceMap]:
+                     ctx: dict[str, Any]) -> tuple[str, sourcemap.SourceMap]:
         tmpl = env.get_template(path)
         marked = tmpl.render(ctx)
         return sourcemap.build(marked, env.files)

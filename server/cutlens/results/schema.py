@@ -140,7 +140,7 @@ def filters(template_hash: str | None, **eq: Any) -> tuple[str, list[Any]]:
     return (" AND ".join(clauses) or "1"), args
 
 
-def latency_key(row: Mapping[str, Any]) -> tuple:
+def latency_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
     ok = row.get("ms") is not None and not row.get("error")
     return (not ok, row.get("ms") if ok else 0.0, row.get("sample") or "",
             row.get("variant_name") or "")
