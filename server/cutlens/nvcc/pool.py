@@ -12,8 +12,6 @@ result, never an exception or a hang. Results of failures that say nothing about
 object (one compile serves a check and a benchmark). Superseding QUICK's messages by FULL's is
 the caller's business: both are delivered, under the same ``source_path``. FULL and BUILD
 runs record where their time went (:mod:`cutlens.nvcc.timing`).
-(Over 450 lines: the pool's admission, caching, joining and process handling are one
-life cycle, kept together.)
 """
 
 from __future__ import annotations
