@@ -27,9 +27,9 @@ from cutlens.bench.protocol import run_request
 from cutlens.bench.report import best_rows, is_ok
 from cutlens.bench.runner import Runner
 from cutlens.bench.template_sweep import _signature, timing_from
-from cutlens.check.nvcc_tier import default_compiler
 from cutlens.nvcc.options import compile_options, job_for
 from cutlens.nvcc.pool import Mode
+from cutlens.nvcc.project import compile_pool
 from cutlens.render.renderer import RenderedUnit, Renderer
 from cutlens.render.shapes import render_shape_generic
 from cutlens.template.loader import load
@@ -91,7 +91,7 @@ async def ab(template: Path, pairs: dict[str, list[str]], rounds: int) -> dict[s
     cfg = config.load(config.find_root(template))
     t = load(template, cfg)
     r = Renderer()
-    compiler = default_compiler(cfg.root)
+    compiler = compile_pool(cfg)
     reqs: dict[str, dict] = {}
     for sample, names in pairs.items():
         s = t.sample(sample)
