@@ -130,6 +130,8 @@ LONG_MODULES: dict[str, tuple[int, str]] = {
                                   "place"),
     "cutlens.bench.report": (530, "the output forms (table, JSON, CSV, comparison, plot) "
                                   "share one row model"),
+    "cutlens.nvcc.pool": (480, "admission, caching, joining, process handling and the "
+                               "timing of one nvcc run are one life cycle"),
 }
 
 

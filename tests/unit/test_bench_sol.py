@@ -26,7 +26,7 @@ from cutlens.bench.ceilings import (
 from cutlens.bench.finalists import entries, final_round, median_interval, pick
 from cutlens.bench.protocol import TimingConfig
 from cutlens.lsp.lenses import bench_text, sample_text
-from cutlens.results.store import ResultStore
+from cutlens.results.store import SCHEMA_VERSION, ResultStore
 
 #: Ceilings as measured on an H100 80GB HBM3 (bf16 torch.mm at 8192³; copy_ of 2 GiB).
 H100 = {"gpu": "NVIDIA H100 80GB HBM3", "driver": "580.82.07",
@@ -296,7 +296,7 @@ def test_store_migrates_a_version_1_database(tmp_path):
     assert new["sol_pct"] == 92.0 and new["bound"] == "compute" and new["stable"] is False
     assert new["gpu_state"] == state and new["finalist"]["tie"] is True
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     store.close()
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from cutlens.bench import ncu
-from cutlens.results.store import ResultStore
+from cutlens.results.store import SCHEMA_VERSION, ResultStore
 
 FIX = Path(__file__).parents[1] / "fixtures" / "ncu"
 SERVER = Path(__file__).resolve().parents[2] / "server"
@@ -294,7 +294,7 @@ def test_store_keeps_profiles_and_migrates_an_older_database(tmp_path):
     assert [p["variant_name"] for p in store.profiles("h")] == ["v", "w"]
     assert store.profile("h", "s", "nope") is None
     version = sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0]
-    assert version == 3
+    assert version == SCHEMA_VERSION
 
 
 @pytest.mark.nvcc

@@ -24,8 +24,12 @@ The report is the JSON document::
      "results": [{"template", "sample", "variant", "variant_name", "ms", "ms_min", "spread_pct",
                   "tflops", "gbps", "workspace_bytes", "verified", "error",
                   "sol_pct", "bound", "stable", "gpu_state",   # always present (may be null)
-                  "regs", "smem", "spills", "sweep_ms", "finalist", ...}],
+                  "regs", "smem", "spills", "sweep_ms", "finalist", "build",
+                  "compile": {"seconds", "cached", "phases": {"<phase>": s},
+                              "top_instantiations": [[name, s]], "top_headers": [[name, s]],
+                              "shapes": "generic" | "static", "static_sizes"}, ...}],
                                                      # sorted by latency, failures last
+     "compile_summary": {...},                       # cutlens bench: bench/compile_summary.py
      "baseline": {"<sample>": {"ms", "tflops", "gbps"}}}
 
 ``sol_pct`` / ``bound``: share of the nearer measured ceiling (:mod:`.ceilings`); ``stable``:
@@ -57,10 +61,10 @@ from cutlens.bench.ceilings import ceilings_text, ratio_text, sol_text
 ROW_KEYS = ("template", "sample", "variant", "variant_name", "ms", "ms_min", "spread_pct",
             "tflops", "gbps", "workspace_bytes", "verified", "error", "regs", "smem", "spills",
             "build", "sol_pct", "bound", "compute_pct", "memory_pct", "dtype", "stable",
-            "attempts", "gpu_state", "sweep_ms", "finalist")
+            "attempts", "gpu_state", "sweep_ms", "finalist", "compile")
 #: Row keys left out of a row when None (the others are always there: the JSON contract).
 _OPTIONAL = ("regs", "smem", "spills", "build", "compute_pct", "memory_pct", "dtype",
-             "attempts", "sweep_ms", "finalist")
+             "attempts", "sweep_ms", "finalist", "compile")
 CSV_KEYS = ("kind", "template", "sample", "variant_name", "variant", "ms", "ms_min",
             "spread_pct", "tflops", "gbps", "sol_pct", "bound", "stable", "workspace_bytes",
             "regs", "smem", "spills", "verified", "error", "best")

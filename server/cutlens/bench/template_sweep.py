@@ -10,13 +10,13 @@ Torch-free: only the runner's worker processes touch CUDA.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from cutlens.bench.ceilings import report_ceilings, signature_dtype, speed_of_light
+from cutlens.bench.compile_summary import runtime_hints
 from cutlens.bench.executor import BuildCompiler
 from cutlens.bench.finalists import final_round
 from cutlens.bench.protocol import TimingConfig, baseline_request, error_result, run_request
@@ -24,7 +24,7 @@ from cutlens.bench.runner import Runner
 from cutlens.bench.sweep import store_guard
 from cutlens.check.jinja_tier import jinja_check
 from cutlens.nvcc.mapping import map_result
-from cutlens.nvcc.options import compile_options, job_for
+from cutlens.nvcc.options import compile_options, job_for, unit_id
 from cutlens.nvcc.pool import CompileJob, CompileResult, Mode
 from cutlens.nvcc.toolchain import find_nvcc, nvcc_version
 from cutlens.render.hooks import HookError
@@ -41,6 +41,9 @@ class SweepPlan:
     template: Template
     selection: Selection = field(default_factory=Selection)
     baseline: bool = True
+    #: Shape-generic builds (samples differing only in sizes share one); False, or the
+    #: template's ``[bench] static_sizes = true``, compiles each sample's sizes in.
+    shape_generic: bool = True
     #: Time the finalists and the reference again in interleaved rounds after the sweep
     #: (:mod:`cutlens.bench.finalists`); None: on a GPU only. Never on a runner whose
     #: workers cannot take several libraries in one request (Ray).
@@ -49,7 +52,8 @@ class SweepPlan:
     def units(self, renderer: Renderer) -> tuple[list[RenderedUnit], list[RenderFailure]]:
         """Rendered units of the selected pairs (only those are rendered), and the selected
         pairs that failed to render."""
-        jc = jinja_check(self.template, renderer, self.selection)
+        generic = self.shape_generic and not self.template.bench.static_sizes
+        jc = jinja_check(self.template, renderer, self.selection, shape_generic=generic)
         return jc.units, jc.failures
 
 
@@ -66,6 +70,8 @@ class SweepStats:
     cached: int = 0
     #: Variants rendered (each gets a result).
     variants: int = 0
+    #: Variant keys that could be runtime parameters (:mod:`cutlens.bench.compile_summary`).
+    hints: list[dict[str, Any]] = field(default_factory=list)
     #: This GPU's measured ceilings (:mod:`cutlens.bench.ceilings`; None without a GPU) and
     #: each sample's finalists (:mod:`cutlens.bench.finalists`).
     ceilings: dict[str, Any] | None = None
@@ -91,11 +97,7 @@ def build_groups(units: list[RenderedUnit], options: Any,
     groups: dict[str, tuple[CompileJob, list[RenderedUnit]]] = {}
     for u in units:
         job = job_for(u, mode, options(u) if callable(options) else options)
-        h = hashlib.sha256(job.name.encode() + b"\0" + job.source.encode() + b"\0" +
-                           repr(job.options).encode())
-        for name in sorted(job.companions):
-            h.update(b"\0" + name.encode() + b"\0" + job.companions[name].encode())
-        groups.setdefault(h.hexdigest(), (job, []))[1].append(u)
+        groups.setdefault(unit_id(job), (job, []))[1].append(u)
     return list(groups.values())
 
 
@@ -105,6 +107,21 @@ def _resources(res: CompileResult) -> dict[str, Any]:
         return {}
     return {"regs": main.registers, "smem": main.smem_bytes,
             "spills": main.spill_stores + main.spill_loads}
+
+
+def compile_json(u: RenderedUnit, res: CompileResult) -> dict[str, Any]:
+    """A row's ``compile``: nvcc's seconds (the original run's for a cached build), its
+    phases, costliest instantiations and headers, and whether the sizes are arguments."""
+    out: dict[str, Any] = {
+        "seconds": round(res.duration_s, 3), "cached": res.cached,
+        "phases": dict(res.phases),
+        "top_instantiations": [[n, s] for n, s in res.top_instantiations],
+        "top_headers": [[n, s] for n, s in res.top_headers]}
+    if u.shapes:
+        out["shapes"] = u.shapes
+    if u.static_sizes:
+        out["static_sizes"] = u.static_sizes
+    return out
 
 
 def timing_from(template: Template) -> TimingConfig:
@@ -170,6 +187,7 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: BuildCompiler, ru
                           variant=f.variant.values, variant_name=f.variant.name))
     groups = build_groups(units, lambda u: compile_options(t, u))
     stats.builds, stats.variants = len(groups), len(units)
+    stats.hints = await asyncio.to_thread(runtime_hints, units)
     held: list[str] = []  # builds a bench worker will load: kept from cache eviction
 
     baseline_reqs = [baseline_request(sig, bench, timing=timing, sample=name,
@@ -250,7 +268,8 @@ def _request_for(u: RenderedUnit, res: CompileResult, bench: dict[str, Any], tim
     """The run request of one variant of a finished build (its own runtime arguments), or
     None after emitting why it cannot run."""
     ctx = {"sample": u.sample.name, "variant": u.variant.values,
-           "variant_name": u.variant.name, "build": res.key[:16], **_resources(res)}
+           "variant_name": u.variant.name, "build": res.key[:16], **_resources(res),
+           "compile": compile_json(u, res)}
     if not res.ok or res.artifact is None:
         errs = [m for m in map_result(u, res) if m.severity == "error"]
         first = errs[0].message if errs else "build failed"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cutlens.bench import captured as captured_mod
-from cutlens.bench import project
+from cutlens.bench import compile_summary, project
 from cutlens.bench import report as report_mod
 from cutlens.bench.best import is_ok
 from cutlens.bench.executor import Executor
@@ -96,7 +96,8 @@ def _plan(args: argparse.Namespace, baseline: bool) -> SweepPlan:
         raise BrokenTemplate(t)
     sel = selection(args)
     pairs_or_usage(t, sel)
-    return SweepPlan(t, sel, baseline=baseline)
+    return SweepPlan(t, sel, baseline=baseline,
+                     shape_generic=not getattr(args, "static_sizes", False))
 
 
 async def _run(args: argparse.Namespace, show_progress: bool,
@@ -112,6 +113,7 @@ async def _run(args: argparse.Namespace, show_progress: bool,
     ecfg = project.executor_config(cfg, overrides(args), timeout)
     require_nvcc(t, ecfg.kind)
     async with project.open_executor_for(cfg, ecfg) as ex:
+        _time_trace(ex.compiler, args)
         if progress is not None:
             with progress:
                 return await sweep(plan, Renderer(), ex.compiler, ex.runner, store,
@@ -121,6 +123,12 @@ async def _run(args: argparse.Namespace, show_progress: bool,
         return await sweep(plan, Renderer(), ex.compiler, ex.runner, store, stats=stats), ex
 
 
+def _time_trace(compiler: object, args: argparse.Namespace) -> None:
+    """``--time-trace``: the compile pool records nvcc's device time trace."""
+    if getattr(args, "time_trace", False) and hasattr(compiler, "time_trace"):
+        compiler.time_trace = True
+
+
 async def _build_only(args: argparse.Namespace) -> int:
     plan = _plan(args, baseline=False)
     t = plan.template
@@ -128,9 +136,12 @@ async def _build_only(args: argparse.Namespace) -> int:
     ecfg = project.executor_config(cfg, overrides(args))
     require_nvcc(t, ecfg.kind)
     if ecfg.kind == "local":  # no bench worker needed
-        built = await build_all(plan, Renderer(), project.compile_pool(cfg, ecfg.jobs))
+        compiler = project.compile_pool(cfg, ecfg.jobs)
+        _time_trace(compiler, args)
+        built = await build_all(plan, Renderer(), compiler)
     else:
         async with project.open_executor_for(cfg, ecfg, bench=False) as ex:
+            _time_trace(ex.compiler, args)
             built = await build_all(plan, Renderer(), ex.compiler)
     failed = 0
     by_build: dict[int, list[Any]] = {}
@@ -142,8 +153,11 @@ async def _build_only(args: argparse.Namespace) -> int:
         u = us[0]
         what = u.variant.build_name or u.variant.name
         more = f" ({len(us)} variants)" if len(us) > 1 else ""
+        samples = ", ".join(dict.fromkeys(x.sample.name for x in us))
+        phases = sorted(res.phases.items(), key=lambda kv: -kv[1])[:3]
+        where = ("  [" + ", ".join(f"{k} {v:.1f}s" for k, v in phases) + "]") if phases else ""
         sys.stdout.write(f"{status:6} {res.duration_s:6.1f}s{' (cached)' if res.cached else ''}"
-                         f"  {u.sample.name} / {what}{more}\n")
+                         f"{where}  {samples} / {what}{more}\n")
     return EXIT_PROBLEMS if failed else EXIT_OK
 
 
@@ -198,6 +212,7 @@ def run_bench(args: argparse.Namespace) -> int:
                                  sweep=stats.to_json())
     for r in rep["results"]:
         r["template"] = args.template.name
+    rep["compile_summary"] = compile_summary.summarize(rep["results"], stats.hints)
     captured = captured_summary(args, rep)
     if args.output is not None:
         args.output.write_text(report_mod.to_json(rep) + "\n")
@@ -206,6 +221,7 @@ def run_bench(args: argparse.Namespace) -> int:
         report_mod.print_table(rep, out)
     else:
         sys.stdout.write(report_mod.format_report(rep, args.format))
+    sys.stderr.write(compile_summary.format_summary(rep["compile_summary"]))
     if captured is not None:  # beside a table; on stderr beside JSON or CSV
         (sys.stdout if args.format == "table" else sys.stderr).write(
             captured_mod.headline(captured))

@@ -114,6 +114,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="skip the torch reference's own timing (the baseline row)")
     b.add_argument("-o", "--output", type=Path, metavar="FILE",
                    help="also write the JSON report to FILE")
+    b.add_argument("--static-sizes", action="store_true",
+                   help="compile each sample's sizes in (default: samples differing only "
+                        "in sizes share one shape-generic build; [bench] static_sizes)")
+    b.add_argument("--time-trace", action="store_true",
+                   help="record nvcc's device time trace per build (the costliest template "
+                        "instantiations and headers; ~5 %% more compile CPU)")
     b.add_argument("--build-only", action="store_true",
                    help="build the selected variants (fill the build cache) without running")
     b.add_argument("--executor", choices=("local", "ray"), default=None,

@@ -1,4 +1,7 @@
-"""``cutlens variants TEMPLATE``: its samples (nodes, hints) and variants, as text or JSON."""
+"""``cutlens variants TEMPLATE``: its samples (nodes, hints) and variants, as text or JSON.
+The JSON gives each variant the compiled ``unit`` it uses (the id of its build: the same
+across samples that share a shape-generic build) and whether its sizes are arguments of the
+kernel (``shapes``) or compiled in (``static_sizes`` says why)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cutlens import trust
 from cutlens.check import formats
 from cutlens.cli.common import (
     EXIT_OK,
@@ -17,7 +21,35 @@ from cutlens.cli.common import (
     selection,
     use_color,
 )
-from cutlens.template.model import Sample
+from cutlens.nvcc.options import compile_options, job_for, unit_id
+from cutlens.nvcc.toolchain import Mode
+from cutlens.render.renderer import Renderer, RenderFailure
+from cutlens.render.shapes import render_shape_generic
+from cutlens.template.model import Sample, Template, Variant
+
+
+def _units(t: Template,
+           pairs: list[tuple[Sample, Variant]]) -> dict[tuple[str, int], dict[str, Any]]:
+    """(sample, variant index) -> its ``unit`` id and ``shapes`` (and ``static_sizes``), or
+    the ``render_error`` that keeps it from having a unit."""
+    if t.broken or not t.samples or (not trust.exec_allowed() and t.python_uses()):
+        return {}
+    renderer = Renderer()
+    generic = not t.bench.static_sizes
+    out: dict[tuple[str, int], dict[str, Any]] = {}
+    for s, v in pairs:
+        u = (render_shape_generic(renderer, t, s, v) if generic
+             else renderer.render(t, s, v))
+        if isinstance(u, RenderFailure):
+            first = u.diagnostics[0].message if u.diagnostics else "render failed"
+            out[(s.name, v.index)] = {"unit": None, "render_error": first}
+            continue
+        d = {"unit": unit_id(job_for(u, Mode.BUILD, compile_options(t, u))),
+             "shapes": u.shapes or "static"}
+        if u.static_sizes:
+            d["static_sizes"] = u.static_sizes
+        out[(s.name, v.index)] = d
+    return out
 
 
 def cmd_variants(args: argparse.Namespace) -> int:
@@ -32,10 +64,12 @@ def cmd_variants(args: argparse.Namespace) -> int:
 
     status = EXIT_PROBLEMS if t.broken else EXIT_OK
     if args.format == "json":
+        units = _units(t, pairs)
         doc: dict[str, Any] = {"template": str(t.path), "samples": [
             {"name": s.name, "hints": s.hints,
              "nodes": {k: (n.describe() if n else None) for k, n in s.nodes.items()},
-             "variants": [v.to_json() for v in chosen(s)]} for s in samples]}
+             "variants": [{**v.to_json(), **units.get((s.name, v.index), {})}
+                          for v in chosen(s)]} for s in samples]}
         if not t.samples:
             doc["variants"] = [v.to_json() for _, v in pairs]
         print(json.dumps(doc, indent=2))

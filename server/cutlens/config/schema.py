@@ -140,9 +140,14 @@ class TemplateBench:
     atol: float | None = attrs.field(default=None, metadata=_meta(min=0))
     rtol: float | None = attrs.field(default=None, metadata=_meta(min=0))
     baseline: bool = True
+    #: Compile each sample's sizes in (no shape-generic builds): ``cutlens bench
+    #: --static-sizes`` for one run.
+    static_sizes: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in attrs.asdict(self).items() if v is not None}
+        """What a bench worker needs (how the run is built is not its business)."""
+        return {k: v for k, v in attrs.asdict(self).items()
+                if v is not None and k != "static_sizes"}
 
 
 #: The ops a samples file holds (``cutlens capture``) and the layouts of a node's last two

@@ -68,6 +68,26 @@ def _value(v: Any) -> str:
     return text.replace("|", "\\|")
 
 
+def compile_text(c: Any) -> str:
+    """Where the variant's build spent its compile time (a result's ``compile``), as a
+    hover paragraph ("" when the result has none)."""
+    if not isinstance(c, dict) or not c.get("phases"):
+        return ""
+    phases = sorted(c["phases"].items(), key=lambda kv: -kv[1])
+    text = (f"\n\n**build**: {c.get('seconds', sum(v for _, v in phases)):.1f} s of nvcc"
+            f"{' (cached)' if c.get('cached') else ''} — "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in phases[:4]))
+    top = c.get("top_instantiations") or []
+    if top:
+        text += "\n\ncostliest instantiations: " + "; ".join(
+            f"`{str(n)[:80]}` {float(s):.1f} s" for n, s in top[:3])
+    if c.get("static_sizes"):
+        text += f"\n\n{c['static_sizes']}"
+    elif c.get("shapes") == "generic":
+        text += "\n\nsizes are kernel arguments: one build serves every shape"
+    return text
+
+
 def grid_key_hover(template: Template, sample: Sample, key: str,
                    runs: list[dict[str, Any]]) -> str:
     """The results of the sample's variants grouped by the values of grid key ``key``."""
@@ -207,6 +227,9 @@ def hover(template: Template | None, unit: RenderedUnit | None, file: str, sourc
                 md = (f"**{name}** = `{unit.variant.values[name]!r}` in variant "
                       f"`{unit.variant.name}`\n\nall values: "
                       + ", ".join(f"`{v!r}`" for v in values))
+                run = next((r for r in runs or [] if r.get("sample") == unit.sample.name
+                            and r.get("variant_name") == unit.variant.name), None)
+                md += compile_text(run.get("compile") if run else None)
     if md is None and region is not None and unit is not None:
         rng = lsp.Range(lsp.Position(line0, region.start), lsp.Position(line0, region.end))
         if region.kind == "expr":

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sympy
 from jinja2.exceptions import TemplateError
 
 from cutlens.diagnostics import Diagnostic
@@ -25,8 +26,10 @@ from cutlens.render.hooks import KernelContext, TemplateContext
 from cutlens.render.loader import OverlayLoader
 from cutlens.render.runtime import RuntimeArg
 from cutlens.render.unit import RenderedFile, RenderedUnit, RenderFailure, add_line_directives
+from cutlens.template.ir import symbol
 from cutlens.template.model import DEFAULT_SAMPLE, Sample, Template, Variant
 from cutlens.template.pymodule import load_attr
+from cutlens.template.shapes import SizeMarks
 
 
 @dataclass(frozen=True)
@@ -127,8 +130,13 @@ class Renderer:
         return env
 
     def render(self, template: Template, sample: Sample, variant: Variant,
-               timeout_s: float | None = None) -> RenderedUnit | RenderFailure:
-        """Render one sample × variant; never raises on template problems."""
+               timeout_s: float | None = None,
+               marks: SizeMarks | None = None,
+               shape_sizes: dict[str, int] | None = None) -> RenderedUnit | RenderFailure:
+        """Render one sample × variant; never raises on template problems.
+        ``marks``, ``shape_sizes``: a shape-generic render
+        (:func:`cutlens.render.shapes.render_shape_generic`): what the hooks print from these
+        size symbols is marked with what a static render prints there."""
         if template.engine == "driver":  # rendered by its render driver, in its worker
             return render_case(template, sample, variant)
         t0 = time.perf_counter()
@@ -148,6 +156,9 @@ class Renderer:
                 return RenderFailure(template.path, sample, variant, clashes,
                                      time.perf_counter() - t0)
             kernel = kcls(template.kernel_name)
+            kernel.size_marks = marks
+            kernel.shape_sizes = {symbol(k): sympy.Integer(v)
+                                  for k, v in (shape_sizes or {}).items()}
             params = [template.runtime[k] for k in variant.runtime if k in template.runtime]
             kernel.runtime_params = params
             tctx = tcls(template.path.name, template.kind, sample, variant, kernel)

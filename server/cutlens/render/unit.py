@@ -45,6 +45,11 @@ class RenderedUnit:
     compile: dict[str, Any] = field(default_factory=dict)
     #: What the header says the unit is (e.g. ``case 'gemm_f16'``).
     title: str = ""
+    #: Shape-generic builds (:mod:`cutlens.render.shapes`): "generic" when the sample's
+    #: sizes are arguments of the kernel (samples differing only in sizes share the unit),
+    #: "static" when they stay compile-time, with the reason; "" when not asked.
+    shapes: str = ""
+    static_sizes: str = ""
 
     @property
     def content_hash(self) -> str:

@@ -72,7 +72,8 @@ DB_NAME = "results.sqlite"
 #: 2: ``runs`` gained ``sol_pct``, ``bound``, ``stable``, ``gpu_state``, ``finalist``
 #: (issue 22); an older database gets them when opened (:func:`~.schema.migrate`).
 #: 3: the ``profiles`` table (issue 24), created in an older database when it is opened.
-SCHEMA_VERSION = 3
+#: 4: ``runs.compile`` (the build's compile times, issue 23), added by ``migrate``.
+SCHEMA_VERSION = 4
 
 #: SQLite result codes that mean the file itself is damaged (not busy, full or unreadable).
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
