@@ -22,8 +22,9 @@ from cutlens import config as config
 from cutlens.bench.protocol import baseline_request, run_request
 from cutlens.bench.runner import Runner
 from cutlens.bench.template_sweep import timing_from
-from cutlens.check.nvcc_tier import compile_options, default_compiler, job_for
+from cutlens.check.nvcc_tier import compile_options, job_for
 from cutlens.nvcc.pool import Mode
+from cutlens.nvcc.project import compile_pool
 from cutlens.render.renderer import Renderer
 from cutlens.template.loader import load
 
@@ -35,7 +36,7 @@ def requests(template: Path, sample: str, variants: list[str]) -> dict[str, dict
     s = t.sample(sample)
     timing = timing_from(t)
     bench = t.bench.to_json()
-    compiler = default_compiler(cfg.root)
+    compiler = compile_pool(cfg)
     absent = [n for n, node in s.nodes.items() if node is None]
     out: dict[str, dict] = {}
     for name in variants:

@@ -17,8 +17,9 @@ from pathlib import Path
 
 from cutlens import config as config
 from cutlens.bench.template_sweep import timing_from
-from cutlens.check.nvcc_tier import compile_options, default_compiler, job_for
+from cutlens.check.nvcc_tier import compile_options, job_for
 from cutlens.nvcc.pool import Mode
+from cutlens.nvcc.project import compile_pool
 from cutlens.render.renderer import Renderer
 from cutlens.template.loader import load
 
@@ -31,7 +32,7 @@ def main() -> int:
     s = t.sample(sample)
     v = t.variant(s, variant)
     unit = Renderer().render(t, s, v)
-    res = default_compiler(cfg.root).compile_sync(job_for(unit, Mode.BUILD, compile_options(t)))
+    res = compile_pool(cfg).compile_sync(job_for(unit, Mode.BUILD, compile_options(t)))
     if not res.ok or unit.signature is None:
         print(res.output, file=sys.stderr)
         return 1

@@ -53,9 +53,10 @@ sys.path.insert(0, str(ROOT / "server"))
 from cutlens import config  # noqa: E402
 from cutlens.bench.protocol import baseline_request, run_request  # noqa: E402
 from cutlens.bench.template_sweep import _signature, build_groups, timing_from  # noqa: E402
-from cutlens.check.nvcc_tier import default_compiler  # noqa: E402
 from cutlens.nvcc.options import compile_options  # noqa: E402
+from cutlens.nvcc.project import compile_pool  # noqa: E402
 from cutlens.render.renderer import RenderedUnit, Renderer  # noqa: E402
+from cutlens.render.shapes import render_shape_generic  # noqa: E402
 from cutlens.template.loader import load  # noqa: E402
 
 METHODS = ("cutlens", "do_bench", "do_bench_uniform")
@@ -184,22 +185,28 @@ def torch_call(signature: dict, tensors: dict) -> Any:
 
 
 # ----------------------------------------------------------------------- the run
-def plan(template: Path, sample: str, variants: list[str], build: bool) -> dict:
-    """Render (and build) the variants; their signatures, with the library paths."""
+def plan(template: Path, sample: str, variants: list[str], build: bool,
+         static_sizes: bool = False) -> dict:
+    """Render (and build) the variants as ``cutlens bench`` does (shape-generic builds
+    unless ``static_sizes`` or the template's ``[bench] static_sizes``: the sweep's own
+    libraries, from its build cache); their signatures, with the library paths."""
     path = template.resolve()
     cfg = config.load(config.find_root(path))
     t = load(path, cfg)
     s = t.sample(sample)
     renderer = Renderer()
+    generic = not (static_sizes or t.bench.static_sizes)
     units = []
     for name in variants:
-        u = renderer.render(t, s, t.variant(s, name))
+        v = t.variant(s, name)
+        u = (render_shape_generic(renderer, t, s, v) if generic
+             else renderer.render(t, s, v))
         if not isinstance(u, RenderedUnit):
             raise SystemExit(f"{name}: render failed: {u.diagnostics[0].message}")
         units.append(u)
     libs: dict[str, str] = {}
     if build:
-        compiler = default_compiler(cfg.root)
+        compiler = compile_pool(cfg)
         groups = build_groups(units, compile_options(t))
         results = asyncio.run(_build(compiler, [job for job, _ in groups]))
         for (_, us), res in zip(groups, results, strict=True):
@@ -337,7 +344,11 @@ def lens_check(report: dict, sample: str, per_round: dict[str, list[float]],
 def run_lens_check(args: argparse.Namespace) -> dict:
     report = json.loads(args.lens_check.read_text())
     names = lens_variants(report, args.sample, args.top)
-    p = plan(args.template, args.sample, names, build=not (args.dry_run and args.no_build))
+    # a sweep with shape-generic rendering on says so in its rows ("shapes"); one with
+    # --static-sizes rendered plainly: build what the sweep built
+    static = not any("shapes" in r for r in report["results"])
+    p = plan(args.template, args.sample, names, build=not (args.dry_run and args.no_build),
+             static_sizes=static)
     doc: dict[str, Any] = {"template": args.template.name, "sample": args.sample,
                            "variants": names, "rounds": args.rounds, "timing": p["timing"],
                            "method": "triton.testing.do_bench(median), interleaved rounds"}

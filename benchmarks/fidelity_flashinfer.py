@@ -3,6 +3,7 @@ land on the exact template line in the right file?
 
     python benchmarks/fidelity_flashinfer.py /path/to/flashinfer [--only ID ...]
         [--out docs/bench/fidelity_flashinfer.json] [--no-baseline] [--work DIR]
+        [--modes full quick full-only]
 
 The checkout (FlashInfer v0.6.6, ``3rdparty/cutlass`` checked out) is never written to: its
 ``csrc/`` is copied into a work folder beside symlinks to its ``include/`` and ``3rdparty/``,
@@ -12,8 +13,9 @@ line of one template (a C++ typo, a wrong type, a bad template argument, a Jinja
 the kernel-inst template or its companion, in one-line and multi-line statements, errors
 reported deep in FlashInfer's and CUTLASS's headers), runs ``cutlens check --format json
 --jobs 1`` on the template that renders it, and restores the line. A case is *exact* when
-an error lands on the mutated line of the mutated file. nvcc runs one unit at a time;
-CUTLASS 3.x units take 1-2 minutes each; the whole run took 505 s on 2 cores
+an error lands on the mutated line of the mutated file. ``--modes`` checks each case in
+several ``cutlens check --mode``s (exact, and only there, in every one). nvcc runs one unit
+at a time; CUTLASS 3.x units take 1-2 minutes each; the whole run took 505 s on 2 cores
 (docs/FIDELITY.md).
 
 A toolkit without cuRAND (CUTLASS's tools/util headers include curand_kernel.h) needs its
@@ -80,6 +82,9 @@ MUTATIONS: list[Mutation] = [
     Mutation("decode-bad-pos-mode", DECODE, DECODE, "{{ pos_encoding_mode }}",
              "{{ pos_encoding_mode }}", "{{ head_dim_qk }}", "bad template argument",
              "an int where a PosEncodingMode is expected (no instantiation matches)"),
+    Mutation("decode-huge-head-dim", DECODE, DECODE, "{{ head_dim_qk }}, {{ pos",
+             "{{ head_dim_qk }}", "{{ head_dim_qk * 16 }}", "bad template argument",
+             "HEAD_DIM_QK=2048: one static_assert deep in cp_async.cuh, about a derived width"),
     Mutation("decode-jinja-undefined", DECODE, DECODE, "* tmp,", "{{ dtype_o }}",
              "{{ dtype_out }}", "Jinja error", "an undefined variable"),
     Mutation("decode-jinja-syntax", DECODE, DECODE, "{{ head_dim_qk }}, {{ pos",
@@ -109,6 +114,13 @@ MUTATIONS: list[Mutation] = [
              "two arguments swapped on a long line"),
     Mutation("fa2-cfg-typo", FA2, FA2_CFG, "using DTypeQ = {{ dtype_q }};", "using DTypeQ",
              "usng DTypeQ", "C++ typo (companion)", "a misspelt keyword in the companion"),
+    Mutation("fa2-fp16-qk-reduction", FA2, FA2, "{{ use_fp16_qk_reduction }}, {{ mask_mode }}",
+             "{{ use_fp16_qk_reduction }}", "true", "bad template argument",
+             "fp16 QK reduction without FP16_QK_REDUCTION_SUPPORTED: static asserts deep in "
+             "prefill.cuh (a half there, and half rendered on the next line)"),
+    Mutation("fa2-cfg-wrong-dtype-q", FA2, FA2_CFG, "using DTypeQ = {{ dtype_q }};",
+             "{{ dtype_q }}", "float", "wrong type (companion)",
+             "DTypeQ = float: static asserts deep in prefill.cuh and mma.cuh"),
     Mutation("fa2-cfg-jinja-filter", FA2, FA2_CFG, "{{ additional_params_decl }}",
              "{{ additional_params_decl }}", "{{ additional_params_decl | nofilter }}",
              "Jinja error (companion)", "an unknown filter"),
@@ -168,13 +180,15 @@ class Case:
     returncode: int | None = None
     seconds: float = 0.0
     miss: str = ""
+    #: With several ``--modes``: each mode's exact, only_there, errors and seconds.
+    by_mode: dict[str, dict] = field(default_factory=dict)
 
 
-def run_check(work: Path, template: str) -> tuple[int, list[dict], float]:
+def run_check(work: Path, template: str, mode: str = "full") -> tuple[int, list[dict], float]:
     t0 = time.monotonic()
     out = subprocess.run([sys.executable, "-m", "cutlens", "check", f"csrc/{template}.jinja",
-                          "--format", "json", "--jobs", "1"], capture_output=True, text=True,
-                         cwd=work)
+                          "--format", "json", "--jobs", "1", "--mode", mode],
+                         capture_output=True, text=True, cwd=work)
     dt = time.monotonic() - t0
     try:
         diags = json.loads(out.stdout)["diagnostics"]
@@ -203,7 +217,7 @@ def prepare(checkout: Path, work: Path) -> None:
     shutil.copy(CONFIG, work / "cutlens.toml")
 
 
-def mutate(work: Path, m: Mutation) -> Case:
+def mutate(work: Path, m: Mutation, modes: list[str]) -> Case:
     path = work / "csrc" / f"{m.file}.jinja"
     text = path.read_text()
     lines = text.split("\n")
@@ -218,19 +232,28 @@ def mutate(work: Path, m: Mutation) -> Case:
                 f"{before.strip()}  ->  {lines[i].strip()}")
     path.write_text("\n".join(lines))
     try:
-        case.returncode, diags, case.seconds = run_check(work, m.owner)
+        for mode in modes:
+            rc, diags, dt = run_check(work, m.owner, mode)
+            errs = [d for d in diags if d["severity"] == "error"]
+            on = [d for d in errs if d["file"] == case.file and d["line"] == case.line]
+            miss = ("no error reported" if not errs else
+                    "" if on else f"landed on {errs[0]['file']}:{errs[0]['line']}")
+            case.by_mode[mode] = {"exact": bool(on),
+                                  "only_there": bool(errs) and len(on) == len(errs),
+                                  "errors": [summary(d) for d in errs], "returncode": rc,
+                                  "seconds": round(dt, 1), "miss": miss}
     finally:
         path.write_text(text)
-    errs = [d for d in diags if d["severity"] == "error"]
-    case.errors = [summary(d) for d in errs]
-    on = [d for d in errs if d["file"] == case.file and d["line"] == case.line]
-    case.exact = bool(on)
-    case.only_there = bool(errs) and len(on) == len(errs)
-    if not errs:
-        case.miss = "no error reported"
-    elif not on:
-        d = errs[0]
-        case.miss = f"landed on {d['file']}:{d['line']}"
+    first = case.by_mode[modes[0]]
+    case.returncode, case.errors, case.seconds = (first["returncode"], first["errors"],
+                                                  sum(r["seconds"] for r in
+                                                      case.by_mode.values()))
+    case.exact = all(r["exact"] for r in case.by_mode.values())
+    case.only_there = all(r["only_there"] for r in case.by_mode.values())
+    case.miss = "; ".join(f"{md}: {r['miss']}" if len(modes) > 1 else r["miss"]
+                          for md, r in case.by_mode.items() if r["miss"])
+    if len(modes) == 1:
+        case.by_mode = {}
     return case
 
 
@@ -257,6 +280,9 @@ def main() -> int:
     ap.add_argument("--only", nargs="+", help="mutation ids (default: all)")
     ap.add_argument("--no-baseline", action="store_true",
                     help="skip the clean checks of the unmutated templates")
+    ap.add_argument("--modes", nargs="+", default=["full"],
+                    choices=["full", "quick", "full-only"],
+                    help="cutlens check --mode(s) each case runs in (default: full)")
     ap.add_argument("--work", type=Path, help="work folder (default: a temporary one; its "
                     ".cutlens build cache makes a second run faster)")
     args = ap.parse_args()
@@ -270,7 +296,8 @@ def main() -> int:
                             text=True, cwd=checkout).stdout.strip()
     doc: dict = {"flashinfer": {"checkout": str(checkout), "version": commit},
                  "config": str(CONFIG.relative_to(REPO)), "tools": tool_versions(),
-                 "cpath": os.environ.get("CPATH", ""), "baseline": [], "cases": []}
+                 "cpath": os.environ.get("CPATH", ""), "modes": args.modes, "baseline": [],
+                 "cases": []}
     t_all = time.monotonic()
     if not args.no_baseline:
         for t, what in TEMPLATES.items():
@@ -282,7 +309,7 @@ def main() -> int:
                   f"{dt:6.1f} s", flush=True)
     todo = [m for m in MUTATIONS if not args.only or m.id in args.only]
     for m in todo:
-        case = mutate(work, m)
+        case = mutate(work, m, args.modes)
         case.seconds = round(case.seconds, 1)
         doc["cases"].append(asdict(case))
         print(f"{'exact' if case.exact else 'MISS ':5s} {m.id:28s} {case.seconds:6.1f} s "

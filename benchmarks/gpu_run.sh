@@ -24,7 +24,7 @@ python3 -m cutlens bench templates/gemm_sm90.cu.jinja "${SHAPES[@]}" --variants 
 BUILD=$!
 
 log "GPU tests"
-python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_bench_gpu.py > "$OUT/pytest_gpu.txt" 2>&1
+python3 -m pytest -q -p no:cacheprovider -m gpu tests/unit/test_bench_gpu.py > "$OUT/pytest_gpu.txt" 2>&1
 tail -1 "$OUT/pytest_gpu.txt"
 
 log "plain CUDA: copy, bias_act, softmax (large samples, every variant)"

@@ -77,7 +77,7 @@ if [ $DRY = 1 ] && [ "${DRY_BUILD:-1}" = 0 ]; then
   log "dry run done"; exit 0
 fi
 
-if [ $DRY = 0 ]; then  # cold builds: no build cache (a fresh GPU host has none anyway)
+if [ $DRY = 0 ] && [ "${KEEP_CACHE:-0}" != 1 ]; then  # cold builds (KEEP_CACHE=1: reuse a sweep's)
   log "cold: removing the build cache $ROOT/.cutlens/build"
   rm -rf "$ROOT/.cutlens/build"
 fi

@@ -56,6 +56,6 @@ print(json.dumps({
 }, indent=2))
 PY
 log "GPU tests"
-python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_bench_gpu.py > "$OUT/pytest_gpu.txt" 2>&1
+python3 -m pytest -q -p no:cacheprovider -m gpu tests/unit/test_bench_gpu.py > "$OUT/pytest_gpu.txt" 2>&1
 tail -3 "$OUT/pytest_gpu.txt"
 log done

@@ -1,7 +1,7 @@
 """Language server: keystroke -> Jinja-tier diagnostics latency over 200 edits of a 300-line
 template, and the server's idle RSS; with ``--flood``, how fast requests (hover, document
 symbols) are answered during a flood of 1,000 edits in about a second (the figure
-tests/test_faults_lsp.py used to assert, which flaked on a loaded machine).
+tests/lsp/test_faults_lsp.py used to assert, which flaked on a loaded machine).
 
 The server runs as a real subprocess over stdio (``python -m cutlens lsp``), driven by a
 pygls client. Each edit changes one literal line (a keystroke), and the clock runs from

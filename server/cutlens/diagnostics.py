@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 Severity = Literal["error", "warning", "info"]
 Source = Literal["jinja", "nvcc", "ptxas", "nvlink", "cutlens"]
@@ -21,7 +21,7 @@ class Related:
     message: str
     column: int = 0
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"file": self.file, "line": self.line, "column": self.column,
                 "message": self.message}
 
@@ -50,7 +50,7 @@ class Diagnostic:
         if self.end_line < self.line:
             self.end_line = self.line
 
-    def key(self) -> tuple:
+    def key(self) -> tuple[Any, ...]:
         """Identity used to merge the same problem reported by several samples/variants."""
         return (self.file, self.line, self.column, self.severity, self.source, self.code,
                 self.message)
@@ -63,7 +63,7 @@ class Diagnostic:
         v = ",".join(self.variants) or "*"
         return f"[{s}/{v}]"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "file": self.file,
             "line": self.line,
@@ -80,7 +80,7 @@ class Diagnostic:
         }
 
     @classmethod
-    def from_json(cls, d: dict) -> Diagnostic:
+    def from_json(cls, d: dict[str, Any]) -> Diagnostic:
         return cls(
             file=d["file"], line=d["line"], column=d.get("column", 0),
             end_line=d.get("end_line", 0), end_column=d.get("end_column", 0),
@@ -107,7 +107,7 @@ def merge(diags: Iterable[Diagnostic], all_samples: list[str] | None = None,
     lists of names (it is not specific), one seen in only some keeps them and is
     marked ``partial``.
     """
-    out: dict[tuple, Diagnostic] = {}
+    out: dict[tuple[Any, ...], Diagnostic] = {}
     for d in diags:
         k = d.key()
         if k in out:
@@ -131,6 +131,6 @@ def merge(diags: Iterable[Diagnostic], all_samples: list[str] | None = None,
     return sorted(result, key=sort_key)
 
 
-def sort_key(d: Diagnostic) -> tuple:
+def sort_key(d: Diagnostic) -> tuple[Any, ...]:
     """File, line, column, severity, message: the order every output uses."""
     return (d.file, d.line, d.column, SEVERITY_ORDER[d.severity], d.message, d.source)

@@ -6,7 +6,7 @@ is trusted unless ``--no-exec``; the language server takes it from its client (`
 the initialization options or settings; a client that says nothing is trusted, like the CLI;
 ``cutlens lsp --no-exec`` refuses whatever the client says). Untrusted, the Jinja tier still
 runs (sandboxed) and each template gets one notice (:mod:`cutlens.check.jinja_tier`). Which
-nvcc flags a template may pass is :mod:`cutlens.nvcc.flags`'s business.
+nvcc flags a template may pass is :mod:`cutlens.config.flags`'s business.
 """
 
 from __future__ import annotations

@@ -354,7 +354,7 @@ def check_outcome(client: InProcessClient, path: Path, uri: str, open_docs: dict
     pub = client.published(uri)
     assert pub is not None, "no diagnostics were published"
     assert pub["version"] == open_docs[uri], (pub["version"], open_docs[uri])
-    expected = expected_diagnostics(client.root, client.server.session.client_settings(),
+    expected = expected_diagnostics(client.root, dict(client.server.session.settings.project),
                                     path, final, overlays)
     assert pub["diagnostics"] == expected, (final, pub["diagnostics"], expected)
 

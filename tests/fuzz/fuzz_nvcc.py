@@ -26,7 +26,7 @@ SEVERITIES = {"error", "warning", "info"}
 MAX_LINE = 2**31 - 1
 
 #: (messages, errors, warnings, notes, chain frames, kernels with resources) per fixture,
-#: checked by hand against the outputs (see tests/test_nvcc_output.py for the details).
+#: checked by hand against the outputs (see tests/unit/test_nvcc_output.py for the details).
 KNOWN_COUNTS: dict[str, tuple[int, int, int, int, int, int]] = {
     "chain_block": (1, 1, 0, 0, 2, 0),
     "chain_elided": (1, 1, 0, 0, 10, 0),

@@ -14,15 +14,19 @@
   in the worker), :mod:`.finalists` (interleaved rounds after a sweep; the worker's side in
   :mod:`.rounds`), :mod:`.best` — the one rule for the best row.
 - :mod:`.report` — table, JSON, CSV, ``--compare`` and ``--plot`` (:mod:`.plot`);
-  :mod:`.progress` — the rich progress display; :mod:`.sweep` — ``collect``: run, store
-  and show each result as it arrives (torch-free).
+  :mod:`.progress` — the rich progress display; :mod:`.sweep` — ``store_guard``: store each
+  result as it arrives (torch-free).
+- :mod:`.project` — the one place a project config (plus command-line overrides) becomes
+  its build directory, nvcc jobs, compile pool, executor config and runner (the CLI and the
+  language server both call it); :mod:`.launch` opens an executor.
+- :mod:`.template_sweep` — a template's sweep: render, build, run each (sample, variant).
 
 The flow of ``cutlens bench``: render each (sample, variant) and record its call signature;
 compile in the pool; for each finished build ``run_request(signature, bench, template=...,
 template_hash=..., sample=..., variant=..., variant_name=...)`` plus one
-``baseline_request`` per sample; ``await collect(runner, requests, store=..., progress=...)``;
-then ``report.make_report(results, nvcc=...)`` and the formats. A :class:`Runner` belongs to
-one event loop.
+``baseline_request`` per sample, run through ``Runner.sweep`` and stored as they arrive
+(:func:`.template_sweep.sweep`); then ``report.make_report(results, nvcc=...)`` and the
+formats. A :class:`Runner` belongs to one event loop.
 
 Results are stored by :mod:`cutlens.results`.
 """

@@ -8,7 +8,7 @@ so the results, the store and the report are the same whichever executor ran the
         # (cutlens.bench.launch.open_executor)
         results = await sweep(plan, renderer, ex.compiler, ex.runner, store)
 
-- ``local``: nvcc jobs across every core (the :class:`~cutlens.compile.Compiler` pool, with
+- ``local``: nvcc jobs across every core (the :class:`~cutlens.nvcc.pool.Compiler` pool, with
   the project's build cache) and one bench worker process per GPU (``gpus``; an entry listed
   twice, or ``workers_per_gpu``, shares a GPU between workers).
 - ``ray``: compile tasks as Ray CPU tasks and bench workers as Ray actors holding one GPU each
@@ -20,9 +20,11 @@ Torch-free and ray-free.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 from cutlens.bench.runner import Runner
+from cutlens.errors import UsageError
+from cutlens.nvcc.pool import CompileJob, CompileResult
 
 EXECUTORS = ("local", "ray")
 
@@ -44,12 +46,29 @@ class ExecutorConfig:
 
     def __post_init__(self) -> None:
         if self.kind not in EXECUTORS:
-            raise ValueError(f"unknown executor {self.kind!r} (expected one of "
+            raise UsageError(f"unknown executor {self.kind!r} (expected one of "
                              f"{', '.join(EXECUTORS)})")
         if self.workers_per_gpu < 1:
-            raise ValueError("--workers-per-gpu must be at least 1")
+            raise UsageError("--workers-per-gpu must be at least 1")
         if self.workers is not None and self.workers < 1:
-            raise ValueError("--workers must be at least 1")
+            raise UsageError("--workers must be at least 1")
+
+
+class BuildCompiler(Protocol):
+    """What a sweep builds with: the local pool (:class:`cutlens.nvcc.pool.Compiler`) or
+    Ray's compile tasks (:class:`cutlens.bench.ray_executor.RayCompiler`)."""
+
+    async def compile(self, job: CompileJob) -> CompileResult:
+        """Build ``job`` (from the cache when it holds it)."""
+        ...
+
+    def hold(self, key: str) -> None:
+        """Keep the build ``key`` from eviction while a bench worker may load it."""
+        ...
+
+    def release(self, key: str) -> None:
+        """Undo :meth:`hold`."""
+        ...
 
 
 @dataclass
@@ -57,7 +76,7 @@ class Executor:
     """A compiler and a runner that belong together, and what to record about them."""
 
     name: str
-    compiler: Any  # Compiler, or anything with ``async compile(job) -> CompileResult``
+    compiler: BuildCompiler
     runner: Runner
 
     @property

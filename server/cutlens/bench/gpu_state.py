@@ -55,7 +55,7 @@ class GpuMonitor:
         """The device by UUID, else PCI bus id, else NVML index; None without NVML or
         without a match."""
         try:
-            import pynvml  # type: ignore[import-untyped]
+            import pynvml
         except ImportError:
             return None
         try:

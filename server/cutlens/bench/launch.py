@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from cutlens.bench.executor import Executor, ExecutorConfig, local_runner
+from cutlens.errors import UsageError
 from cutlens.nvcc.pool import Compiler
 
 
@@ -21,7 +22,7 @@ async def open_executor(cfg: ExecutorConfig, build_dir: Path, bench: bool = True
         try:
             from cutlens.bench.ray_executor import open_ray
         except ImportError as e:
-            raise ValueError(f"--executor ray needs Ray ({e}): pip install 'cutlens[ray]'"
+            raise UsageError(f"--executor ray needs Ray ({e}): pip install 'cutlens[ray]'"
                              ) from None
         async with open_ray(cfg, bench=bench) as ex:
             yield ex

@@ -195,7 +195,7 @@ class Marshalled:
         return out
 
 
-def marshal(signature: dict, device: str | torch.device, seed: int = 0) -> Marshalled:
+def marshal(signature: dict[str, Any], device: str | torch.device, seed: int = 0) -> Marshalled:
     """Allocate every buffer of ``signature`` on ``device``: random inputs, poisoned outputs."""
     try:
         kernel, library, raw_args = signature["kernel"], signature["library"], signature["args"]
@@ -212,7 +212,7 @@ def marshal(signature: dict, device: str | torch.device, seed: int = 0) -> Marsh
     return m
 
 
-def _marshal_arg(raw: dict, dev: torch.device, gen: torch.Generator) -> Arg:
+def _marshal_arg(raw: dict[str, Any], dev: torch.device, gen: torch.Generator) -> Arg:
     name, kind = raw.get("name"), raw.get("kind")
     if not name or kind not in (*BUFFER_KINDS, "size", "scalar"):
         raise SignatureError(f"bad argument {raw!r}")
@@ -241,7 +241,7 @@ def _marshal_arg(raw: dict, dev: torch.device, gen: torch.Generator) -> Arg:
                node=str(node) if node and node != name else None)
 
 
-def _scalar(name: str, raw: dict) -> Arg:
+def _scalar(name: str, raw: dict[str, Any]) -> Arg:
     ctype = SCALAR_CTYPES.get(str(raw.get("ctype")))
     if ctype is None:
         raise SignatureError(f"scalar argument {name!r}: unknown C type {raw.get('ctype')!r} "

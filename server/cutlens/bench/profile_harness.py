@@ -31,12 +31,12 @@ def run(request: dict[str, Any], warmup: int) -> None:
     for _ in range(warmup):
         call()
     torch.cuda.synchronize()
-    torch.cuda.profiler.start()  # type: ignore[no-untyped-call]
+    torch.cuda.profiler.start()
     try:
         call()
         torch.cuda.synchronize()
     finally:
-        torch.cuda.profiler.stop()  # type: ignore[no-untyped-call]
+        torch.cuda.profiler.stop()
     unload(lib)
 
 

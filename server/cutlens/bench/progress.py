@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cutlens.bench.report import fmt_ms, is_baseline, is_ok
+from cutlens.bench.best import is_ok
+from cutlens.bench.report import fmt_ms, is_baseline
 
 
 class SweepProgress:

@@ -125,21 +125,24 @@ def next_id() -> str:
     return f"r{next(_ids)}"
 
 
-def run_request(signature: dict, bench: dict, *, timing: TimingConfig | dict | None = None,
-                seed: int = 0, **context: Any) -> dict:
+def run_request(signature: dict[str, Any], bench: dict[str, Any], *,
+                timing: TimingConfig | dict[str, Any] | None = None,
+                seed: int = 0, **context: Any) -> dict[str, Any]:
     """A ``run`` request for a built variant; ``context`` (``template``, ``sample``,
     ``variant``, ``variant_name``, ...) comes back in the result unchanged."""
     return _request("run", signature, bench, timing, seed, context)
 
 
-def baseline_request(signature: dict, bench: dict, *, timing: TimingConfig | dict | None = None,
-                     seed: int = 0, **context: Any) -> dict:
+def baseline_request(signature: dict[str, Any], bench: dict[str, Any], *,
+                     timing: TimingConfig | dict[str, Any] | None = None,
+                     seed: int = 0, **context: Any) -> dict[str, Any]:
     """A ``baseline`` request: time ``bench["reference"]`` on the signature's tensors."""
     return _request("baseline", signature, bench, timing, seed, context)
 
 
-def _request(op: str, signature: dict, bench: dict, timing: TimingConfig | dict | None,
-             seed: int, context: dict) -> dict:
+def _request(op: str, signature: dict[str, Any], bench: dict[str, Any],
+             timing: TimingConfig | dict[str, Any] | None,
+             seed: int, context: dict[str, Any]) -> dict[str, Any]:
     if isinstance(timing, TimingConfig):
         timing = timing.to_json()
     req = {"op": op, "id": context.pop("id", None) or next_id(), "signature": signature,
@@ -149,7 +152,7 @@ def _request(op: str, signature: dict, bench: dict, timing: TimingConfig | dict 
     return req
 
 
-def error_result(req: dict, error: str, **extra: Any) -> dict:
+def error_result(req: dict[str, Any], error: str, **extra: Any) -> dict[str, Any]:
     """A result with no figures, for a request that failed outside the kernel."""
     out: dict[str, Any] = {f: None for f in RESULT_FIELDS}
     out.update({"id": req.get("id"), "op": req.get("op"), "error": error})
@@ -157,6 +160,6 @@ def error_result(req: dict, error: str, **extra: Any) -> dict:
     return out
 
 
-def context_of(req: dict) -> dict:
+def context_of(req: dict[str, Any]) -> dict[str, Any]:
     """The request's non-protocol keys, which the runner copies into the result."""
     return {k: v for k, v in req.items() if k not in PROTOCOL_KEYS}

@@ -1,7 +1,7 @@
 """``cutlens bench --executor ray``: compile as Ray CPU tasks, benchmark on Ray GPU actors.
 
 - **Compile**: each unit is a Ray task (``num_cpus=1``, ``max_retries``) that runs the
-  ordinary :class:`~cutlens.compile.Compiler` on its node, over a node-local build cache, and
+  ordinary :class:`~cutlens.nvcc.pool.Compiler` on its node, over a node-local build cache, and
   returns the compile result plus the library's bytes as a second object. The driver keeps
   only a reference to the bytes (named by their sha256: the artifact becomes
   ``ray-object:<sha256>``); no filesystem is shared.
@@ -42,6 +42,7 @@ from ray.exceptions import RayError
 from cutlens.bench.executor import Executor, ExecutorConfig
 from cutlens.bench.protocol import error_result
 from cutlens.bench.runner import Runner
+from cutlens.errors import UsageError
 from cutlens.nvcc.cache import atomic_write
 from cutlens.nvcc.output import CompilerMessage
 from cutlens.nvcc.pool import CompileJob, Compiler, CompileResult
@@ -61,7 +62,7 @@ def node_dir(*parts: str) -> Path:
     return path
 
 
-def compile_on_node(job: CompileJob, cache_dir: str | None) -> tuple[dict, bytes]:
+def compile_on_node(job: CompileJob, cache_dir: str | None) -> tuple[dict[str, Any], bytes]:
     """The compile task: build ``job`` here; (the result as JSON and the library's
     ``sha256``, the library's bytes or ``b""``)."""
     res = Compiler(cache_dir or node_dir("build"), jobs=1).compile_sync(job)
@@ -122,8 +123,15 @@ class RayCompiler:
         self._task = ray.remote(num_returns=2, num_cpus=num_cpus,
                                 max_retries=max_retries)(compile_on_node)
 
+    def hold(self, key: str) -> None:
+        """Nothing to keep: a built library lives in Ray's object store."""
+
+    def release(self, key: str) -> None:
+        """Nothing was held."""
+
     async def compile(self, job: CompileJob) -> CompileResult:
-        meta_ref, lib_ref = self._task.remote(job, self.cache_dir)
+        refs: Any = self._task.remote(job, self.cache_dir)  # num_returns=2
+        meta_ref, lib_ref = refs
         try:
             meta = await _get(meta_ref)
         except asyncio.CancelledError:
@@ -150,7 +158,7 @@ class BenchActor:
         """Start the worker process; why it failed, or None."""
         return (await self.runner.start())[0]
 
-    async def run(self, req: dict, lib: bytes | None, sha: str) -> dict:
+    async def run(self, req: dict[str, Any], lib: bytes | None, sha: str) -> dict[str, Any]:
         """Run one request, its library (``lib``, named ``sha``) written to this node."""
         req = dict(req)
         if lib is not None:
@@ -165,7 +173,7 @@ class BenchActor:
             self.busy.pop(str(req.get("id")), None)
         return {**resp, "host": socket.gethostname(), "ray_pid": os.getpid()}
 
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
         """This actor's process, its worker's, and the requests it is serving (id -> seconds
         since each started)."""
         slot = self.runner.slots[0]
@@ -213,7 +221,8 @@ class RaySlot:
         except RayError as e:
             return f"ray: {e}"
 
-    async def request(self, req: dict, timeout_s: float, restart: bool = True) -> dict:
+    async def request(self, req: dict[str, Any], timeout_s: float,
+                      restart: bool = True) -> dict[str, Any]:
         """Send ``req`` to the actor; Ray failures become error results."""
         lib = str((req.get("signature") or {}).get("library") or "")
         sha = lib[len(ARTIFACT_PREFIX):] if lib.startswith(ARTIFACT_PREFIX) else ""
@@ -232,11 +241,11 @@ class RaySlot:
             if sha:
                 self.artifacts.release(sha)
         self.last_gpu = resp.get("gpu") or self.last_gpu
-        return resp
+        return dict(resp)
 
-    async def state(self) -> dict:
+    async def state(self) -> dict[str, Any]:
         """The actor's :meth:`BenchActor.state` (starting it)."""
-        return await _get(self._actor().state.remote())
+        return dict(await _get(self._actor().state.remote()))
 
     async def close(self) -> None:
         if self.actor is None:
@@ -263,7 +272,8 @@ def worker_count(cfg: ExecutorConfig) -> int:
     """``cfg.workers``, else the cluster's units of ``gpu_resource`` x ``workers_per_gpu``."""
     if cfg.workers is not None:
         return cfg.workers
-    return int(ray.cluster_resources().get(cfg.gpu_resource, 0) * cfg.workers_per_gpu)
+    resources = ray.cluster_resources()
+    return int(resources.get(cfg.gpu_resource, 0) * cfg.workers_per_gpu)
 
 
 def _needs(cfg: ExecutorConfig) -> dict[str, Any]:
@@ -283,7 +293,7 @@ async def open_ray(cfg: ExecutorConfig, bench: bool = True,
     try:
         n = worker_count(cfg)
         if bench and n < 1:
-            raise ValueError(f"the Ray cluster has no {cfg.gpu_resource!r} resource: no bench "
+            raise UsageError(f"the Ray cluster has no {cfg.gpu_resource!r} resource: no bench "
                              "worker can run (--gpu-resource, --workers)")
         artifacts = Artifacts()
         cls = ray.remote(max_restarts=RETRIES, max_task_retries=RETRIES, **_needs(cfg))(

@@ -24,8 +24,12 @@ The report is the JSON document::
      "results": [{"template", "sample", "variant", "variant_name", "ms", "ms_min", "spread_pct",
                   "tflops", "gbps", "workspace_bytes", "verified", "error",
                   "sol_pct", "bound", "stable", "gpu_state",   # always present (may be null)
-                  "regs", "smem", "spills", "sweep_ms", "finalist", ...}],
+                  "regs", "smem", "spills", "sweep_ms", "finalist", "build",
+                  "compile": {"seconds", "cached", "phases": {"<phase>": s},
+                              "top_instantiations": [[name, s]], "top_headers": [[name, s]],
+                              "shapes": "generic" | "static", "static_sizes"}, ...}],
                                                      # sorted by latency, failures last
+     "compile_summary": {...},                       # cutlens bench: bench/compile_summary.py
      "baseline": {"<sample>": {"ms", "tflops", "gbps"}}}
 
 ``sol_pct`` / ``bound``: share of the nearer measured ceiling (:mod:`.ceilings`); ``stable``:
@@ -57,10 +61,10 @@ from cutlens.bench.ceilings import ceilings_text, ratio_text, sol_text
 ROW_KEYS = ("template", "sample", "variant", "variant_name", "ms", "ms_min", "spread_pct",
             "tflops", "gbps", "workspace_bytes", "verified", "error", "regs", "smem", "spills",
             "build", "sol_pct", "bound", "compute_pct", "memory_pct", "dtype", "stable",
-            "attempts", "gpu_state", "sweep_ms", "finalist")
+            "attempts", "gpu_state", "sweep_ms", "finalist", "compile")
 #: Row keys left out of a row when None (the others are always there: the JSON contract).
 _OPTIONAL = ("regs", "smem", "spills", "build", "compute_pct", "memory_pct", "dtype",
-             "attempts", "sweep_ms", "finalist")
+             "attempts", "sweep_ms", "finalist", "compile")
 CSV_KEYS = ("kind", "template", "sample", "variant_name", "variant", "ms", "ms_min",
             "spread_pct", "tflops", "gbps", "sol_pct", "bound", "stable", "workspace_bytes",
             "regs", "smem", "spills", "verified", "error", "best")
@@ -73,7 +77,7 @@ def is_baseline(result: Mapping[str, Any]) -> bool:
 
 
 def _row(result: Mapping[str, Any]) -> dict[str, Any]:
-    row = {k: result.get(k) for k in ROW_KEYS}
+    row: dict[str, Any] = {k: result.get(k) for k in ROW_KEYS}
     if row["variant"] is None:
         row["variant"] = {}
     if not row["variant_name"]:
@@ -88,7 +92,7 @@ def _variant_label(variant: Mapping[str, Any]) -> str:
     return ",".join(f"{k}={v}" for k, v in variant.items()) or "default"
 
 
-def sort_key(row: Mapping[str, Any]) -> tuple:
+def sort_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
     """Fastest ok rows first; failures after, by name."""
     ok = is_ok(row)
     return (not ok, row["ms"] if ok else math.inf, str(row.get("sample") or ""),
@@ -105,7 +109,7 @@ def make_report(results: Iterable[Mapping[str, Any]], *, gpu: str | None = None,
     ``executor`` / ``workers``: what ran the sweep (``local`` or ``ray``, how many bench
     workers). ``sweep``: the sweep's figures (``SweepStats.to_json()``), added as they are,
     with ``best`` (each sample's fastest ok variant against the torch baseline)."""
-    by_key: dict[tuple, dict] = {}
+    by_key: dict[tuple[Any, ...], dict[str, Any]] = {}
     base = {}
     for r in results:  # a row emitted again (a finalist's round figures) replaces the first
         if gpu is None and r.get("gpu"):
@@ -126,10 +130,11 @@ def make_report(results: Iterable[Mapping[str, Any]], *, gpu: str | None = None,
     return rep
 
 
-def _best_vs_torch(rows: list[dict], base: Mapping[str, Mapping[str, Any]]) -> dict:
+def _best_vs_torch(rows: list[dict[str, Any]], base: Mapping[str, Mapping[str, Any]]) -> dict[str,
+                   Any]:
     """Each sample's best row against the reference: from the finalists' interleaved rounds
     (``interval``, ``tie``) where they ran, else from the sweep's figures."""
-    best: dict[str, dict] = {}
+    best: dict[str, dict[str, Any]] = {}
     for s, row in _best_of(rows).items():
         torch_ms = (base.get(s) or {}).get("ms")
         fin = row.get("finalist") or {}
@@ -152,7 +157,7 @@ def _baseline_entry(b: Mapping[str, Any]) -> dict[str, Any]:
     return entry
 
 
-def best_rows(report: Mapping[str, Any]) -> dict[str, dict]:
+def best_rows(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """The best row of each sample (:func:`cutlens.bench.best.best_rows`)."""
     return _best_of(report["results"])
 
@@ -378,8 +383,8 @@ class Comparison:
     regressions: list[Change] = field(default_factory=list)
     improvements: list[Change] = field(default_factory=list)
     unchanged: list[Change] = field(default_factory=list)
-    missing: list[tuple] = field(default_factory=list)   # in the baseline only
-    new: list[tuple] = field(default_factory=list)       # in this report only
+    missing: list[tuple[Any, ...]] = field(default_factory=list)   # in the baseline only
+    new: list[tuple[Any, ...]] = field(default_factory=list)       # in this report only
 
     @property
     def exit_code(self) -> int:
@@ -395,7 +400,7 @@ class Comparison:
                 "missing": [list(k) for k in self.missing], "new": [list(k) for k in self.new]}
 
 
-def _keyed(report: Mapping[str, Any], with_template: bool) -> dict[tuple, dict]:
+def _keyed(report: Mapping[str, Any], with_template: bool) -> dict[tuple[Any, ...], dict[str, Any]]:
     out = {}
     for row in report["results"]:
         key = (str(row.get("sample") or ""), str(row.get("variant_name") or ""))

@@ -42,8 +42,9 @@ from pathlib import Path
 from typing import Any
 
 from cutlens.bench.protocol import context_of, error_result, next_id
+from cutlens.errors import UsageError
 
-log = logging.getLogger("cutlens.bench")
+log = logging.getLogger(__name__)
 
 #: Directory holding the ``cutlens`` package, put on the workers' PYTHONPATH.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -54,8 +55,7 @@ _GPU_LINE = re.compile(r"^GPU (\d+):", re.M)
 def visible_gpus(env: dict[str, str] | None = None) -> list[str]:
     """``CUDA_VISIBLE_DEVICES`` entries to give one worker each: the environment's list when
     set, else one per ``nvidia-smi -L`` line; empty when neither finds a GPU."""
-    env = os.environ if env is None else env
-    cvd = env.get("CUDA_VISIBLE_DEVICES")
+    cvd = (os.environ if env is None else env).get("CUDA_VISIBLE_DEVICES")
     if cvd is not None:
         entries = [e.strip() for e in cvd.split(",") if e.strip()]
         return [] if entries[:1] == ["-1"] else entries
@@ -74,7 +74,7 @@ def parse_gpus(spec: str | None) -> list[str] | None:
         return None
     ids = [e.strip() for e in spec.split(",")]
     if not all(ids):
-        raise ValueError(f"--gpus {spec!r}: expected 'all' or a comma-separated list of GPUs")
+        raise UsageError(f"--gpus {spec!r}: expected 'all' or a comma-separated list of GPUs")
     return ids
 
 
@@ -106,8 +106,8 @@ class WorkerSlot:
         self.hello: dict[str, Any] = {}
         self.starts = 0
         self.stderr_tail: deque[str] = deque(maxlen=200)
-        self._stderr_task: asyncio.Task | None = None
-        self._warm_task: asyncio.Task | None = None
+        self._stderr_task: asyncio.Task[Any] | None = None
+        self._warm_task: asyncio.Task[Any] | None = None
         self._lock = asyncio.Lock()
 
     @property
@@ -147,6 +147,7 @@ class WorkerSlot:
             limit=_STREAM_LIMIT)
         self._stderr_task = asyncio.create_task(self._drain_stderr(self.proc))
         try:
+            assert self.proc.stdout is not None  # started with stdout=PIPE
             line = await asyncio.wait_for(self.proc.stdout.readline(), self.start_timeout_s)
             if not line:
                 rc = await self.proc.wait()
@@ -237,7 +238,8 @@ class WorkerSlot:
         async with self._lock:
             await self.stop()
 
-    async def request(self, req: dict, timeout_s: float, restart: bool = True) -> dict:
+    async def request(self, req: dict[str, Any], timeout_s: float,
+                      restart: bool = True) -> dict[str, Any]:
         """Send one request and wait for its answer; every failure becomes an error result.
         After the worker dies, a replacement starts in the background when ``restart``."""
         resp = await self._request(req, timeout_s)
@@ -245,7 +247,7 @@ class WorkerSlot:
             self.restart_soon()  # it died serving this request (crash, time-out, fault)
         return resp
 
-    async def _request(self, req: dict, timeout_s: float) -> dict:
+    async def _request(self, req: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         async with self._lock:
             failure = await self._ensure_started()
             if failure is not None:
@@ -270,7 +272,7 @@ class WorkerSlot:
                 await self._finish_stderr()
                 return error_result(req, crash_reason(rc), log=self.log_tail())
             try:
-                resp = json.loads(line)
+                resp: dict[str, Any] = json.loads(line)
             except json.JSONDecodeError:
                 await self.kill()
                 return error_result(req, f"bad worker answer: {line[:200]!r}")
@@ -315,7 +317,7 @@ class Runner:
             self.slots: list[Any] = list(slots)
             return
         if workers_per_gpu < 1:
-            raise ValueError("workers_per_gpu must be at least 1")
+            raise UsageError("workers_per_gpu must be at least 1")
         if device == "cpu":
             ids: list[str | None] = [None] * max(1, workers or 1)
         else:
@@ -348,7 +350,7 @@ class Runner:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def run(self, req: dict) -> dict:
+    async def run(self, req: dict[str, Any]) -> dict[str, Any]:
         """Run one request on the next free worker; never raises for a failed kernel."""
         if self._closed:
             raise RuntimeError("runner is closed")
@@ -370,20 +372,20 @@ class Runner:
         workers' start (torch import, CUDA context) behind the compile."""
         return list(await asyncio.gather(*(s.ensure_started() for s in self.slots)))
 
-    async def info(self) -> list[dict]:
+    async def info(self) -> list[dict[str, Any]]:
         """Each worker's ``info`` answer (starting the workers)."""
         return list(await asyncio.gather(
             *(s.request({"op": "info", "id": next_id()}, self.timeout_s) for s in self.slots)))
 
-    async def sweep(self, requests: Iterable[dict] | AsyncIterable[dict]
-                    ) -> AsyncIterator[dict]:
+    async def sweep(self, requests: Iterable[dict[str, Any]] | AsyncIterable[dict[str, Any]]
+                    ) -> AsyncIterator[dict[str, Any]]:
         """Run requests as they arrive (e.g. as builds finish compiling), on all workers at
         once; yield each result as soon as it is ready (completion order)."""
         done: asyncio.Queue[Any] = asyncio.Queue()
-        tasks: set[asyncio.Task] = set()
+        tasks: set[asyncio.Task[Any]] = set()
         end = object()
 
-        async def one(req: dict) -> None:
+        async def one(req: dict[str, Any]) -> None:
             try:
                 done.put_nowait(await self.run(req))
             except Exception as e:
@@ -402,7 +404,7 @@ class Runner:
                 done.put_nowait(e)
             done.put_nowait(end)
 
-        def _spawn(req: dict) -> None:
+        def _spawn(req: dict[str, Any]) -> None:
             task = asyncio.create_task(one(req))
             tasks.add(task)
 
@@ -424,10 +426,6 @@ class Runner:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(feeder, *tasks, return_exceptions=True)
-
-    async def run_all(self, requests: Iterable[dict] | AsyncIterable[dict]) -> list[dict]:
-        """All results of :meth:`sweep`, in completion order."""
-        return [r async for r in self.sweep(requests)]
 
     async def close(self) -> None:
         """Stop every worker."""

@@ -10,7 +10,6 @@ Torch-free: only the runner's worker processes touch CUDA.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from cutlens.bench.ceilings import report_ceilings, signature_dtype, speed_of_light
+from cutlens.bench.compile_summary import runtime_hints
+from cutlens.bench.executor import BuildCompiler
 from cutlens.bench.finalists import final_round
 from cutlens.bench.protocol import TimingConfig, baseline_request, error_result, run_request
 from cutlens.bench.runner import Runner
@@ -25,8 +26,8 @@ from cutlens.bench.sweep import store_guard
 from cutlens.check.grid_validity import builds, grid_warnings
 from cutlens.check.jinja_tier import jinja_check
 from cutlens.nvcc.mapping import map_result
-from cutlens.nvcc.options import compile_options, job_for
-from cutlens.nvcc.pool import CompileJob, Compiler, CompileResult, Mode
+from cutlens.nvcc.options import compile_options, job_for, unit_id
+from cutlens.nvcc.pool import CompileJob, CompileResult, Mode
 from cutlens.nvcc.toolchain import find_nvcc, nvcc_version
 from cutlens.render.hooks import HookError
 from cutlens.render.renderer import RenderedUnit, Renderer, RenderFailure
@@ -42,6 +43,9 @@ class SweepPlan:
     template: Template
     selection: Selection = field(default_factory=Selection)
     baseline: bool = True
+    #: Shape-generic builds (samples differing only in sizes share one); False, or the
+    #: template's ``[bench] static_sizes = true``, compiles each sample's sizes in.
+    shape_generic: bool = True
     #: Time the finalists and the reference again in interleaved rounds after the sweep
     #: (:mod:`cutlens.bench.finalists`); None: on a GPU only. Never on a runner whose
     #: workers cannot take several libraries in one request (Ray).
@@ -50,7 +54,8 @@ class SweepPlan:
     def units(self, renderer: Renderer) -> tuple[list[RenderedUnit], list[RenderFailure]]:
         """Rendered units of the selected pairs (only those are rendered), and the selected
         pairs that failed to render."""
-        jc = jinja_check(self.template, renderer, self.selection)
+        generic = self.shape_generic and not self.template.bench.static_sizes
+        jc = jinja_check(self.template, renderer, self.selection, shape_generic=generic)
         return jc.units, jc.failures
 
 
@@ -69,6 +74,8 @@ class SweepStats:
     variants: int = 0
     #: Variants the front end found cannot compile: skipped, never compiled.
     invalid: int = 0
+    #: Variant keys that could be runtime parameters (:mod:`cutlens.bench.compile_summary`).
+    hints: list[dict[str, Any]] = field(default_factory=list)
     #: This GPU's measured ceilings (:mod:`cutlens.bench.ceilings`; None without a GPU) and
     #: each sample's finalists (:mod:`cutlens.bench.finalists`).
     ceilings: dict[str, Any] | None = None
@@ -94,11 +101,7 @@ def build_groups(units: list[RenderedUnit], options: Any,
     groups: dict[str, tuple[CompileJob, list[RenderedUnit]]] = {}
     for u in units:
         job = job_for(u, mode, options(u) if callable(options) else options)
-        h = hashlib.sha256(job.name.encode() + b"\0" + job.source.encode() + b"\0" +
-                           repr(job.options).encode())
-        for name in sorted(job.companions):
-            h.update(b"\0" + name.encode() + b"\0" + job.companions[name].encode())
-        groups.setdefault(h.hexdigest(), (job, []))[1].append(u)
+        groups.setdefault(unit_id(job), (job, []))[1].append(u)
     return list(groups.values())
 
 
@@ -110,15 +113,30 @@ def _resources(res: CompileResult) -> dict[str, Any]:
             "spills": main.spill_stores + main.spill_loads}
 
 
+def compile_json(u: RenderedUnit, res: CompileResult) -> dict[str, Any]:
+    """A row's ``compile``: nvcc's seconds (the original run's for a cached build), its
+    phases, costliest instantiations and headers, and whether the sizes are arguments."""
+    out: dict[str, Any] = {
+        "seconds": round(res.duration_s, 3), "cached": res.cached,
+        "phases": dict(res.phases),
+        "top_instantiations": [[n, s] for n, s in res.top_instantiations],
+        "top_headers": [[n, s] for n, s in res.top_headers]}
+    if u.shapes:
+        out["shapes"] = u.shapes
+    if u.static_sizes:
+        out["static_sizes"] = u.static_sizes
+    return out
+
+
 def timing_from(template: Template) -> TimingConfig:
     return TimingConfig.from_json(template.config.bench.timing())
 
 
-async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner: Runner,
+async def sweep(plan: SweepPlan, renderer: Renderer, compiler: BuildCompiler, runner: Runner,
                 store: ResultStore | None = None,
-                on_result: Callable[[dict], None] | None = None,
+                on_result: Callable[[dict[str, Any]], None] | None = None,
                 on_planned: Callable[[int], None] | None = None,
-                stats: SweepStats | None = None) -> list[dict]:
+                stats: SweepStats | None = None) -> list[dict[str, Any]]:
     """Benchmark the plan; returns every result (variants, failures and baselines).
     ``stats`` (filled in when given): wall time, builds, compiles."""
     t0 = time.monotonic()
@@ -142,12 +160,12 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
         u.sample.name: u for u in units if u.signature is not None}
     if on_planned is not None:
         on_planned(len(units) + len(baselines) + len(failures))
-    results: list[dict] = []
+    results: list[dict[str, Any]] = []
 
     keep = store_guard(store)
-    sent: dict[tuple[str, str], dict] = {}  # run and baseline requests, for the finalists
+    sent: dict[tuple[str, str], dict[str, Any]] = {}  # run and baseline requests, for the finalists
 
-    def emit(r: dict) -> None:
+    def emit(r: dict[str, Any]) -> None:
         full = {**record, **r}
         if stats.ceilings and full.get("ms") is not None:
             full.update(speed_of_light(full, stats.ceilings))
@@ -156,7 +174,7 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
         if on_result is not None:
             on_result(full)
 
-    def replace(r: dict) -> None:
+    def replace(r: dict[str, Any]) -> None:
         """A finalist's (or the reference's) row again, with the round's figures."""
         full = {**r}
         if stats.ceilings:
@@ -177,18 +195,18 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
         emit(r)
     groups = build_groups(units, lambda u: compile_options(t, u))
     stats.builds, stats.variants = len(groups), len(units)
+    stats.hints = await asyncio.to_thread(runtime_hints, units)
     held: list[str] = []  # builds a bench worker will load: kept from cache eviction
-    hold = getattr(compiler, "hold", None)
 
     baseline_reqs = [baseline_request(sig, bench, timing=timing, sample=name,
                                       variant_name="torch", kind="baseline",
                                       dtype=signature_dtype(sig))
                      for name, u in baselines.items() if (sig := _signature(u, ""))]
 
-    def baseline_requests() -> list[dict]:
+    def baseline_requests() -> list[dict[str, Any]]:
         return list(baseline_reqs)
 
-    async def requests() -> AsyncIterator[dict]:
+    async def requests() -> AsyncIterator[dict[str, Any]]:
         # The torch baselines go right after the first build's variants: timed on a GPU
         # that is running the sweep's kernels, as the variants are (not on one idle through
         # the compile), and before most of them.
@@ -204,8 +222,8 @@ async def sweep(plan: SweepPlan, renderer: Renderer, compiler: Compiler, runner:
                     req = _request_for(u, res, bench, timing, emit)
                     if req is not None:
                         sent[(u.sample.name, u.variant.name)] = req
-                        if hold is not None and res.key and res.key not in held:
-                            hold(res.key)
+                        if res.key and res.key not in held:
+                            compiler.hold(res.key)
                             held.append(res.key)
                         yield req
                 while pending_baselines and res.ok:
@@ -253,12 +271,13 @@ async def _ceilings(runner: Runner, units: list[RenderedUnit],
     return resp.get("ceilings") if not resp.get("error") else None
 
 
-def _request_for(u: RenderedUnit, res: CompileResult, bench: dict, timing: TimingConfig,
-                 emit: Callable[[dict], None]) -> dict | None:
+def _request_for(u: RenderedUnit, res: CompileResult, bench: dict[str, Any], timing: TimingConfig,
+                 emit: Callable[[dict[str, Any]], None]) -> dict[str, Any] | None:
     """The run request of one variant of a finished build (its own runtime arguments), or
     None after emitting why it cannot run."""
     ctx = {"sample": u.sample.name, "variant": u.variant.values,
-           "variant_name": u.variant.name, "build": res.key[:16], **_resources(res)}
+           "variant_name": u.variant.name, "build": res.key[:16], **_resources(res),
+           "compile": compile_json(u, res)}
     if not res.ok or res.artifact is None:
         errs = [m for m in map_result(u, res) if m.severity == "error"]
         first = errs[0].message if errs else "build failed"
@@ -276,7 +295,7 @@ def _request_for(u: RenderedUnit, res: CompileResult, bench: dict, timing: Timin
                        dtype=signature_dtype(sig), **ctx)
 
 
-def drop_invalid(t: Template, units: list[RenderedUnit], compiler: Compiler,
+def drop_invalid(t: Template, units: list[RenderedUnit], compiler: BuildCompiler,
                  ) -> tuple[list[RenderedUnit], list[dict[str, Any]]]:
     """The units whose build can compile, and a result row for each variant the front end
     found cannot because of its keys (:mod:`cutlens.check.grid_validity`): those are never
@@ -298,7 +317,7 @@ def drop_invalid(t: Template, units: list[RenderedUnit], compiler: Compiler,
     return keep, rows
 
 
-async def build_all(plan: SweepPlan, renderer: Renderer, compiler: Compiler,
+async def build_all(plan: SweepPlan, renderer: Renderer, compiler: BuildCompiler,
                     skipped: list[dict[str, Any]] | None = None,
                     ) -> list[tuple[RenderedUnit, CompileResult]]:
     """Build the plan's units (in the compile pool) without running them: a CPU machine can
@@ -314,7 +333,7 @@ async def build_all(plan: SweepPlan, renderer: Renderer, compiler: Compiler,
     return [(u, res) for (_, us), res in zip(groups, results, strict=True) for u in us]
 
 
-def _signature(u: RenderedUnit, library: str) -> dict:
+def _signature(u: RenderedUnit, library: str) -> dict[str, Any]:
     if u.call is not None:  # the unit says how it is called (a render driver's case)
         sig = dict(u.call)
     else:

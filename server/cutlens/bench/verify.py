@@ -99,10 +99,12 @@ def run_reference(code: Any, m: Marshalled) -> dict[str, torch.Tensor]:
     each output by name."""
     placeholders = {}
     for a in m.outputs:
-        ph = torch.empty_strided(a.view.shape, a.view.stride(), dtype=a.view.dtype,
-                                 device=a.view.device)
+        view = a.view
+        assert view is not None  # an output is a buffer
+        ph = torch.empty_strided(view.shape, view.stride(), dtype=view.dtype,
+                                 device=view.device)
         if a.kind == "inout":
-            ph.copy_(a.view)
+            ph.copy_(view)
         else:
             fill_poison(ph)
         placeholders[a.name] = ph
@@ -140,6 +142,7 @@ def compare(m: Marshalled, expected: dict[str, torch.Tensor], atol: float | None
     worst = 0.0
     for a in m.outputs:
         out, ref = a.view, expected[a.name]
+        assert out is not None  # an output is a buffer
         if tuple(ref.shape) != tuple(out.shape):
             return Check(False, math.inf, f"{a.name}: reference shape {tuple(ref.shape)} "
                                           f"!= output shape {tuple(out.shape)}")

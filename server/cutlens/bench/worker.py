@@ -97,7 +97,7 @@ class Worker:
         self._monitor: GpuMonitor | bool | None = False  # False: not opened yet
 
     # ---- per-device plumbing -------------------------------------------------------------
-    def _dev(self, req: dict) -> str:
+    def _dev(self, req: dict[str, Any]) -> str:
         dev = str(req.get("device") or self.device)
         if dev.startswith("cuda") and not torch.cuda.is_available():
             raise SignatureError("CUDA is not available in the worker")
@@ -155,7 +155,7 @@ class Worker:
         return buf.zero_
 
     # ---- ops -----------------------------------------------------------------------------
-    def handle(self, req: dict) -> dict:
+    def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         op = req.get("op")
         try:
             if op == "run":
@@ -179,7 +179,7 @@ class Worker:
             extra = {"fatal": True} if fatal else {}
             return error_result(req, reason, **extra)
 
-    def info(self, req: dict | None = None) -> dict:
+    def info(self, req: dict[str, Any] | None = None) -> dict[str, Any]:
         dev = str((req or {}).get("device") or self.device)
         out: dict[str, Any] = {"device": dev, "pid": os.getpid(), "torch": torch.__version__,
                                "cuda": torch.version.cuda}
@@ -197,7 +197,7 @@ class Worker:
         out["driver"] = (mon.driver if mon is not None else None) or f"cuda {torch.version.cuda}"
         return out
 
-    def run(self, req: dict) -> dict:
+    def run(self, req: dict[str, Any]) -> dict[str, Any]:
         """Workspace query, allocate, run once, verify, time."""
         dev = self._dev(req)
         cfg = TimingConfig.from_json(req.get("timing"))
@@ -238,8 +238,9 @@ class Worker:
 
         return call, ws_bytes, [args, workspace]
 
-    def _run_loaded(self, req: dict, dev: str, cfg: TimingConfig, spec: dict, m: Marshalled,
-                    fn: Any) -> dict:
+    def _run_loaded(self, req: dict[str, Any], dev: str, cfg: TimingConfig, spec: dict[str, Any],
+                    m: Marshalled,
+                    fn: Any) -> dict[str, Any]:
         call, ws_bytes, _keep = self.kernel_call(dev, m, fn)
 
         reference = (spec.get("reference") or "").strip()
@@ -263,7 +264,7 @@ class Worker:
         out.update(_perf(spec, namespace(m), timing.timing.ms, out, m))
         return out
 
-    def baseline(self, req: dict) -> dict:
+    def baseline(self, req: dict[str, Any]) -> dict[str, Any]:
         """Time the reference expression itself on the signature's tensors."""
         dev = self._dev(req)
         cfg = TimingConfig.from_json(req.get("timing"))
@@ -286,7 +287,7 @@ class Worker:
         out.update(_perf(spec, namespace(m, expected), timing.timing.ms, out, m))
         return out
 
-    def reference_call(self, req: dict) -> Any:
+    def reference_call(self, req: dict[str, Any]) -> Any:
         """A no-argument call of the request's reference expression on its tensors."""
         dev = self._dev(req)
         spec = req.get("bench") or {}
@@ -297,7 +298,7 @@ class Worker:
         return lambda: exec(code, dict(base))
 
 
-def _with_timing(out: dict, measured: Measured | None) -> dict:
+def _with_timing(out: dict[str, Any], measured: Measured | None) -> dict[str, Any]:
     if measured is None:
         out.update(ms=None, ms_min=None, ms_max=None, spread_pct=None, iters=0, tflops=None,
                    gbps=None, stable=None, gpu_state=None)
@@ -316,7 +317,8 @@ def node_bytes(m: Marshalled) -> int:
                if a.is_buffer and a.view is not None)
 
 
-def _perf(spec: dict, ns: dict, ms: float, out: dict, m: Marshalled | None = None) -> dict:
+def _perf(spec: dict[str, Any], ns: dict[str, Any], ms: float, out: dict[str, Any],
+          m: Marshalled | None = None) -> dict[str, Any]:
     """TFLOP/s and GB/s from the template's ``flops`` / ``bytes`` expressions; without
     ``bytes``, the buffers' own sizes (``bytes_from: nodes``)."""
     res: dict[str, Any] = {"tflops": None, "gbps": None}
@@ -351,7 +353,7 @@ def _claim_stdout() -> IO[str]:
 
 def serve(worker: Worker, inp: IO[bytes], out: IO[str]) -> int:
     """Answer requests until EOF or ``{"op": "exit"}``; exit status 3 after a fatal error."""
-    def send(obj: dict) -> None:
+    def send(obj: dict[str, Any]) -> None:
         out.write(json.dumps(obj, default=str) + "\n")
         out.flush()
 

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from cutlens import __version__
 from cutlens.diagnostics import Diagnostic
@@ -25,7 +26,7 @@ def _rel(path: str, base: Path | None) -> str:
     return path if rel.startswith("..") else rel
 
 
-def summary(diags: list[Diagnostic], templates: int = 0) -> dict:
+def summary(diags: list[Diagnostic], templates: int = 0) -> dict[str, Any]:
     c = Counter(d.severity for d in diags)
     return {"templates": templates, "errors": c.get("error", 0),
             "warnings": c.get("warning", 0), "infos": c.get("info", 0)}
@@ -41,13 +42,16 @@ def _paint(text: str, style: str, color: bool) -> str:
 
 
 def text(diags: Iterable[Diagnostic], base: Path | None = None, color: bool = False) -> str:
-    """``file:line:col: severity: message [sample/variant]``, one per line (``color``: ANSI
-    colours as compilers use on a terminal)."""
+    """``file:line:col: severity: message [code] [sample/variant]``, one per line, the code
+    as compilers print theirs (``[3357-D]``, ``[-Wdeprecated-declarations]``: what
+    ``diag_suppress`` takes; ``color``: ANSI colours as compilers use on a terminal)."""
     out = []
     for d in diags:
         where = f" {_paint(d.where(), 'where', color)}" if d.partial and d.where() else ""
+        code = f" [{d.code}]" if d.code else ""
         loc = _paint(f"{_rel(d.file, base)}:{d.line}:{max(d.column, 1)}:", "loc", color)
-        out.append(f"{loc} {_paint(d.severity + ':', d.severity, color)} {d.message}{where}")
+        out.append(f"{loc} {_paint(d.severity + ':', d.severity, color)} {d.message}{code}"
+                   f"{where}")
         for r in d.related:
             rloc = _paint(f"{_rel(r.file, base)}:{r.line}:", "loc", color)
             out.append(f"  {rloc} {_paint('note:', 'note', color)} {r.message}")
@@ -79,7 +83,7 @@ UNTRUSTED_ADVICE = ("--no-exec: the Jinja tier only; nvcc, benchmarks and worksp
 
 
 def to_json(diags: list[Diagnostic], templates: int = 0, base: Path | None = None,
-            extra: dict | None = None) -> str:
+            extra: dict[str, Any] | None = None) -> str:
     items = []
     for d in diags:
         j = d.to_json()
@@ -97,7 +101,7 @@ def _sarif_level(sev: str) -> str:
 
 def sarif(diags: list[Diagnostic], base: Path | None = None) -> str:
     """SARIF 2.1.0, one run, for code scanning."""
-    rules: dict[str, dict] = {}
+    rules: dict[str, dict[str, Any]] = {}
     results = []
     for d in diags:
         rule_id = f"{d.source}/{d.code}" if d.code else d.source

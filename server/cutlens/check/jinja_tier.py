@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from cutlens import trust
 from cutlens.diagnostics import Diagnostic, merge
 from cutlens.render.renderer import RenderedUnit, Renderer, RenderFailure
+from cutlens.render.shapes import render_shape_generic
 from cutlens.template.model import Sample, Template, Variant
 from cutlens.template.selection import Selection
 
@@ -49,12 +50,14 @@ def untrusted_notice(template: Template) -> Diagnostic:
 
 
 def jinja_check(template: Template, renderer: Renderer,
-                selection: Selection | None = None) -> JinjaCheck:
+                selection: Selection | None = None, shape_generic: bool = False) -> JinjaCheck:
     """Render every selected sample × variant; one failing pair never stops the others.
 
     In an untrusted workspace a template that needs workspace Python (a generator,
     ``template_class``) is only compiled for syntax, and every template gets one notice
-    saying what did not run (:func:`untrusted_notice`)."""
+    saying what did not run (:func:`untrusted_notice`). ``shape_generic``: render units
+    whose sizes are kernel arguments where the template allows it
+    (:func:`cutlens.render.shapes.render_shape_generic`)."""
     selection = selection or Selection()
     jc = JinjaCheck(template)
     pairs = selection.pairs(template)
@@ -67,7 +70,8 @@ def jinja_check(template: Template, renderer: Renderer,
         raw += renderer.syntax_check(template)
     elif not template.broken:
         for s, v in pairs:
-            r = renderer.render(template, s, v)
+            r = (render_shape_generic(renderer, template, s, v) if shape_generic
+                 else renderer.render(template, s, v))
             if isinstance(r, RenderFailure):
                 jc.failures.append(r)
                 raw += r.diagnostics

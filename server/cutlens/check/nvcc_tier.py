@@ -14,6 +14,7 @@ from cutlens.diagnostics import Diagnostic, merge, sort_key
 from cutlens.nvcc.mapping import map_result
 from cutlens.nvcc.options import compile_options, failed, job_for, preflight
 from cutlens.nvcc.pool import CompileOptions, Compiler, CompileResult, Mode
+from cutlens.nvcc.project import compile_pool
 from cutlens.render.renderer import RenderedUnit
 from cutlens.template.model import Template
 
@@ -40,9 +41,10 @@ class UnitCompile:
 
     def diagnostics(self) -> list[Diagnostic]:
         """The final pass's diagnostics. When the full pass failed, the quick pass's errors
-        too: a full pass stopped by a host-side error (cudafe++) never compiles the device
-        code, whose errors only the quick pass (cicc) found; one the full pass reports too
-        is kept once. (Its warnings wait for the full pass that gets that far.)"""
+        and warnings too: a full pass stopped by a host-side error (cudafe++) never compiles
+        the device code, whose messages only the quick pass (cicc) found — shown early, so
+        counted in the summary and the JSON too; one the full pass reports too is kept
+        once."""
         res = self.final()
         if res is None:
             return []
@@ -53,7 +55,7 @@ class UnitCompile:
         if res is self.full and not res.ok and quick is not None and not quick.cancelled:
             seen = {d.key() for d in diags}
             diags += [d for d in map_result(self.unit, quick, self.suppress)
-                      if d.severity == "error" and d.key() not in seen]
+                      if d.key() not in seen]
         return diags
 
 
@@ -170,25 +172,18 @@ def quick_reporter(checks: list[JinjaCheck],
     return on_event
 
 
-def default_compiler(root: Path, jobs: int | None = None,
-                     max_bytes: int | None = None) -> Compiler:
-    """The project's compile pool over its build cache (``max_bytes``: the cache's bound,
-    the config's ``[cache] max_size``; None: the default)."""
-    if max_bytes is None:
-        return Compiler(root / ".cutlens" / "build", jobs)
-    return Compiler(root / ".cutlens" / "build", jobs, max_bytes=max_bytes)
-
-
 async def nvcc_check_all(checks: list[JinjaCheck], jobs: int | None = None,
                          mode: str = "full", progress: bool = False,
                          on_event: Callable[[Event], None] | None = None,
                          compiler: Compiler | None = None) -> list[Diagnostic]:
-    """Compile every template's units with one shared pool; all diagnostics, sorted."""
+    """Compile every template's units, each project's with its own pool (its build cache,
+    bound and ``jobs``; ``compiler``: one pool for all), one project after another; all
+    diagnostics, sorted."""
     if not checks:
         return []
-    cfg = checks[0].template.config
-    compiler = compiler or default_compiler(cfg.root, jobs or cfg.jobs or None,
-                                            cfg.cache.max_bytes)
+    by_project: dict[Path, list[JinjaCheck]] = {}
+    for jc in checks:
+        by_project.setdefault(jc.template.config.root, []).append(jc)
     total = sum(len(jc.units) * len(modes_for(mode)) for jc in checks)
     done = 0
     bar = _Progress(total) if progress and total else None
@@ -201,9 +196,12 @@ async def nvcc_check_all(checks: list[JinjaCheck], jobs: int | None = None,
         if on_event is not None:
             on_event(ev)
 
+    results: list[NvccCheck] = []
     try:
-        results = await asyncio.gather(*(nvcc_check(jc, compiler, mode, event)
-                                         for jc in checks))
+        for group in by_project.values():
+            pool = compiler or compile_pool(group[0].template.config, jobs)
+            results += await asyncio.gather(*(nvcc_check(jc, pool, mode, event)
+                                              for jc in group))
     finally:
         if bar is not None:
             bar.close()

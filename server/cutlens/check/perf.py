@@ -144,7 +144,14 @@ def attribute(t: Template, per_unit: list[tuple[RenderedUnit, list[Diagnostic]]]
 
 
 def _move(t: Template, v: Variant, d: Diagnostic, keys: list[str]) -> None:
+    """To the line of the first key in ``keys``. No key separates the variants that warn
+    (every compiled one does, or only one was compiled): a ``[[variant]]`` entry still
+    takes it on its own line; otherwise no variant key is the cause (a flag, a header's
+    kernel), and the warning stays where ptxas's kernel maps."""
     key = keys[0] if keys else None
+    if key is None and (t.settings_file not in (None, t.path)
+                        or v.line not in t.front.variant_list_lines):
+        return
     file, line = key_line(t, v, key)
     if (file, line) == (d.file, d.line):
         return

@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cutlens import config as config_mod
 from cutlens import trust
@@ -26,7 +27,7 @@ class CheckReport:
     """Diagnostics of every template checked under some paths."""
 
     templates: list[Template] = field(default_factory=list)
-    partials: list = field(default_factory=list)
+    partials: list[Any] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     #: Problems with the project configs (a check does not run on a bad config).
     config_problems: list[Diagnostic] = field(default_factory=list)
@@ -55,7 +56,7 @@ def configs_for(paths: list[Path]) -> tuple[dict[Path, config_mod.ProjectConfig]
     return out, problems
 
 
-def check_paths(paths: list, selection: Selection | None = None, jobs: int | None = None,
+def check_paths(paths: list[Any], selection: Selection | None = None, jobs: int | None = None,
                 nvcc: bool = True, mode: str = "full", progress: bool = False,
                 renderer: Renderer | None = None,
                 on_diagnostics: Callable[[list[Diagnostic]], None] | None = None
@@ -80,8 +81,8 @@ def check_paths(paths: list, selection: Selection | None = None, jobs: int | Non
         report.partials += found.partials
         for tp in found.templates:
             t = load_template(tp, cfg)
-            if tp.suffix == ".py" and not (t.engine == "driver" and t.hosts_templates):
-                report.skipped.append(tp)  # a Python file no render driver uses
+            if t.unused_python:
+                report.skipped.append(tp)
                 continue
             owners = parents(tp, cfg) if p.is_file() and not t.has_settings else []
             if owners:  # a partial or companion named alone: checked through its owners

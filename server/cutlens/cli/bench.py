@@ -10,28 +10,27 @@ import asyncio
 import contextlib
 import sys
 from pathlib import Path
+from typing import Any
 
-from cutlens import config as config_mod
 from cutlens.bench import captured as captured_mod
+from cutlens.bench import compile_summary, project
 from cutlens.bench import report as report_mod
-from cutlens.bench.executor import Executor, ExecutorConfig
-from cutlens.bench.launch import open_executor
+from cutlens.bench.best import is_ok
+from cutlens.bench.executor import Executor
 from cutlens.bench.progress import SweepProgress
-from cutlens.bench.runner import parse_gpus
+from cutlens.bench.project import BenchOverrides
 from cutlens.bench.template_sweep import SweepPlan, SweepStats, build_all, sweep, timing_from
 from cutlens.check import formats
-from cutlens.check.nvcc_tier import default_compiler
 from cutlens.cli.common import (
     EXIT_OK,
     EXIT_PROBLEMS,
-    EXIT_USAGE,
-    UsageError,
     console,
     load_one,
     pairs_or_usage,
     selection,
     use_color,
 )
+from cutlens.errors import UsageError
 from cutlens.nvcc.options import compile_options
 from cutlens.nvcc.toolchain import NvccNotFound, find_nvcc, nvcc_version
 from cutlens.render.renderer import Renderer
@@ -63,10 +62,10 @@ def require_plot(path: Path | None) -> None:
         raise UsageError(f"--plot {path}: the file must end in .png, .svg or .pdf")
 
 
-def failed_rows(report: dict) -> int:
+def failed_rows(report: dict[str, Any]) -> int:
     """Results that are problems: a render, compile or run error, a wrong result, a failed
     torch reference."""
-    bad = sum(1 for r in report["results"] if not report_mod.is_ok(r))
+    bad = sum(1 for r in report["results"] if not is_ok(r))
     return bad + sum(1 for b in report.get("baseline", {}).values() if b.get("error"))
 
 
@@ -78,33 +77,15 @@ def require_nvcc(template: Template, kind: str) -> None:
     try:
         nvcc_version(find_nvcc(compile_options(template).nvcc))
     except NvccNotFound as e:
-        raise ValueError(str(e)) from None
+        raise UsageError(str(e)) from None
 
 
-def executor_config(args: argparse.Namespace, cfg: config_mod.ProjectConfig,
-                    timeout_s: float = 60.0) -> ExecutorConfig:
-    """The executor from the command line, else the project's ``[bench]`` table (``device``,
-    ``devices``, ``executor``, ``ray_address``, ``gpu_resource``, ``workers_per_gpu``)."""
-    bench = cfg.bench
-    kind = getattr(args, "executor", None) or bench.executor
-    spec = getattr(args, "gpus", None)
-    if kind == "ray" and spec is not None:
-        raise ValueError("--gpus is for the local executor; Ray places the workers "
-                         "(--workers, --workers-per-gpu)")
-    if kind != "ray" and getattr(args, "workers", None) is not None:
-        raise ValueError("--workers is for --executor ray; locally use --gpus and "
-                         "--workers-per-gpu")
-    devices = bench.devices
-    gpus = parse_gpus(spec) if spec is not None else (
-        [str(d) for d in devices] if isinstance(devices, list) else
-        int(devices) if isinstance(devices, int) else None)
-    return ExecutorConfig(
-        kind=kind, device=str(bench.device), gpus=gpus,
-        workers_per_gpu=int(getattr(args, "workers_per_gpu", None) or bench.workers_per_gpu),
-        timeout_s=timeout_s, jobs=args.jobs or cfg.jobs or None,
-        address=getattr(args, "address", None) or bench.ray_address,
-        gpu_resource=getattr(args, "gpu_resource", None) or bench.gpu_resource,
-        workers=getattr(args, "workers", None))
+def overrides(args: argparse.Namespace) -> BenchOverrides:
+    """What the command line says over the project's ``[bench]`` table."""
+    return BenchOverrides(executor=args.executor, gpus=args.gpus,
+                          workers_per_gpu=args.workers_per_gpu, address=args.address,
+                          workers=args.workers, gpu_resource=args.gpu_resource,
+                          jobs=args.jobs)
 
 
 def _plan(args: argparse.Namespace, baseline: bool) -> SweepPlan:
@@ -115,11 +96,12 @@ def _plan(args: argparse.Namespace, baseline: bool) -> SweepPlan:
         raise BrokenTemplate(t)
     sel = selection(args)
     pairs_or_usage(t, sel)
-    return SweepPlan(t, sel, baseline=baseline)
+    return SweepPlan(t, sel, baseline=baseline,
+                     shape_generic=not getattr(args, "static_sizes", False))
 
 
 async def _run(args: argparse.Namespace, show_progress: bool,
-               stats: SweepStats) -> tuple[list[dict], Executor]:
+               stats: SweepStats) -> tuple[list[dict[str, Any]], Executor]:
     plan = _plan(args, baseline=not args.no_baseline)
     t = plan.template
     cfg = t.config
@@ -128,10 +110,10 @@ async def _run(args: argparse.Namespace, show_progress: bool,
     timeout = max(cfg.bench.timeout_s, 5 * (timing.warmup_ms + timing.rep_ms) / 1000)
     progress = SweepProgress(console=console(sys.stderr, use_color(args.color, sys.stderr))
                              ) if show_progress else None
-    ecfg = executor_config(args, cfg, timeout)
+    ecfg = project.executor_config(cfg, overrides(args), timeout)
     require_nvcc(t, ecfg.kind)
-    async with open_executor(ecfg, cfg.root / ".cutlens" / "build",
-                             max_bytes=cfg.cache.max_bytes) as ex:
+    async with project.open_executor_for(cfg, ecfg) as ex:
+        _time_trace(ex.compiler, args)
         if progress is not None:
             with progress:
                 return await sweep(plan, Renderer(), ex.compiler, ex.runner, store,
@@ -141,23 +123,29 @@ async def _run(args: argparse.Namespace, show_progress: bool,
         return await sweep(plan, Renderer(), ex.compiler, ex.runner, store, stats=stats), ex
 
 
+def _time_trace(compiler: object, args: argparse.Namespace) -> None:
+    """``--time-trace``: the compile pool records nvcc's device time trace."""
+    if getattr(args, "time_trace", False) and hasattr(compiler, "time_trace"):
+        compiler.time_trace = True
+
+
 async def _build_only(args: argparse.Namespace) -> int:
     plan = _plan(args, baseline=False)
     t = plan.template
     cfg = t.config
-    ecfg = executor_config(args, cfg)
+    ecfg = project.executor_config(cfg, overrides(args))
     require_nvcc(t, ecfg.kind)
-    skipped: list[dict] = []
+    skipped: list[dict[str, Any]] = []
     if ecfg.kind == "local":  # no bench worker needed
-        built = await build_all(plan, Renderer(), default_compiler(cfg.root, ecfg.jobs,
-                                                                   cfg.cache.max_bytes),
-                                skipped)
+        compiler = project.compile_pool(cfg, ecfg.jobs)
+        _time_trace(compiler, args)
+        built = await build_all(plan, Renderer(), compiler, skipped)
     else:
-        async with open_executor(ecfg, cfg.root / ".cutlens" / "build", bench=False,
-                                 max_bytes=cfg.cache.max_bytes) as ex:
+        async with project.open_executor_for(cfg, ecfg, bench=False) as ex:
+            _time_trace(ex.compiler, args)
             built = await build_all(plan, Renderer(), ex.compiler, skipped)
     failed = 0
-    by_build: dict[int, list] = {}
+    by_build: dict[int, list[Any]] = {}
     for u, res in built:  # one line per build, naming the variants it serves
         by_build.setdefault(id(res), [res]).append(u)
     for res, *us in by_build.values():
@@ -166,15 +154,18 @@ async def _build_only(args: argparse.Namespace) -> int:
         u = us[0]
         what = u.variant.build_name or u.variant.name
         more = f" ({len(us)} variants)" if len(us) > 1 else ""
+        samples = ", ".join(dict.fromkeys(x.sample.name for x in us))
+        phases = sorted(res.phases.items(), key=lambda kv: -kv[1])[:3]
+        where = ("  [" + ", ".join(f"{k} {v:.1f}s" for k, v in phases) + "]") if phases else ""
         sys.stdout.write(f"{status:6} {res.duration_s:6.1f}s{' (cached)' if res.cached else ''}"
-                         f"  {u.sample.name} / {what}{more}\n")
+                         f"{where}  {samples} / {what}{more}\n")
     for r in skipped:  # the variants that cannot compile: listed, never compiled
         sys.stdout.write(f"{'skip':6} {'':7}  {r['sample']} / {r['variant_name']}: "
                          f"{r['error']}\n")
     return EXIT_PROBLEMS if failed or skipped else EXIT_OK
 
 
-def captured_summary(args: argparse.Namespace, rep: dict) -> dict | None:
+def captured_summary(args: argparse.Namespace, rep: dict[str, Any]) -> dict[str, Any] | None:
     """The weighted summary over the captured samples benchmarked (``--samples
     captured``), added to the report as ``captured``."""
     t = load_one(args.template)
@@ -220,14 +211,12 @@ def run_bench(args: argparse.Namespace) -> int:
                                       use_color(args.color, sys.stderr)))
         sys.stderr.write(f"cutlens bench: {e}\n")
         return EXIT_PROBLEMS
-    except ValueError as e:
-        sys.stderr.write(f"cutlens bench: {e}\n")
-        return EXIT_USAGE
     nvcc = next((r.get("nvcc") for r in results if r.get("nvcc")), None)
     rep = report_mod.make_report(results, nvcc=nvcc, executor=ex.name, workers=ex.workers,
                                  sweep=stats.to_json())
     for r in rep["results"]:
         r["template"] = args.template.name
+    rep["compile_summary"] = compile_summary.summarize(rep["results"], stats.hints)
     captured = captured_summary(args, rep)
     if args.output is not None:
         args.output.write_text(report_mod.to_json(rep) + "\n")
@@ -236,6 +225,7 @@ def run_bench(args: argparse.Namespace) -> int:
         report_mod.print_table(rep, out)
     else:
         sys.stdout.write(report_mod.format_report(rep, args.format))
+    sys.stderr.write(compile_summary.format_summary(rep["compile_summary"]))
     if captured is not None:  # beside a table; on stderr beside JSON or CSV
         (sys.stdout if args.format == "table" else sys.stderr).write(
             captured_mod.headline(captured))

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from cutlens.capture.run import CaptureFailed, capture
-from cutlens.cli.common import EXIT_OK, EXIT_PROBLEMS, UsageError, project_config, relative
+from cutlens.cli.common import EXIT_OK, EXIT_PROBLEMS, project_config, relative
+from cutlens.errors import UsageError
 from cutlens.template.captured import DEFAULT_FILE
 
 DEFAULT_TIMEOUT_S = 1800.0

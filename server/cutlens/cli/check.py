@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from cutlens.check import formats
 from cutlens.check.run import check_paths
@@ -13,21 +14,21 @@ from cutlens.cli.common import (
     EXIT_OK,
     EXIT_PROBLEMS,
     ConfigProblems,
-    UsageError,
     default_paths,
     selection,
     use_color,
 )
+from cutlens.errors import UsageError
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     paths = default_paths(args.paths)
     base = Path.cwd()
-    printed: set[tuple] = set()
+    printed: set[tuple[Any, ...]] = set()
     color = use_color(args.color, sys.stdout)
     untrusted = False
 
-    def stream(diags: list) -> None:
+    def stream(diags: list[Any]) -> None:
         """Text format: print each problem as soon as a tier finds it, once (the
         ``--no-exec`` advice once, not per template)."""
         nonlocal untrusted
@@ -63,4 +64,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(formats.render(args.format, report.diagnostics,
                                         len(report.templates), base))
-    return EXIT_PROBLEMS if report.errors else EXIT_OK
+    warnings = sum(1 for d in report.diagnostics if d.severity == "warning")
+    if args.warnings_as_errors and warnings and not report.errors:
+        sys.stderr.write(f"cutlens check: {warnings} warning(s), and --warnings-as-errors\n")
+    failed = report.errors or (args.warnings_as_errors and warnings)
+    return EXIT_PROBLEMS if failed else EXIT_OK

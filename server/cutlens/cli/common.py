@@ -12,17 +12,17 @@ from typing import Any, TextIO
 from cutlens import config as config_mod
 from cutlens import trust
 from cutlens.diagnostics import Diagnostic
+from cutlens.errors import UsageError
 from cutlens.template.discovery import load_template
 from cutlens.template.model import Template
 from cutlens.template.selection import Selection
 
 #: Exit codes, the same for every command: 0 all good; 1 problems found (render, compile,
-#: verification, regression); 2 usage or config.
+#: verification, regression); 2 usage or config, or an internal error (a cutlens bug).
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+EXIT_INTERNAL = 2
 
 
-class UsageError(Exception):
-    """Bad arguments: exit 2 with a one-line message."""
 
 
 class ConfigProblems(UsageError):
@@ -125,7 +125,7 @@ def project_config(path: Path) -> config_mod.ProjectConfig:
 def load_one(path: Path) -> Template:
     """The template at ``path``, with a note on stderr of what ``--no-exec`` skipped."""
     t = load_template(path, project_config(path))
-    if path.suffix == ".py" and not (t.engine == "driver" and t.hosts_templates):
+    if t.unused_python:
         raise UsageError(f"{path}: no render driver of the project uses a template of this "
                          "file (drivers are declared as [[driver]] in cutlens.toml)")
     if not trust.exec_allowed() and t.python_uses():
@@ -145,7 +145,7 @@ def relative(path: Path | str, base: Path | None = None) -> str:
         return str(p)
 
 
-def pairs_or_usage(t: Template, sel: Selection) -> list:
+def pairs_or_usage(t: Template, sel: Selection) -> list[Any]:
     """The selected pairs of ``t``; a selection that matches nothing is a usage error."""
     missing = sel.unmatched(t)
     if missing:

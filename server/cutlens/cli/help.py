@@ -10,7 +10,9 @@ exit status (every command):
   0    all good
   1    problems found: a render, compile or verification error, a failed benchmark,
        a regression (--compare)
-  2    usage or config: bad arguments, a missing file, problems in cutlens.toml
+  2    usage or config: bad arguments, a missing file, problems in cutlens.toml; or an
+       internal error (a cutlens bug: one line naming the log with the traceback; --debug
+       prints it)
   130  interrupted (Ctrl-C);  141  the reader of the output went away (| head)"""
 
 COLOR = """\
@@ -44,7 +46,8 @@ examples:
   cutlens check                                       the project around the current folder
   cutlens check templates/ --samples first --variants first   a CI-sized check
   cutlens check gemm.cu.jinja --no-nvcc               the Jinja tier only (fast)
-  cutlens check templates/ --format sarif > cutlens.sarif      for code scanning""",
+  cutlens check templates/ --format sarif > cutlens.sarif      for code scanning
+  cutlens check templates/ --warnings-as-errors       a gate that keeps warnings out too""",
     "bench": """\
 examples:
   cutlens bench gemm.cu.jinja --sample square         every variant of one sample

@@ -9,7 +9,6 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from cutlens import __version__, trust
 from cutlens.check import formats
@@ -18,10 +17,10 @@ from cutlens.cli.capture import add_parser as capture_parser
 from cutlens.cli.capture import run_capture
 from cutlens.cli.check import cmd_check
 from cutlens.cli.common import (
+    EXIT_INTERNAL,
     EXIT_OK,
     EXIT_USAGE,
     ConfigProblems,
-    UsageError,
     add_color,
     add_selection,
     default_paths,
@@ -32,9 +31,11 @@ from cutlens.cli.help import COLOR, EXIT_STATUS, OVERVIEW, epilog
 from cutlens.cli.render import cmd_render
 from cutlens.cli.variants import cmd_variants
 from cutlens.config import ConfigError
+from cutlens.errors import UsageError
 
 
-def _command(sub: Any, name: str, help: str, selection: bool = True) -> argparse.ArgumentParser:
+def _command(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str,
+             selection: bool = True) -> argparse.ArgumentParser:
     return sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".",
                           epilog=epilog(name, selection),
                           formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -46,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
                                 epilog=EXIT_STATUS + "\n\n" + COLOR,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"cutlens {__version__}")
+    p.add_argument("--debug", action="store_true",
+                   help="on an internal error, print the traceback (default: one line and "
+                        "the log file that holds it)")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND",
                            help="`cutlens COMMAND --help` says more")
     template_help = "the template (*.cu.jinja, *.cuh.jinja, *.cu.j2 or a configured glob)"
@@ -85,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="parallel nvcc processes (default: the config's `jobs`, else one per "
                         "core)")
     add_selection(c, "check")
+    c.add_argument("--warnings-as-errors", "-Werror", action="store_true",
+                   help="exit 1 on warnings too, not only on errors (a CI gate that keeps "
+                        "warnings out)")
     c.add_argument("--no-nvcc", action="store_true",
                    help="the Jinja tier only: render, do not compile")
     c.add_argument("--mode", choices=CHECK_MODES, default="full",
@@ -114,6 +121,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="skip the torch reference's own timing (the baseline row)")
     b.add_argument("-o", "--output", type=Path, metavar="FILE",
                    help="also write the JSON report to FILE")
+    b.add_argument("--static-sizes", action="store_true",
+                   help="compile each sample's sizes in (default: samples differing only "
+                        "in sizes share one shape-generic build; [bench] static_sizes)")
+    b.add_argument("--time-trace", action="store_true",
+                   help="record nvcc's device time trace per build (the costliest template "
+                        "instantiations and headers; ~5 %% more compile CPU)")
     b.add_argument("--build-only", action="store_true",
                    help="build the selected variants (fill the build cache) without running")
     b.add_argument("--executor", choices=("local", "ray"), default=None,
@@ -160,6 +173,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="untrusted: run no workspace code (generators, template_class "
                              "helpers, nvcc, benchmarks); the Jinja tier only")
         add_color(sp)
+        sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="on an internal error, print the traceback")
     return p
 
 
@@ -244,3 +259,38 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("cutlens: interrupted\n")
         return 130
+    except Exception as e:  # a cutlens bug: exit 2, never 1 ("problems found")
+        return internal_error(args.cmd, e, debug=args.debug)
+
+
+def crash_log_dir() -> Path:
+    """Where internal errors are logged: ``$CUTLENS_LOG_DIR``, else
+    ``$XDG_STATE_HOME/cutlens`` (``~/.local/state/cutlens``)."""
+    if os.environ.get("CUTLENS_LOG_DIR"):
+        return Path(os.environ["CUTLENS_LOG_DIR"])
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "cutlens"
+
+
+def internal_error(cmd: str, e: BaseException, debug: bool = False) -> int:
+    """Report a cutlens bug: one line naming the log file with the traceback (or the
+    traceback itself with ``--debug``); exit 2."""
+    import time
+    import traceback
+
+    text = "".join(traceback.format_exception(e))
+    if debug:
+        sys.stderr.write(text)
+    where = ""
+    try:
+        folder = crash_log_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        log = folder / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        log.write_text(f"cutlens {__version__} {cmd}: {' '.join(sys.argv)}\n{text}")
+        where = f" (traceback in {log})"
+    except OSError:
+        where = "" if debug else " (run again with --debug for the traceback)"
+    first = str(e).splitlines()[0] if str(e) else ""
+    sys.stderr.write(f"cutlens {cmd}: internal error: {type(e).__name__}"
+                     f"{': ' + first if first else ''}{where}; please report it\n")
+    return EXIT_INTERNAL

@@ -16,12 +16,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cutlens.bench import project
 from cutlens.bench.ncu import ProfileError
 from cutlens.bench.profile import Profile, VariantFailed, compare, locate_ncu, profile_variant
 from cutlens.bench.profile_text import profile_lines
-from cutlens.check.nvcc_tier import default_compiler
 from cutlens.cli.bench import require_nvcc
-from cutlens.cli.common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, UsageError, load_one
+from cutlens.cli.common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, load_one
+from cutlens.errors import UsageError
 from cutlens.results.store import ResultStore
 
 
@@ -61,7 +62,7 @@ async def _profile(args: argparse.Namespace) -> tuple[Profile, Profile | None]:
     require_nvcc(t, "local")  # no nvcc: one usage error, before anything else
     ncu_path = locate_ncu(t)
     cfg = t.config
-    compiler = default_compiler(cfg.root, args.jobs or cfg.jobs or None, cfg.cache.max_bytes)
+    compiler = project.compile_pool(cfg, args.jobs)
     store = ResultStore(cfg.root)
     kw = {"timeout_s": args.timeout, "warmup": args.warmup, "store": store,
           "ncu_path": ncu_path}
@@ -79,7 +80,7 @@ def run_profile(args: argparse.Namespace) -> int:
         raise UsageError("--timeout must be positive")
     try:
         p, base = asyncio.run(_profile(args))
-    except (ProfileError, ValueError) as e:  # ValueError: no nvcc (require_nvcc)
+    except ProfileError as e:  # (no nvcc is a UsageError, reported by main)
         sys.stderr.write(f"cutlens profile: {e}\n")
         return EXIT_USAGE
     except VariantFailed as e:

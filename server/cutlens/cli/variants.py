@@ -1,5 +1,8 @@
-"""``cutlens variants TEMPLATE``: its samples (nodes, hints) and variants, as text or JSON;
-with ``--validity``, which of them cannot compile and why."""
+"""``cutlens variants TEMPLATE``: its samples (nodes, hints) and variants, as text or JSON.
+The JSON gives each variant the compiled ``unit`` it uses (the id of its build: the same
+across samples that share a shape-generic build) and whether its sizes are arguments of the
+kernel (``shapes``) or compiled in (``static_sizes`` says why); with ``--validity``, whether
+it can compile (``valid``) and, when not, why (``reason``, ``file``, ``line``, ``keys``)."""
 
 from __future__ import annotations
 
@@ -23,9 +26,35 @@ from cutlens.cli.common import (
     use_color,
 )
 from cutlens.nvcc.frontend import FrontEndUnavailable
-from cutlens.nvcc.toolchain import NvccNotFound
-from cutlens.render.renderer import Renderer
-from cutlens.template.model import Variant
+from cutlens.nvcc.options import compile_options, job_for, unit_id
+from cutlens.nvcc.toolchain import Mode, NvccNotFound
+from cutlens.render.renderer import Renderer, RenderFailure
+from cutlens.render.shapes import render_shape_generic
+from cutlens.template.model import Sample, Template, Variant
+
+
+def _units(t: Template,
+           pairs: list[tuple[Sample, Variant]]) -> dict[tuple[str, int], dict[str, Any]]:
+    """(sample, variant index) -> its ``unit`` id and ``shapes`` (and ``static_sizes``), or
+    the ``render_error`` that keeps it from having a unit."""
+    if t.broken or not t.samples or (not trust.exec_allowed() and t.python_uses()):
+        return {}
+    renderer = Renderer()
+    generic = not t.bench.static_sizes
+    out: dict[tuple[str, int], dict[str, Any]] = {}
+    for s, v in pairs:
+        u = (render_shape_generic(renderer, t, s, v) if generic
+             else renderer.render(t, s, v))
+        if isinstance(u, RenderFailure):
+            first = u.diagnostics[0].message if u.diagnostics else "render failed"
+            out[(s.name, v.index)] = {"unit": None, "render_error": first}
+            continue
+        d = {"unit": unit_id(job_for(u, Mode.BUILD, compile_options(t, u))),
+             "shapes": u.shapes or "static"}
+        if u.static_sizes:
+            d["static_sizes"] = u.static_sizes
+        out[(s.name, v.index)] = d
+    return out
 
 
 def cmd_variants(args: argparse.Namespace) -> int:
@@ -64,10 +93,12 @@ def cmd_variants(args: argparse.Namespace) -> int:
 
     status = EXIT_PROBLEMS if t.broken or (validity and validity.invalid) else EXIT_OK
     if args.format == "json":
+        units = _units(t, pairs)
         doc: dict[str, Any] = {"template": str(t.path), "samples": [
             {"name": s.name, "hints": s.hints,
              "nodes": {k: (n.describe() if n else None) for k, n in s.nodes.items()},
-             "variants": [row_json(s, v) for v in chosen(s)]} for s in samples]}
+             "variants": [{**row_json(s, v), **units.get((s.name, v.index), {})}
+                          for v in chosen(s)]} for s in samples]}
         if not t.samples:
             doc["variants"] = [row_json(s, v) for s, v in pairs]
         if validity is not None:
@@ -85,21 +116,22 @@ def cmd_variants(args: argparse.Namespace) -> int:
         for name, n in s.nodes.items():
             print(f"    {name}: {n.describe() if n else 'None (optional input absent)'}")
     shown: set[str] = set()
-    for s in samples or [None]:
-        vs = chosen(s) if s is not None else [v for _, v in pairs]
+    some: list[Sample | None] = [*samples] or [None]
+    for one in some:
+        vs = chosen(one) if one is not None else [v for _, v in pairs]
         key = "|".join(v.name for v in vs)
         if key in shown and validity is None:
             continue
         shown.add(key)
-        scope = f" for sample {s.name}" if s is not None and len(samples) > 1 else ""
+        scope = f" for sample {one.name}" if one is not None and len(samples) > 1 else ""
         builds = ""
         if t.runtime and vs:
-            n = len({v.build_name for v in vs})
-            builds = f", {n} build(s) ({', '.join(t.runtime)} passed at run time)"
+            nb = len({v.build_name for v in vs})
+            builds = f", {nb} build(s) ({', '.join(t.runtime)} passed at run time)"
         what = "case(s)" if t.engine == "driver" else "variant(s)"
         print(f"{len(vs)} {what}{scope}{builds}")
         for v in vs:
-            r = rows.get((s.name if s is not None else "default", id(v)))
+            r = rows.get((one.name if one is not None else "default", id(v)))
             mark = "" if r is None else "  ok" if r.valid else \
                 f"  INVALID ({relative(r.file)}:{r.line}: {r.reason})" if r.valid is False \
                 else f"  unknown ({r.reason})"

@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -15,11 +15,10 @@ from watchdog.observers import Observer
 from cutlens import config as config_mod
 from cutlens.check import formats
 from cutlens.check.run import check_paths
+from cutlens.config.schema import IGNORED_DIRS
 from cutlens.diagnostics import Diagnostic
 from cutlens.render.renderer import Renderer
 from cutlens.template.selection import Selection
-
-IGNORED_PARTS = {".git", ".cutlens", "node_modules", ".venv", "__pycache__"}
 
 
 class _Changed(FileSystemEventHandler):
@@ -29,15 +28,15 @@ class _Changed(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.is_directory or event.event_type in ("opened", "closed_no_write"):
             return
-        if not IGNORED_PARTS.intersection(Path(str(event.src_path)).parts):
+        if not IGNORED_DIRS.intersection(Path(str(event.src_path)).parts):
             self.event.set()
 
 
-def _key(d: Diagnostic) -> tuple:
+def _key(d: Diagnostic) -> tuple[Any, ...]:
     return (*d.key(), tuple(d.samples), tuple(d.variants))
 
 
-def diff(old: dict[tuple, Diagnostic], new: list[Diagnostic]) -> tuple[list[Diagnostic],
+def diff(old: dict[tuple[Any, ...], Diagnostic], new: list[Diagnostic]) -> tuple[list[Diagnostic],
                                                                         list[Diagnostic]]:
     """(appeared, fixed) between two checks."""
     keys = {_key(d): d for d in new}
@@ -57,13 +56,13 @@ def run_watch(paths: list[Path], nvcc: bool = True, settle_s: float = 0.2,
     watched: set[Path] = set()
     for p in paths:
         cfg = config_mod.load(config_mod.find_root(p))
-        for d in {cfg.root, *map(Path, cfg.include_dirs)}:
-            if d.is_dir() and d not in watched:
-                observer.schedule(handler, str(d), recursive=True)
-                watched.add(d)
+        for folder in {cfg.root, *map(Path, cfg.include_dirs)}:
+            if folder.is_dir() and folder not in watched:
+                observer.schedule(handler, str(folder), recursive=True)
+                watched.add(folder)
     observer.daemon = True
     observer.start()
-    seen: dict[tuple, Diagnostic] = {}
+    seen: dict[tuple[Any, ...], Diagnostic] = {}
     first = True
     try:
         while True:

@@ -3,6 +3,7 @@
 schemas of a template's ``[compile]`` and ``[bench]`` tables. Every key is type-checked and
 every problem is a diagnostic on the line that holds it."""
 
+from cutlens.config.editor import EditorSettings, parse_editor_settings
 from cutlens.config.load import (
     ConfigError,
     apply_settings,
@@ -17,6 +18,7 @@ from cutlens.config.schema import (
     CHECK_ON,
     DEFAULT_EXCLUDE,
     DEFAULT_GLOBS,
+    IGNORED_DIRS,
     KINDS,
     TEMPLATE_KEYS,
     AcceptsTable,
@@ -34,6 +36,7 @@ __all__ = [
     "CHECK_ON",
     "DEFAULT_EXCLUDE",
     "DEFAULT_GLOBS",
+    "IGNORED_DIRS",
     "KINDS",
     "TEMPLATE_KEYS",
     "AcceptsTable",
@@ -41,6 +44,7 @@ __all__ = [
     "CompileTable",
     "ConfigError",
     "DriverConfig",
+    "EditorSettings",
     "InductorConfig",
     "ProjectConfig",
     "TemplateBench",
@@ -50,5 +54,6 @@ __all__ = [
     "find_root",
     "has_config",
     "load",
+    "parse_editor_settings",
     "root_for",
 ]

@@ -176,7 +176,8 @@ class RefusedArg:
     message: str
 
 
-def check_compile_table(table: dict, allow: Any) -> tuple[dict, list[RefusedArg]]:
+def check_compile_table(table: dict[str, Any], allow: Any) -> tuple[dict[str, Any],
+                        list[RefusedArg]]:
     """``table`` (a template's own ``[compile]``) without the arguments the policy refuses,
     and what was refused. Values of the wrong type are left for the schema to report."""
     clean = dict(table)

@@ -12,8 +12,8 @@ from typing import Any
 
 import attrs
 
+from cutlens.config.editor import SERVER_SETTINGS
 from cutlens.config.schema import (
-    CHECK_ON,
     BenchConfig,
     DriverConfig,
     ProjectConfig,
@@ -32,8 +32,6 @@ from cutlens.diagnostics import Diagnostic
 #: Editor setting names that are not config keys or their aliases (camelCase, as the VS Code
 #: extension sends them) -> config keys.
 SETTING_ALIASES = {"benchmark": "bench", "templateGlobs": "globs", "templates": "globs"}
-#: Editor settings that are the language server's own (not project config keys).
-SERVER_SETTINGS = ("trusted", "jinjaDebounceMs", "python", "trace")
 
 
 _TOML_POS_RE = re.compile(r"\(at line (\d+), column (\d+)\)")
@@ -54,7 +52,7 @@ class ConfigError(ValueError):
         return cls(d.message, d.file, d.line, d.column)
 
 
-def _toml(path: Path) -> tuple[dict | None, str, Diagnostic | None]:
+def _toml(path: Path) -> tuple[dict[str, Any] | None, str, Diagnostic | None]:
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as e:
@@ -151,7 +149,7 @@ def load(root: Path) -> ProjectConfig:
     return cfg
 
 
-def _apply(cfg: ProjectConfig, data: dict, where: Where, problems: Problems,
+def _apply(cfg: ProjectConfig, data: dict[str, Any], where: Where, problems: Problems,
            from_file: bool) -> None:
     """Set the keys of ``data`` on ``cfg`` (each checked; a bad one keeps its value)."""
     template = data.get("template")
@@ -184,7 +182,7 @@ def _project_only(key: str) -> bool:
 
 
 def _template_tables(data: Any, cfg: ProjectConfig, where: Where,
-                     problems: Problems) -> dict[str, dict]:
+                     problems: Problems) -> dict[str, dict[str, Any]]:
     """Per-template tables: each a table naming an existing file, with known keys."""
     if not isinstance(data, dict):
         problems.add(where, "", "template", "'template' must be a table of per-template "
@@ -277,8 +275,3 @@ def apply_settings(cfg: ProjectConfig, settings: dict[str, Any]) -> list[Diagnos
     for d in problems.items:
         d.message = "cutlens setting " + d.message
     return problems.items
-
-
-def check_on_of(value: Any) -> str:
-    """A ``checkOn`` value, defaulting to save."""
-    return value if value in CHECK_ON else "save"

@@ -15,11 +15,14 @@ MODULE_ATTR_PATTERN = r"[A-Za-z_][\w.]*:[A-Za-z_]\w*"
 DEFAULT_GLOBS = ["**/*.cu.jinja", "**/*.cuh.jinja", "**/*.cu.j2"]
 DEFAULT_EXCLUDE = [".git/**", ".venv/**", "**/node_modules/**", ".cutlens/**",
                    "**/__pycache__/**"]
+#: Folders no watcher reacts to and no search enters (caches, environments, VCS, the
+#: end-to-end tests' editor installs).
+IGNORED_DIRS = frozenset({".git", ".cutlens", "node_modules", ".venv", "__pycache__", ".e2e"})
 CHECK_ON = ("save", "change", "off")
 KINDS = ("cutlass", "cuda")
 
 
-def _meta(**kw: Any) -> dict:
+def _meta(**kw: Any) -> dict[str, Any]:
     return kw
 
 
@@ -137,9 +140,14 @@ class TemplateBench:
     atol: float | None = attrs.field(default=None, metadata=_meta(min=0))
     rtol: float | None = attrs.field(default=None, metadata=_meta(min=0))
     baseline: bool = True
+    #: Compile each sample's sizes in (no shape-generic builds): ``cutlens bench
+    #: --static-sizes`` for one run.
+    static_sizes: bool | None = None
 
-    def to_json(self) -> dict:
-        return {k: v for k, v in attrs.asdict(self).items() if v is not None}
+    def to_json(self) -> dict[str, Any]:
+        """What a bench worker needs (how the run is built is not its business)."""
+        return {k: v for k, v in attrs.asdict(self).items()
+                if v is not None and k != "static_sizes"}
 
 
 #: The ops a samples file holds (``cutlens capture``) and the layouts of a node's last two
@@ -278,7 +286,7 @@ class ProjectConfig:
     line_directives: bool = False
     #: nvcc flags front matter may pass although they run programs or write files
     #: (``true``: all; a list: these, e.g. ``["-ccbin"]``). Project config only: never
-    #: taken from editor settings (see :mod:`cutlens.nvcc.flags`).
+    #: taken from editor settings (see :mod:`cutlens.config.flags`).
     allow_unsafe_flags: bool | list[str] = attrs.field(default=False, metadata=_meta(
         project_only=True))
     bench: BenchConfig = attrs.Factory(BenchConfig)
@@ -292,31 +300,26 @@ class ProjectConfig:
     cache: CacheConfig = attrs.Factory(CacheConfig)
     #: Per-template tables (settings for templates that cannot carry front matter), by
     #: path relative to ``root``; their contents are checked when the template loads.
-    template: dict[str, dict] = attrs.field(factory=dict, metadata=_meta(internal=True))
+    template: dict[str, dict[str, Any]] = attrs.field(factory=dict, metadata=_meta(internal=True))
     #: Where the config file's keys are (for diagnostics on its lines).
     index: Any = attrs.field(default=None, metadata=_meta(internal=True))
     #: Key prefix of this config's tables in ``index`` (``tool.cutlens`` in pyproject).
     index_prefix: str = attrs.field(default="", metadata=_meta(internal=True))
     #: What was wrong with the config file or the editor settings.
-    problems: list = attrs.field(factory=list, metadata=_meta(internal=True))
+    problems: list[Any] = attrs.field(factory=list, metadata=_meta(internal=True))
 
     @property
     def cache_dir(self) -> Path:
         return self.root / ".cutlens"
-
-    def effective_jobs(self) -> int:
-        import os
-
-        return self.jobs if self.jobs > 0 else (os.cpu_count() or 1)
 
     def config_line(self, table: str, key: str | None = None) -> int:
         """Line of ``[table] key`` in the config file (1 when unknown)."""
         if self.index is None:
             return 1
         full = ".".join(p for p in (self.index_prefix.rstrip("."), table) if p)
-        return self.index.line_of(full, key, default=1)
+        return int(self.index.line_of(full, key, default=1))
 
-    def template_table(self, path: Path) -> tuple[dict | None, str]:
+    def template_table(self, path: Path) -> tuple[dict[str, Any] | None, str]:
         """The per-template table for ``path`` and its key prefix in the config index."""
         try:
             rel = path.resolve().relative_to(self.root.resolve()).as_posix()

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import NoneType, UnionType
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal, cast, get_args, get_origin
 
 import attrs
 import cattrs
@@ -93,7 +93,7 @@ def _converter() -> cattrs.Converter:
                 raise _Invalid(type_name(tp), value)
             if not isinstance(value, ok):
                 raise _Invalid(type_name(tp), value)
-            return tp(value) if tp is not Path else Path(value)
+            return tp(value) if tp is not Path else Path(cast(str, value))
         return hook
 
     conv.register_structure_hook(str, scalar(str, (str,)))
@@ -108,7 +108,7 @@ def _converter() -> cattrs.Converter:
     def list_hook(tp: Any) -> Callable[[Any, Any], Any]:
         (inner,) = get_args(tp) or (Any,)
 
-        def hook(value: Any, _: Any) -> list:
+        def hook(value: Any, _: Any) -> list[Any]:
             if not isinstance(value, list):
                 raise _Invalid(type_name(tp), value)
             out = []
@@ -128,7 +128,7 @@ def _converter() -> cattrs.Converter:
     def dict_hook(tp: Any) -> Callable[[Any, Any], Any]:
         _, val_t = get_args(tp) or (Any, Any)
 
-        def hook(value: Any, _: Any) -> dict:
+        def hook(value: Any, _: Any) -> dict[str, Any]:
             if not isinstance(value, dict):
                 raise _Invalid(type_name(tp), value)
             out = {}
@@ -222,7 +222,7 @@ def key_name(table: str, key: str) -> str:
     return f"{table}.{key}" if table else key
 
 
-def unknown_keys(data: dict, known: Iterable[str], where: Where, table: str,
+def unknown_keys(data: dict[str, Any], known: Iterable[str], where: Where, table: str,
                  problems: Problems, what: str = "key") -> None:
     """A warning, with a suggestion, for each key of ``data`` not in ``known``."""
     known = list(known)
@@ -232,7 +232,7 @@ def unknown_keys(data: dict, known: Iterable[str], where: Where, table: str,
                          f"{did_you_mean(k, known)}", severity="warning")
 
 
-def check_value(name: str, value: Any, meta: dict) -> str | None:
+def check_value(name: str, value: Any, meta: dict[str, Any]) -> str | None:
     """A field's own rules (``choices``, ``min``, ``pattern``): why ``value`` breaks one."""
     choices = meta.get("choices")
     if choices is not None and value not in choices:
@@ -286,7 +286,7 @@ def values(cls: type, data: Any, where: Where, table: str, problems: Problems,
                  fields, where, table, problems)
     out: dict[str, Any] = {}
     for raw_key, value in data.items():
-        name = aliases.get(raw_key, raw_key)
+        name = str(aliases.get(raw_key, raw_key))
         if name not in fields or raw_key in skip:
             continue
         f = fields[name]
@@ -318,7 +318,8 @@ def values(cls: type, data: Any, where: Where, table: str, problems: Problems,
     return out
 
 
-def resolve_paths(value: Any, base: Path, label: str, meta: dict, where: Where, table: str,
+def resolve_paths(value: Any, base: Path, label: str, meta: dict[str, Any], where: Where,
+                  table: str,
                   key: str, problems: Problems) -> Any:
     """Paths made absolute against ``base``; a path that must exist and does not is a
     problem (the value is kept without it)."""

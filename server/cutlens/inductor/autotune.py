@@ -27,7 +27,7 @@ from cutlens.inductor.setup import prepare
 _DESC = re.compile(r"^(?P<op>\S+)\s+swizzle=(?P<swizzle>\d+)")
 
 
-def tensor(torch: Any, spec: dict) -> Any:
+def tensor(torch: Any, spec: dict[str, Any]) -> Any:
     """A random tensor with the node's sizes and strides, on the GPU."""
     dtype = getattr(torch, spec["dtype"])
     size = [int(s) for s in spec["size"]]
@@ -41,7 +41,8 @@ def tensor(torch: Any, spec: dict) -> Any:
     return base.as_strided(size, stride)
 
 
-def run(cache: Path, nodes: dict, configs: int | None, swizzles: list[int]) -> dict:
+def run(cache: Path, nodes: dict[str, Any], configs: int | None, swizzles: list[int]
+        ) -> dict[str, Any]:
     ind = prepare(cache, "90", None)
     torch, config = ind.torch, ind.config
     import torch._inductor.select_algorithm as sa
@@ -55,9 +56,9 @@ def run(cache: Path, nodes: dict, configs: int | None, swizzles: list[int]) -> d
     if hasattr(config.cutlass, "cutlass_prescreening"):
         config.cutlass.cutlass_prescreening = False  # time every choice, not a sample
     config.cuda.arch = None  # the GPU's own
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
 
-    def saver(timings: dict, name: str, *args: Any, **kwargs: Any) -> None:
+    def saver(timings: dict[str, Any], name: str, *args: Any, **kwargs: Any) -> None:
         for choice, ms in timings.items():
             desc = str(getattr(choice, "description", "") or "")
             m = _DESC.match(desc)

@@ -18,7 +18,7 @@ from cutlens.inductor.setup import BridgeError, prepare
 from cutlens.pyhost.case import Case
 
 
-def cases(*, samples: dict[str, dict], cache: str, arch: str = "90",
+def cases(*, samples: dict[str, dict[str, Any]], cache: str, arch: str = "90",
           source: str | None = None, overlay: str | None = None,
           templates: list[str] | None = None, ops: list[str] | None = None,
           max_ops: int = 4, swizzles: list[int] | None = None,
@@ -39,13 +39,13 @@ def cases(*, samples: dict[str, dict], cache: str, arch: str = "90",
                     made: dict[str, Any] = {}
 
                     def unit(t: Any = t, op_name: str = op_name, op: Any = op,
-                             made: dict = made, out_layout: Any = out_layout) -> str:
+                             made: dict[str, Any] = made, out_layout: Any = out_layout) -> str:
                         if "code" not in made:  # one render serves every swizzle
                             code, extra, kname = r.render_op(ind, t, op_name, op, out_layout,
                                                              swizzles[0])
                             made.update(code=code, extra=extra, kernel=kname,
                                         names=r.extra_arg_names(code, kname))
-                        return made["code"]
+                        return str(made["code"])
 
                     for s in swizzles:
                         yield Case(name=f"{op_name} swizzle={s}", sample=sample,
@@ -58,14 +58,14 @@ def _bound(fn: Any) -> Any:
     return lambda: fn()
 
 
-class _Bench(dict):
+class _Bench(dict[str, Any]):
     """A case's bench call, filled in once its unit is rendered."""
 
-    def __init__(self, made: dict, nodes: dict, swizzle: int) -> None:
+    def __init__(self, made: dict[str, Any], nodes: dict[str, Any], swizzle: int) -> None:
         super().__init__()
         self.made, self.nodes, self.swizzle = made, nodes, swizzle
 
-    def resolve(self) -> dict | None:
+    def resolve(self) -> dict[str, Any] | None:
         if "code" not in self.made:
             return None
         extra = list(self.made["extra"])

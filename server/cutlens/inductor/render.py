@@ -68,12 +68,13 @@ def graph(ind: Inductor) -> Any:
     return ind.GraphLowering(ind.torch.fx.GraphModule({}, g))
 
 
-def buffers(ind: Inductor, lowering: Any, nodes: dict[str, dict]) -> tuple[list, Any]:
+def buffers(ind: Inductor, lowering: Any, nodes: dict[str, dict[str, Any]]) -> tuple[list[Any],
+            Any]:
     """The inputs (X, W) as Inductor buffers on a ``cuda`` device, and the output layout (Y)."""
     torch = ind.torch
     dev = torch.device("cuda")  # a device object only: no CUDA runtime is touched
 
-    def layout(spec: dict) -> Any:
+    def layout(spec: dict[str, Any]) -> Any:
         dtype = getattr(torch, spec["dtype"])
         size = [int(s) for s in spec["size"]]
         stride = spec.get("stride") or _contiguous(size)
@@ -100,7 +101,7 @@ def _contiguous(size: list[int]) -> list[int]:
     return out[::-1]
 
 
-def make_template(cls: type, inputs: list, out_layout: Any) -> Any:
+def make_template(cls: type, inputs: list[Any], out_layout: Any) -> Any:
     """An instance of a CUTLASS GEMM template class for ``inputs`` -> ``out_layout``."""
     try:
         return cls(inputs, out_layout, alpha=1, beta=0)
@@ -166,7 +167,7 @@ def graph_handler(ind: Inductor, lowering: Any) -> Iterator[None]:
 
 
 def render_op(ind: Inductor, template: Any, op_name: str, op: Any, out_layout: Any,
-              swizzle: int) -> tuple[str, list, str]:
+              swizzle: int) -> tuple[str, list[Any], str]:
     """One op's translation unit as ``CUTLASSTemplate.generate`` makes it: the rendered code
     with Inductor's kernel name (``cutlass_<sha256 prefix>``), and the extra call arguments
     (layout arguments, offsets, runtime arguments)."""
@@ -217,11 +218,11 @@ def nvcc_flags(ind: Inductor) -> list[str]:
 ARG_CTYPES = {"swizzle": "uint8_t"}
 
 
-def call_spec(kernel_name: str, nodes: dict[str, dict], extra_args: list,
-              arg_names: list[str]) -> dict:
+def call_spec(kernel_name: str, nodes: dict[str, dict[str, Any]], extra_args: list[Any],
+              arg_names: list[str]) -> dict[str, Any]:
     """How the bench worker calls the built kernel: X, W, Y, then the extra arguments in
     Inductor's order (``const int`` layout arguments and offsets, ``uint8_t swizzle``)."""
-    args: list[dict] = [
+    args: list[dict[str, Any]] = [
         {"name": n, "kind": "output" if n == "Y" else "input", "dtype": nodes[n]["dtype"],
          "size": list(nodes[n]["size"]),
          **({"stride": list(nodes[n]["stride"])} if nodes[n].get("stride") else {})}

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import importlib
 import os
-import re
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from cutlens.cuda_install import NvccNotFound, cuda_home, cuda_release, find_nvcc
 
 
 class BridgeError(RuntimeError):
@@ -68,24 +68,12 @@ def drop_stale_links(folder: Path, root: Path) -> None:
             link.unlink()
 
 
-def cuda_home(nvcc: str | None) -> Path | None:
-    """The CUDA install of ``nvcc`` (its ``bin/``'s parent)."""
-    for cand in (nvcc, os.environ.get("CUDA_HOME") and f"{os.environ['CUDA_HOME']}/bin/nvcc",
-                 "/usr/local/cuda/bin/nvcc"):
-        if cand and Path(cand).is_file():
-            return Path(cand).resolve().parent.parent
-    return None
-
-
-def nvcc_version(nvcc: str) -> str | None:
-    """``13.0`` from ``nvcc --version``."""
+def _release(nvcc: str | None) -> str | None:
+    """The CUDA release of the nvcc cutlens compiles with (``13.0``), None without one."""
     try:
-        out = subprocess.run([nvcc, "--version"], capture_output=True, text=True,
-                             timeout=60).stdout
-    except OSError:
+        return cuda_release(find_nvcc(nvcc))
+    except NvccNotFound:
         return None
-    m = re.search(r"release (\d+\.\d+)", out)
-    return m.group(1) if m else None
 
 
 def curand_include(home: Path | None) -> str | None:
@@ -153,7 +141,7 @@ def prepare(cache: Path, arch: str, nvcc: str | None) -> Inductor:
     cutlass_cfg.cutlass_dir = str(root)
     cutlass_cfg.enable_caching_codegen = False  # render every op (no code cache)
     cuda_cfg.arch = arch
-    version = nvcc_version(str(home / "bin" / "nvcc")) if home else None
+    version = _release(nvcc)
     cuda_cfg.version = torch.version.cuda or version or "13.0"
     try:  # the CPU build computes CUDA_HOME only when built with CUDA: the nvcc command needs it
         from torch.utils import cpp_extension

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from lsprotocol import types as lsp
@@ -172,7 +173,7 @@ def _short(path: Path) -> str:
 
 
 def code_actions(uri: str, template: Template | None, source: str,
-                 diagnostics: list[lsp.Diagnostic]) -> list[lsp.CodeAction]:
+                 diagnostics: Sequence[lsp.Diagnostic]) -> list[lsp.CodeAction]:
     """The quick fixes for the diagnostics the client sent (those under the cursor)."""
     out: list[lsp.CodeAction] = []
     for d in diagnostics:

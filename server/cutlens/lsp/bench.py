@@ -7,17 +7,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from cutlens.bench.best import best_row
 from cutlens.bench.template_sweep import SweepPlan, sweep
 from cutlens.lsp import progress
 from cutlens.lsp.server import CutlensServer
 from cutlens.lsp.session import TemplateDoc
 from cutlens.template.selection import Selection
 
-log = logging.getLogger("cutlens.lsp")
+log = logging.getLogger(__name__)
 
 
 async def benchmark(ls: CutlensServer, doc: TemplateDoc, variant: Any = None,
-                    sample: str | None = None) -> dict:
+                    sample: str | None = None) -> dict[str, Any]:
     """Benchmark every variant (or one) of the active sample."""
     t = doc.template
     if t is None or not (t.has_settings or t.engine == "driver"):
@@ -40,7 +41,7 @@ async def benchmark(ls: CutlensServer, doc: TemplateDoc, variant: Any = None,
         nonlocal total
         total = n
 
-    def on_result(r: dict) -> None:
+    def on_result(r: dict[str, Any]) -> None:
         nonlocal done
         done += 1
         bar.report(f"benchmark {done}/{total}: {r.get('variant_name')}", done, total)
@@ -54,9 +55,7 @@ async def benchmark(ls: CutlensServer, doc: TemplateDoc, variant: Any = None,
         bar.end("benchmark done")
         ls.status()
     ls.refresh_lenses()
-    ok = [r for r in results if r.get("ms") is not None and not r.get("error")
-          and r.get("kind") != "baseline"]
-    best = min(ok, key=lambda r: r["ms"], default=None)
+    best = best_row(r for r in results if r.get("kind") != "baseline")
     return {"results": len(results),
             "failed": sum(1 for r in results if r.get("error")),
             "best": {"variant": best["variant_name"], "ms": best["ms"]} if best else None}

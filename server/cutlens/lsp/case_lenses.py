@@ -5,19 +5,20 @@ benchmark; on a driver module, one per case on the line that yields it."""
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from lsprotocol import types as lsp
 
+from cutlens.bench.best import best_row
 from cutlens.lsp.lenses import bench_text, check_text
 from cutlens.template.model import Template
 
 
-def _status(names: list[str], runs: dict[str, dict], checks: dict[str, dict],
-            inductor: dict[str, dict] | None = None) -> str:
+def _status(names: list[str], runs: dict[str, dict[str, Any]], checks: dict[str, dict[str, Any]],
+            inductor: dict[str, dict[str, Any]] | None = None) -> str:
     benched = [runs[n] for n in names if n in runs]
-    ok = [r for r in benched if r.get("ms") is not None and not r.get("error")]
-    if ok:
-        best = min(ok, key=lambda r: r["ms"])
+    best = best_row(benched)
+    if best is not None:
         text = f"best {best['variant_name']}: {bench_text(best)}"
         theirs = [inductor[n] for n in names if inductor and n in inductor]
         if theirs:  # Inductor's own max-autotune of the same GEMM
@@ -31,22 +32,22 @@ def _status(names: list[str], runs: dict[str, dict], checks: dict[str, dict],
     return f"✗ nvcc: {bad}/{len(checked)} fail" if bad else f"✓ nvcc ({len(checked)})"
 
 
-def _lens(line0: int, title: str, command: str, args: list) -> lsp.CodeLens:
+def _lens(line0: int, title: str, command: str, args: list[Any]) -> lsp.CodeLens:
     pos = lsp.Position(max(line0, 0), 0)
     return lsp.CodeLens(range=lsp.Range(pos, pos),
                         command=lsp.Command(title=title, command=command, arguments=args))
 
 
-def code_lenses(uri: str, t: Template, runs: list[dict], checks: list[dict],
-                inductor: list[dict] | None = None) -> list[lsp.CodeLens]:
+def code_lenses(uri: str, t: Template, runs: list[dict[str, Any]], checks: list[dict[str, Any]],
+                inductor: list[dict[str, Any]] | None = None) -> list[lsp.CodeLens]:
     """The lenses of a render-driver template (``t.engine == "driver"``); ``inductor``:
     Inductor's own autotune timings of the same cases."""
     names = [v.name for s in t.sample_list for v in t.variants(s)]
     if not names:
         return []
-    run_of = {r.get("variant_name"): r for r in runs}
-    check_of = {c.get("variant_name"): c for c in checks}
-    ind_of = {r.get("variant_name"): r for r in inductor or [] if r.get("ms") is not None}
+    run_of = {str(r.get("variant_name")): r for r in runs}
+    check_of = {str(c.get("variant_name")): c for c in checks}
+    ind_of = {str(r.get("variant_name")): r for r in inductor or [] if r.get("ms") is not None}
     out = [_lens(0, "▶ Check", "cutlens.check", [uri]),
            _lens(0, f"▶ Benchmark ({len(names)} case{'s' if len(names) != 1 else ''})",
                  "cutlens.benchmark", [uri])]

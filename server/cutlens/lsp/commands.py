@@ -25,7 +25,7 @@ from cutlens.render.unit import RenderedUnit
 from cutlens.template.discovery import discover
 from cutlens.template.model import Template
 
-log = logging.getLogger("cutlens.lsp")
+log = logging.getLogger(__name__)
 _A = TypeVar("_A")
 
 
@@ -143,7 +143,7 @@ async def check_docs(ls: CutlensServer, docs: list[TemplateDoc]) -> int:
 
 
 def rendered_payload(ls: CutlensServer, doc: TemplateDoc, sample: str | None,
-                     variant: str | int | None) -> dict:
+                     variant: str | int | None) -> dict[str, Any]:
     """The rendered text of a sample × variant and, per rendered line, its template line
     (in the template itself when the line came through an include or macro)."""
     if doc.template is None:
@@ -166,7 +166,7 @@ def rendered_payload(ls: CutlensServer, doc: TemplateDoc, sample: str | None,
             "lines": lines}
 
 
-def selection_payload(doc: TemplateDoc) -> dict:
+def selection_payload(doc: TemplateDoc) -> dict[str, Any]:
     t: Template | None = doc.template
     if t is None:
         return {"samples": [], "variants": [], "active": {}}
@@ -178,13 +178,7 @@ def selection_payload(doc: TemplateDoc) -> dict:
                        "variant": doc.active_variant or (vs[0].name if vs else None)}}
 
 
-def best_runs(runs: list[dict]) -> dict[str, dict]:
-    """Per sample, the one best run (:mod:`cutlens.bench.best`: never failed, refuted or
-    unstable; a tie: the first), so that exactly one row is marked best."""
-    return best_rows(runs)
-
-
-def captured_payload(t: Template) -> dict:
+def captured_payload(t: Template) -> dict[str, Any]:
     """The captured samples of a template (the results view groups and weights by them)."""
     mine = {s.name: {"weight": s.weight or 0.0, "op": s.info.get("op"),
                      "count": s.info.get("count"), "timeMs": s.info.get("time_ms"),
@@ -205,7 +199,7 @@ def profile_row(p: dict[str, Any] | None) -> dict[str, Any] | None:
             "topStalls": s.get("top_stalls") or [], "report": p.get("report")}
 
 
-def results_payload(ls: CutlensServer, doc: TemplateDoc) -> dict:
+def results_payload(ls: CutlensServer, doc: TemplateDoc) -> dict[str, Any]:
     """The latest benchmark sweep of a template, fastest first, best marked."""
     t = doc.template
     if t is None:
@@ -214,7 +208,7 @@ def results_payload(ls: CutlensServer, doc: TemplateDoc) -> dict:
     runs = store.latest(t.content_hash)
     checks = {(c["sample"], c["variant_name"]): c for c in store.checks(t.content_hash)}
     profiles = {(p["sample"], p["variant_name"]): p for p in store.profiles(t.content_hash)}
-    best = best_runs(runs)
+    best = best_rows(runs)  # one row per sample (cutlens.bench.best), a tie: the first
     rows = []
     for r in runs:
         c = checks.get((r["sample"], r["variant_name"]), {})
@@ -242,11 +236,11 @@ def register(server: CutlensServer) -> None:
     ses = server.session
 
     def command(name: str, cls: type[_A]) -> Callable[[Callable[[CutlensServer, _A],
-                                                                 Awaitable[dict]]], None]:
+                                                                 Awaitable[dict[str, Any]]]], None]:
         """Register ``fn(ls, args)`` as command ``name`` with ``cls`` arguments."""
-        def deco(fn: Callable[[CutlensServer, _A], Awaitable[dict]]) -> None:
+        def deco(fn: Callable[[CutlensServer, _A], Awaitable[dict[str, Any]]]) -> None:
             @server.command(name)
-            async def handler(ls: CutlensServer, *args: Any) -> dict:
+            async def handler(ls: CutlensServer, *args: Any) -> dict[str, Any]:
                 if len(args) == 1 and isinstance(args[0], list):
                     args = tuple(args[0])  # some clients send the list as one argument
                 try:
@@ -257,10 +251,10 @@ def register(server: CutlensServer) -> None:
         return deco
 
     def request(name: str, cls: type[_A]) -> Callable[[Callable[[CutlensServer, _A],
-                                                                 Awaitable[dict]]], None]:
-        def deco(fn: Callable[[CutlensServer, _A], Awaitable[dict]]) -> None:
+                                                                 Awaitable[dict[str, Any]]]], None]:
+        def deco(fn: Callable[[CutlensServer, _A], Awaitable[dict[str, Any]]]) -> None:
             @server.feature(name)
-            async def handler(ls: CutlensServer, params: Any) -> dict:
+            async def handler(ls: CutlensServer, params: Any) -> dict[str, Any]:
                 try:
                     parsed = parse_args(cls, params, name)
                 except BadArguments as e:
@@ -268,34 +262,35 @@ def register(server: CutlensServer) -> None:
                 return await fn(ls, parsed)
         return deco
 
-    async def in_render_thread(ls: CutlensServer, fn: Callable[..., dict], *a: Any) -> dict:
+    async def in_render_thread(ls: CutlensServer, fn: Callable[..., dict[str, Any]],
+                               *a: Any) -> dict[str, Any]:
         return await asyncio.get_running_loop().run_in_executor(ls.render_pool, fn, *a)
 
     @command("cutlens.check", MaybeUriArgs)
-    async def cmd_check(ls: CutlensServer, a: MaybeUriArgs) -> dict:
+    async def cmd_check(ls: CutlensServer, a: MaybeUriArgs) -> dict[str, Any]:
         docs = [await ensure_doc(ls, a.uri)] if a.uri is not None else \
             [d for d in ses.docs.values() if d.is_open]
         n = await check_docs(ls, docs)
         return {"diagnostics": n, "templates": len(docs)}
 
     @command("cutlens.checkWorkspace", MaybeUriArgs)
-    async def cmd_check_workspace(ls: CutlensServer, a: MaybeUriArgs) -> dict:
+    async def cmd_check_workspace(ls: CutlensServer, a: MaybeUriArgs) -> dict[str, Any]:
         paths: list[Path] = []
         for root in ses.workspace_roots:
             proj = ses.project_for(root)
-            paths += await asyncio.to_thread(lambda r=root, c=proj.config: discover([r], c)
-                                             .templates)
+            found = await asyncio.to_thread(discover, [root], proj.config)
+            paths += found.templates
         docs = [await ensure_doc(ls, path_to_uri(p)) for p in paths]
         n = await check_docs(ls, docs)
         return {"templates": len(docs), "diagnostics": n}
 
     @command("cutlens.showRendered", RenderedArgs)
-    async def cmd_show_rendered(ls: CutlensServer, a: RenderedArgs) -> dict:
+    async def cmd_show_rendered(ls: CutlensServer, a: RenderedArgs) -> dict[str, Any]:
         doc = await ensure_doc(ls, a.uri)
         return await in_render_thread(ls, rendered_payload, ls, doc, a.sample, a.variant)
 
     @command("cutlens.selectSample", SelectArgs)
-    async def cmd_select_sample(ls: CutlensServer, a: SelectArgs) -> dict:
+    async def cmd_select_sample(ls: CutlensServer, a: SelectArgs) -> dict[str, Any]:
         doc = await ensure_doc(ls, a.uri)
         if doc.template is None:
             return {"error": "not a template"}
@@ -310,7 +305,7 @@ def register(server: CutlensServer) -> None:
         return {"sample": doc.active_sample}
 
     @command("cutlens.selectVariant", SelectArgs)
-    async def cmd_select_variant(ls: CutlensServer, a: SelectArgs) -> dict:
+    async def cmd_select_variant(ls: CutlensServer, a: SelectArgs) -> dict[str, Any]:
         doc = await ensure_doc(ls, a.uri)
         t = doc.template
         if t is None:
@@ -326,7 +321,7 @@ def register(server: CutlensServer) -> None:
         return {"variant": doc.active_variant}
 
     @command("cutlens.benchmark", BenchmarkArgs)
-    async def cmd_benchmark(ls: CutlensServer, a: BenchmarkArgs) -> dict:
+    async def cmd_benchmark(ls: CutlensServer, a: BenchmarkArgs) -> dict[str, Any]:
         if not ls.session.trusted:
             return {"error": "benchmarks run workspace code (the compiled kernels, the "
                              "[bench] reference): not in an untrusted workspace. "
@@ -342,13 +337,13 @@ def register(server: CutlensServer) -> None:
         return await profile_mod.profile(ls, doc, a.variant, a.sample, a.baseline)
 
     @command("cutlens.results", UriArgs)
-    async def cmd_results(ls: CutlensServer, a: UriArgs) -> dict:
+    async def cmd_results(ls: CutlensServer, a: UriArgs) -> dict[str, Any]:
         """The latest sweep (as ``cutlens/results``); a client shows its results view."""
         doc = await ensure_doc(ls, a.uri)
         return await asyncio.to_thread(results_payload, ls, doc)
 
     @command("cutlens.openLocation", LocationArgs)
-    async def cmd_open_location(ls: CutlensServer, a: LocationArgs) -> dict:
+    async def cmd_open_location(ls: CutlensServer, a: LocationArgs) -> dict[str, Any]:
         """Ask the client to show a file at a line (``window/showDocument``): the header an
         nvcc error came from."""
         pos = lsp.Position(max(a.line, 0), max(a.character, 0))
@@ -361,15 +356,15 @@ def register(server: CutlensServer) -> None:
         return {"shown": bool(getattr(res, "success", False)), "uri": a.uri, "line": a.line}
 
     @request("cutlens/rendered", RenderedArgs)
-    async def req_rendered(ls: CutlensServer, a: RenderedArgs) -> dict:
+    async def req_rendered(ls: CutlensServer, a: RenderedArgs) -> dict[str, Any]:
         doc = await ensure_doc(ls, a.uri)
         return await in_render_thread(ls, rendered_payload, ls, doc, a.sample, a.variant)
 
     @request("cutlens/selection", UriArgs)
-    async def req_selection(ls: CutlensServer, a: UriArgs) -> dict:
+    async def req_selection(ls: CutlensServer, a: UriArgs) -> dict[str, Any]:
         return selection_payload(await ensure_doc(ls, a.uri))
 
     @request("cutlens/results", UriArgs)
-    async def req_results(ls: CutlensServer, a: UriArgs) -> dict:
+    async def req_results(ls: CutlensServer, a: UriArgs) -> dict[str, Any]:
         doc = await ensure_doc(ls, a.uri)
         return await asyncio.to_thread(results_payload, ls, doc)

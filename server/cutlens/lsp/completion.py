@@ -12,7 +12,7 @@ from lsprotocol import types as lsp
 from cutlens.lsp import jinja_text
 from cutlens.render.hooks import KernelContext, TemplateContext
 from cutlens.render.renderer import context_classes
-from cutlens.template.model import Template
+from cutlens.template.model import Sample, Template
 
 _HIDDEN = {"rename_indexing"}
 
@@ -104,8 +104,9 @@ def complete(template: Template | None, source: str, line: str,
             for n, node in s.nodes.items():
                 names.setdefault(n, (lsp.CompletionItemKind.Variable,
                                      f"node {node.describe() if node else 'None'}"))
-        for s in template.samples or [None]:
-            for v in template.variants(s)[:1]:
+        some: list[Sample | None] = [*template.samples] or [None]
+        for one in some:
+            for v in template.variants(one)[:1]:
                 for k, val in v.values.items():
                     names.setdefault(k, (lsp.CompletionItemKind.Constant,
                                          f"variant key, e.g. {val!r}"))

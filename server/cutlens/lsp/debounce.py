@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
-log = logging.getLogger("cutlens.lsp")
+log = logging.getLogger(__name__)
 
 
 class Debouncer:
@@ -15,10 +15,10 @@ class Debouncer:
     call for the same key comes first; a newer call also cancels the running one."""
 
     def __init__(self) -> None:
-        self._tasks: dict[Hashable, asyncio.Task] = {}
+        self._tasks: dict[Hashable, asyncio.Task[Any]] = {}
 
     def schedule(self, key: Hashable, delay: float,
-                 fn: Callable[[], Awaitable[Any]]) -> asyncio.Task:
+                 fn: Callable[[], Awaitable[Any]]) -> asyncio.Task[Any]:
         self.cancel(key)
 
         async def run() -> Any:
@@ -29,7 +29,7 @@ class Debouncer:
         task = asyncio.get_running_loop().create_task(run())
         self._tasks[key] = task
 
-        def done(t: asyncio.Task) -> None:
+        def done(t: asyncio.Task[Any]) -> None:
             if self._tasks.get(key) is t:
                 self._tasks.pop(key, None)
             if not t.cancelled() and t.exception() is not None:
@@ -46,7 +46,7 @@ class Debouncer:
             return True
         return False
 
-    def pending(self, key: Hashable) -> asyncio.Task | None:
+    def pending(self, key: Hashable) -> asyncio.Task[Any] | None:
         return self._tasks.get(key)
 
     def cancel_all(self) -> None:

@@ -27,7 +27,7 @@ from cutlens.lsp.tiers import NVCC_CHANGE_DEBOUNCE_S
 from cutlens.render.unit import RenderedUnit
 from cutlens.template.model import Template
 
-log = logging.getLogger("cutlens.lsp")
+log = logging.getLogger(__name__)
 
 
 def register_lifecycle(server: CutlensServer) -> None:
@@ -38,7 +38,7 @@ def register_lifecycle(server: CutlensServer) -> None:
     def initialize(ls: CutlensServer, params: lsp.InitializeParams) -> None:
         opts = params.initialization_options
         if isinstance(opts, dict):
-            ses.settings.update(opts.get("cutlens", opts))
+            ses.settings = ses.settings.updated(opts.get("cutlens", opts))
         ses.apply_trust()
         roots = [uri_to_path(f.uri) for f in params.workspace_folders or []]
         if not roots and params.root_uri:
@@ -70,7 +70,7 @@ def register_lifecycle(server: CutlensServer) -> None:
                                        params: lsp.DidChangeConfigurationParams) -> None:
         settings = params.settings
         if isinstance(settings, dict):
-            ses.settings.update(settings.get("cutlens", settings))
+            ses.settings = ses.settings.updated(settings.get("cutlens", settings))
         if ses.apply_trust():
             log.info("workspace trust: %s", "trusted" if ses.trusted else "untrusted")
         await ls.reload()
@@ -101,7 +101,7 @@ def register_documents(server: CutlensServer) -> None:
             ls.session.project_for(path)
             ls.watcher.refresh()
         tiers.schedule_jinja(doc, 0)
-        if ls.check_on != "off":
+        if ses.check_on(path) != "off":
             tiers.schedule_nvcc(doc, 0)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
@@ -113,7 +113,7 @@ def register_documents(server: CutlensServer) -> None:
         doc = ses.doc(path, uri)
         doc.version = params.text_document.version
         ls.debouncer.cancel(("nvcc", path))  # a newer edit cancels stale compiles
-        if ls.check_on == "change":
+        if ses.check_on(path) == "change":
             # The last compile's diagnostics describe an older text, and a compile of this one
             # is due: never publish them again under this version.
             ses.set_tier(path, "nvcc", [])
@@ -122,7 +122,7 @@ def register_documents(server: CutlensServer) -> None:
         for dep in ses.dependents(path):
             if dep.is_open:
                 ls.debouncer.cancel(("nvcc", dep.path))
-                if ls.check_on == "change":  # its compile read the old text of this file
+                if ses.check_on(dep.path) == "change":  # its compile read the old text
                     ls.publish(ses.set_tier(dep.path, "nvcc", []))
                     tiers.schedule_nvcc(dep, NVCC_CHANGE_DEBOUNCE_S)
                 tiers.schedule_jinja(dep)
@@ -132,12 +132,11 @@ def register_documents(server: CutlensServer) -> None:
     def did_save(ls: CutlensServer, params: lsp.DidSaveTextDocumentParams) -> None:
         path = uri_to_path(params.text_document.uri)
         doc = ses.docs.get(path)
-        if ls.check_on == "save":
-            if doc is not None:
-                tiers.schedule_nvcc(doc, 0)
-            for dep in ses.dependents(path):
-                if dep.is_open:
-                    tiers.schedule_nvcc(dep, 0)
+        if doc is not None and ses.check_on(path) == "save":
+            tiers.schedule_nvcc(doc, 0)
+        for dep in ses.dependents(path):
+            if dep.is_open and ses.check_on(dep.path) == "save":
+                tiers.schedule_nvcc(dep, 0)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     @guarded
@@ -209,7 +208,7 @@ def register_views(server: CutlensServer) -> None:
 
     @server.feature(lsp.TEXT_DOCUMENT_HOVER)
     @guarded
-    def hover(ls: CutlensServer, params: lsp.HoverParams) -> lsp.Hover | None:
+    async def hover(ls: CutlensServer, params: lsp.HoverParams) -> lsp.Hover | None:
         doc = ls.template_doc(params.text_document.uri)
         if doc is None or doc.template is None or doc.path.suffix == ".py":
             return None  # a Python file's hover is its Python language server's
@@ -223,7 +222,11 @@ def register_views(server: CutlensServer) -> None:
             return with_profile(h, profile_mod.hover_text(
                 t, ses.project_for(doc.path).store, doc.active_sample, params.position.line,
                 doc.active_variant))
-        unit = ls.active_unit(doc) if doc.checkable else None
+        unit = None
+        if doc.checkable:  # the render (cached after the Jinja tier's) on the render thread
+            ses.project_for(doc.path)  # (projects are made on the event loop's thread)
+            unit = await asyncio.get_running_loop().run_in_executor(ls.render_pool,
+                                                                    ls.active_unit, doc)
         if not isinstance(unit, RenderedUnit):
             unit = None
         return hover_mod.hover(t, unit, str(doc.path), source,
@@ -272,29 +275,33 @@ def register_assists(server: CutlensServer) -> None:
     """Code actions (quick fixes), document links and inlay hints."""
     ses = server.session
 
-    def template_of(path: Path) -> Template | None:
-        """The document's template, loaded now when the Jinja tier has not run yet."""
+    async def template_of(path: Path) -> Template | None:
+        """The document's template, loaded now (on the render thread) when the Jinja tier
+        has not run yet."""
         doc = ses.docs.get(path)
         if doc is not None and doc.template is not None:
             return doc.template
         if ses.text_of(path) is None or not ses.is_template_file(path):
             return None
-        return ses.load_template(ses.doc(path))
+        return await asyncio.get_running_loop().run_in_executor(
+            server.render_pool, ses.load_template, ses.doc(path))
 
     @server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION, lsp.CodeActionOptions(
         code_action_kinds=[lsp.CodeActionKind.QuickFix]))
     @guarded
-    def code_action(ls: CutlensServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+    async def code_action(ls: CutlensServer,
+                          params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
         path = uri_to_path(params.text_document.uri)
-        return actions_mod.code_actions(params.text_document.uri, template_of(path),
+        return actions_mod.code_actions(params.text_document.uri, await template_of(path),
                                         ses.text_of(path) or "", params.context.diagnostics)
 
     @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_LINK)
     @guarded
-    def document_link(ls: CutlensServer,
-                      params: lsp.DocumentLinkParams) -> list[lsp.DocumentLink]:
+    async def document_link(ls: CutlensServer,
+                            params: lsp.DocumentLinkParams) -> list[lsp.DocumentLink]:
         path = uri_to_path(params.text_document.uri)
-        return links_mod.document_links(template_of(path), path, ses.text_of(path) or "")
+        return links_mod.document_links(await template_of(path), path,
+                                        ses.text_of(path) or "")
 
     @server.feature(lsp.TEXT_DOCUMENT_INLAY_HINT)
     @guarded

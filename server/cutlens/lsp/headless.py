@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 from lsprotocol import types as lsp
 from pygls.lsp.client import LanguageClient
@@ -24,22 +25,22 @@ EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 def _client(published: dict[str, list[lsp.Diagnostic]]) -> LanguageClient:
     client = LanguageClient("cutlens-headless", "1")
 
-    @client.feature(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    @client.feature(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)  # type: ignore[untyped-decorator]
     def on_diagnostics(params: lsp.PublishDiagnosticsParams) -> None:
         published[params.uri] = list(params.diagnostics)
 
-    @client.feature("cutlens/status")
+    @client.feature("cutlens/status")  # type: ignore[untyped-decorator]
     def on_status(params: object) -> None:
         return None
 
-    @client.feature(lsp.WORKSPACE_CODE_LENS_REFRESH)
+    @client.feature(lsp.WORKSPACE_CODE_LENS_REFRESH)  # type: ignore[untyped-decorator]
     def on_refresh(params: object) -> None:
         return None
 
     return client
 
 
-async def collect(paths: list[Path], settings: dict | None = None,
+async def collect(paths: list[Path], settings: dict[str, Any] | None = None,
                   no_exec: bool = False) -> tuple[list[Diagnostic], int]:
     """Open every template under ``paths`` in a fresh server and return what it published
     once every tier is done, and the number of templates. ``no_exec``: an untrusted
@@ -72,7 +73,7 @@ async def collect(paths: list[Path], settings: dict | None = None,
             command="cutlens.check", arguments=[]))
     await client.shutdown_async(None)
     client.exit(None)
-    await client.stop()
+    await client.stop()  # type: ignore[no-untyped-call]
     diags = [from_lsp(uri, d) for uri, ds in published.items() for d in ds]
     return sorted(diags, key=sort_key), len(templates)
 

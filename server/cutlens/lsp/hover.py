@@ -10,7 +10,8 @@ from typing import Any
 
 from lsprotocol import types as lsp
 
-from cutlens.bench.report import fmt_ms, is_ok, status_text
+from cutlens.bench.best import best_row, is_ok
+from cutlens.bench.report import fmt_ms, status_text
 from cutlens.lsp import jinja_text
 from cutlens.lsp.captured_hover import captured_hover
 from cutlens.lsp.completion import context_class, hook_doc
@@ -67,16 +68,31 @@ def _value(v: Any) -> str:
     return text.replace("|", "\\|")
 
 
-def _ms_cell(rows: list[dict]) -> str:
-    ok = [r for r in rows if is_ok(r)]
-    return fmt_ms(min(r["ms"] for r in ok)) if ok else "—"
+def compile_text(c: Any) -> str:
+    """Where the variant's build spent its compile time (a result's ``compile``), as a
+    hover paragraph ("" when the result has none)."""
+    if not isinstance(c, dict) or not c.get("phases"):
+        return ""
+    phases = sorted(c["phases"].items(), key=lambda kv: -kv[1])
+    text = (f"\n\n**build**: {c.get('seconds', sum(v for _, v in phases)):.1f} s of nvcc"
+            f"{' (cached)' if c.get('cached') else ''} — "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in phases[:4]))
+    top = c.get("top_instantiations") or []
+    if top:
+        text += "\n\ncostliest instantiations: " + "; ".join(
+            f"`{str(n)[:80]}` {float(s):.1f} s" for n, s in top[:3])
+    if c.get("static_sizes"):
+        text += f"\n\n{c['static_sizes']}"
+    elif c.get("shapes") == "generic":
+        text += "\n\nsizes are kernel arguments: one build serves every shape"
+    return text
 
 
 def grid_key_hover(template: Template, sample: Sample, key: str,
-                   runs: list[dict]) -> str:
+                   runs: list[dict[str, Any]]) -> str:
     """The results of the sample's variants grouped by the values of grid key ``key``."""
     by_name = {r.get("variant_name"): r for r in runs if r.get("sample") == sample.name}
-    groups: dict[str, list] = {}
+    groups: dict[str, list[Any]] = {}
     for v in template.variants(sample):
         if key in v.values:
             groups.setdefault(json.dumps(v.values[key], sort_keys=True), []).append(v)
@@ -93,7 +109,7 @@ def grid_key_hover(template: Template, sample: Sample, key: str,
     for vs in groups.values():
         rows = [by_name[v.name] for v in vs if v.name in by_name]
         ok = [r for r in rows if is_ok(r)]
-        best = min(ok, key=lambda r: r["ms"]) if ok else None
+        best = best_row(ok)
         table.append((best["ms"] if best else float("inf"), vs[0].values[key], len(vs),
                       sum(1 for r in ok if r.get("verified")), len(rows) - len(ok),
                       best, len(vs) - len(rows)))
@@ -108,7 +124,7 @@ def grid_key_hover(template: Template, sample: Sample, key: str,
     return "\n".join(lines)
 
 
-def grid_hover(template: Template, sample: Sample, runs: list[dict]) -> str:
+def grid_hover(template: Template, sample: Sample, runs: list[dict[str, Any]]) -> str:
     """The sample's variants, fastest first (at most :data:`MAX_GRID_ROWS`)."""
     variants = template.variants(sample)
     by_name = {r.get("variant_name"): r for r in runs if r.get("sample") == sample.name}
@@ -131,7 +147,7 @@ def grid_hover(template: Template, sample: Sample, runs: list[dict]) -> str:
 
 
 def front_matter_hover(template: Template, sample: Sample, line0: int, line: str,
-                       runs: list[dict]) -> lsp.Hover | None:
+                       runs: list[dict[str, Any]]) -> lsp.Hover | None:
     """Hover on the ``[variants]`` header or one of its grid keys (front matter only)."""
     fm = template.front
     if not fm.start_line or not fm.start_line <= line0 + 1 <= fm.end_line \
@@ -157,7 +173,7 @@ def front_matter_hover(template: Template, sample: Sample, line0: int, line: str
 
 
 def hover(template: Template | None, unit: RenderedUnit | None, file: str, source: str,
-          line0: int, col: int, runs: list[dict] | None = None,
+          line0: int, col: int, runs: list[dict[str, Any]] | None = None,
           sample: Sample | None = None) -> lsp.Hover | None:
     """Hover content at a 0-based position of a template (``runs``: its latest benchmark
     results, for the front matter's grid; ``sample``: the active sample)."""
@@ -189,8 +205,8 @@ def hover(template: Template | None, unit: RenderedUnit | None, file: str, sourc
                     rendered = _rendered_expression(unit, file, line0, region.start)
                     md += "\n\n" + (rendered or "") + _where(unit)
         elif not owner and unit is not None:
-            node = unit.sample.nodes.get(name, False)
-            if node is not False:
+            if name in unit.sample.nodes:
+                node = unit.sample.nodes[name]
                 if node is None:
                     md = f"**{name}**: `None` (optional input absent in sample " \
                          f"`{unit.sample.name}`)"
@@ -211,6 +227,9 @@ def hover(template: Template | None, unit: RenderedUnit | None, file: str, sourc
                 md = (f"**{name}** = `{unit.variant.values[name]!r}` in variant "
                       f"`{unit.variant.name}`\n\nall values: "
                       + ", ".join(f"`{v!r}`" for v in values))
+                run = next((r for r in runs or [] if r.get("sample") == unit.sample.name
+                            and r.get("variant_name") == unit.variant.name), None)
+                md += compile_text(run.get("compile") if run else None)
     if md is None and region is not None and unit is not None:
         rng = lsp.Range(lsp.Position(line0, region.start), lsp.Position(line0, region.end))
         if region.kind == "expr":

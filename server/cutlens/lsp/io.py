@@ -13,7 +13,7 @@ from typing import Any
 from cutlens.lsp.app import create_server
 from cutlens.lsp.server import CutlensServer
 
-log = logging.getLogger("cutlens.lsp")
+log = logging.getLogger(__name__)
 
 #: The only address ``--tcp`` listens on.
 LOOPBACK = "127.0.0.1"
@@ -84,4 +84,4 @@ def start_stdio(server: CutlensServer) -> None:
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
-        server.shutdown()
+        server.shutdown()  # type: ignore[no-untyped-call]

@@ -32,7 +32,7 @@ def fmt_bytes(n: int | None) -> str:
     return f"{n} B"
 
 
-def bench_text(r: dict) -> str:
+def bench_text(r: dict[str, Any]) -> str:
     """``0.188 ms · 731 TFLOP/s · 92 % of measured peak (compute-bound) · ✓`` (GB/s where
     there is no TFLOP/s; ``⚠ unstable ±14.5 %`` for an unstable timing; ``ws`` for a
     workspace) or ``✗ <reason>``."""
@@ -55,14 +55,14 @@ def bench_text(r: dict) -> str:
     return " · ".join(parts)
 
 
-def versus_text(r: dict) -> str | None:
+def versus_text(r: dict[str, Any]) -> str | None:
     """A finalist's ratio to the reference from the interleaved rounds: ``1.041× torch
     [1.02–1.05]`` or ``tie with torch (0.991–1.004×)``."""
     fin = r.get("finalist") or {}
     return ratio_text(fin.get("vs_reference"), fin.get("interval"), fin.get("tie"))
 
 
-def check_text(c: dict) -> str:
+def check_text(c: dict[str, Any]) -> str:
     """``✗ nvcc: 2 errors`` or ``regs 168 · smem 227 KB · 0 spills``."""
     if c.get("errors"):
         n = c["errors"]
@@ -110,7 +110,7 @@ def active_sample(template: Template, name: str | None) -> Sample:
     return next((s for s in samples if s.name == name), samples[0])
 
 
-def _lens(line0: int, data: dict) -> lsp.CodeLens:
+def _lens(line0: int, data: dict[str, Any]) -> lsp.CodeLens:
     pos = lsp.Position(max(line0, 0), 0)
     return lsp.CodeLens(range=lsp.Range(pos, pos), data=data)
 
@@ -141,7 +141,7 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
 
-def sample_text(name: str, runs: list[dict], checks: list[dict]) -> str:
+def sample_text(name: str, runs: list[dict[str, Any]], checks: list[dict[str, Any]]) -> str:
     best = best_row(r for r in runs if r.get("sample") == name)
     if best is not None:
         vs = versus_text(best)
@@ -152,8 +152,8 @@ def sample_text(name: str, runs: list[dict], checks: list[dict]) -> str:
             f"✓ nvcc ({len(cs)} variants)" if cs else "not checked yet")
 
 
-def summary_text(names: list[str], runs: Mapping[str, dict],
-                 checks: Mapping[str, dict]) -> tuple[str, bool]:
+def summary_text(names: list[str], runs: Mapping[str, dict[str, Any]],
+                 checks: Mapping[str, dict[str, Any]]) -> tuple[str, bool]:
     """The summary of variants sharing a line, and whether any has a benchmark result:
     ``6 variants · best unroll=4 0.0123 ms · spread 0.0123–0.0456 ms (3.7×) · 5 ✓ · 1 ✗``.
     ``runs``/``checks``: by variant name, for the active sample."""
@@ -195,8 +195,8 @@ def summary_text(names: list[str], runs: Mapping[str, dict],
     return text, False
 
 
-def resolve_lens(lens: lsp.CodeLens, template: Template, runs: list[dict],
-                 checks: list[dict], active_variant: str | None) -> lsp.CodeLens:
+def resolve_lens(lens: lsp.CodeLens, template: Template, runs: list[dict[str, Any]],
+                 checks: list[dict[str, Any]], active_variant: str | None) -> lsp.CodeLens:
     """Fill in a listed lens's title and command. ``runs``: the latest benchmark result per
     (sample, variant); ``checks``: the latest compile check per (sample, variant)."""
     data: dict[str, Any] = lens.data if isinstance(lens.data, dict) else {}
@@ -215,8 +215,9 @@ def resolve_lens(lens: lsp.CodeLens, template: Template, runs: list[dict],
         cmd = _cmd(f"{mark}{name}: {sample_text(name, runs, checks)}", "cutlens.selectSample",
                    uri, name)
     else:
-        run_of = {r.get("variant_name"): r for r in runs if r.get("sample") == sample.name}
-        check_of = {c.get("variant_name"): c for c in checks if c.get("sample") == sample.name}
+        run_of = {str(r.get("variant_name")): r for r in runs if r.get("sample") == sample.name}
+        check_of = {str(c.get("variant_name")): c for c in checks
+                    if c.get("sample") == sample.name}
         if kind == "variants":
             names = [str(n) for n in data.get("names") or []]
             title, ran = summary_text(names, run_of, check_of)

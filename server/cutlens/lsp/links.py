@@ -6,7 +6,6 @@ template's ``include_dirs``, the CUTLASS headers, the CUDA toolkit's)."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import re
@@ -14,6 +13,7 @@ from pathlib import Path
 
 from lsprotocol import types as lsp
 
+from cutlens.cuda_install import cuda_homes
 from cutlens.lsp.convert import path_to_uri
 from cutlens.lsp.navigation import resolve as resolve_template
 from cutlens.nvcc import toolchain as nv
@@ -28,13 +28,8 @@ _INCLUDE_RE = re.compile(r"""^\s*#\s*include\s*([<"])([^>"]+)[>"]""")
 def _cuda_include_dirs(nvcc: str | None) -> tuple[str, ...]:
     """The CUDA toolkit's include directories: next to nvcc, else where ``$CUDA_HOME`` or
     the usual install says (nvcc may be a wrapper script elsewhere)."""
-    roots = []
-    with contextlib.suppress(OSError, ValueError):
-        roots.append(Path(nv.find_nvcc(nvcc)).resolve().parent.parent)
-    roots += [Path(os.environ[v]) for v in ("CUDA_HOME", "CUDA_PATH") if os.environ.get(v)]
-    roots.append(Path("/usr/local/cuda"))
     out: dict[str, None] = {}
-    for root in roots:
+    for root in cuda_homes(nvcc):
         for c in [root / "include", *sorted((root / "targets").glob("*/include"))]:
             if (c / "cuda_runtime.h").is_file():
                 out[str(c.resolve())] = None
@@ -78,9 +73,9 @@ def document_links(template: Template | None, path: Path, source: str) -> list[l
             target = resolve_template(m.group(2), template, path)
             if target is not None:
                 out.append(_link(i, m.start(2), m.end(2), target, f"Open {m.group(2)}"))
-        m = _INCLUDE_RE.match(line)
-        if m and "{" not in m.group(2):  # a Jinja expression names it: unknown here
-            target = resolve_include(m.group(2), m.group(1) == '"', template, path)
+        inc = _INCLUDE_RE.match(line)
+        if inc and "{" not in inc.group(2):  # a Jinja expression names it: unknown here
+            target = resolve_include(inc.group(2), inc.group(1) == '"', template, path)
             if target is not None:
-                out.append(_link(i, m.start(2), m.end(2), target, str(target)))
+                out.append(_link(i, inc.start(2), inc.end(2), target, str(target)))
     return out

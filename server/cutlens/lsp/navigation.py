@@ -3,6 +3,7 @@ samples, variants)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from lsprotocol import types as lsp
@@ -33,7 +34,7 @@ def _loc(path: Path, line0: int) -> lsp.Location:
 
 
 def definition(template: Template | None, path: Path, source: str, line0: int, col: int,
-               read: callable) -> list[lsp.Location]:
+               read: Callable[[Path], str | None]) -> list[lsp.Location]:
     """Where the macro or template under the cursor is defined. ``read(path)`` gives a
     file's current text (editor buffer or disk)."""
     lines = source.splitlines()

@@ -3,8 +3,9 @@ diagnostics by tier), the debouncer, the render thread, the status notification.
 features, the tiers' scheduling and the commands live in their own modules and are
 registered by :func:`cutlens.lsp.app.create_server`.
 
-The event loop never renders or compiles: the Jinja tier runs on the render thread, nvcc in
-the compile pool's subprocesses, benchmarks in GPU worker processes.
+The event loop never renders, loads a template or compiles: the Jinja tier, hovers and
+template loads run on the render thread (one at a time), nvcc in the compile pool's
+subprocesses, benchmarks in GPU worker processes.
 """
 
 from __future__ import annotations
@@ -16,30 +17,51 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 
 from cutlens import __version__
+from cutlens.check.jinja_tier import JinjaCheck
+from cutlens.check.nvcc_tier import NvccCheck
 from cutlens.diagnostics import Diagnostic
 from cutlens.lsp.convert import path_to_uri, to_lsp, uri_to_path
 from cutlens.lsp.debounce import Debouncer
-from cutlens.lsp.session import Session, TemplateDoc
+from cutlens.lsp.session import Project, Session, TemplateDoc
 from cutlens.render.unit import RenderedUnit, RenderFailure
 
-log = logging.getLogger("cutlens.lsp")
+log = logging.getLogger(__name__)
 _F = TypeVar("_F", bound=Callable[..., Any])
+#: A stored result row (a benchmark run or a check).
+Row = dict[str, Any]
 
-#: The Jinja tier's default debounce after a keystroke.
-JINJA_DEBOUNCE_S = 0.15
+
+class TierScheduler(Protocol):
+    """What the handlers ask of the tiers (:class:`cutlens.lsp.tiers.Tiers`, which imports
+    this module: the server knows it by this interface)."""
+
+    async def jinja(self, doc: TemplateDoc) -> JinjaCheck | None: ...
+    async def nvcc(self, doc: TemplateDoc) -> NvccCheck | None: ...
+    def schedule_jinja(self, doc: TemplateDoc, delay: float | None = None) -> None: ...
+    def schedule_nvcc(self, doc: TemplateDoc, delay: float = 0.0) -> None: ...
+    def recheck_open(self, nvcc_delay: float = 0.2) -> None: ...
+    def on_file_changed(self, path: Path) -> None: ...
+    def config_problems(self, proj: Project, publish: bool = False) -> set[str]: ...
+
+
+class FileWatcher(Protocol):
+    """The workspace watcher (:mod:`cutlens.lsp.watch`)."""
+
+    def refresh(self) -> None: ...
+    def stop(self) -> None: ...
 
 
 class CutlensServer(LanguageServer):
     """The server: ``session`` holds its state, ``tiers`` schedules the checks."""
 
-    #: The tiers' scheduler (:class:`cutlens.lsp.tiers.Tiers`, set by ``create_server``).
-    tiers: Any
+    #: The tiers' scheduler (set by :func:`cutlens.lsp.app.create_server`).
+    tiers: TierScheduler
 
     def __init__(self, no_exec: bool = False) -> None:
         super().__init__("cutlens", __version__,
@@ -50,29 +72,13 @@ class CutlensServer(LanguageServer):
         self.render_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
         self.compiling = 0
         self.benchmarking = 0
-        self.watcher: Any = None
+        self.watcher: FileWatcher | None = None
         #: Bumped when results may have changed (lenses listed again, results arrived): the
         #: results read for resolving lenses and hints are reused within one generation.
         self.results_generation = 0
-        self._results_memo: dict[tuple[str, str], tuple[int, list[dict], list[dict]]] = {}
+        self._results_memo: dict[tuple[str, str], tuple[int, list[Row], list[Row]]] = {}
 
     # -- settings ----------------------------------------------------------------------------
-    @property
-    def check_on(self) -> str:
-        s = self.session.settings
-        value = s.get("checkOn") or s.get("check_on")
-        if value in ("save", "change", "off"):
-            return str(value)
-        return "save"
-
-    @property
-    def jinja_debounce_s(self) -> float:
-        ms = self.session.settings.get("jinjaDebounceMs")
-        try:
-            return JINJA_DEBOUNCE_S if ms is None else max(float(ms), 0.0) / 1000
-        except (TypeError, ValueError):
-            return JINJA_DEBOUNCE_S
-
     async def reload(self) -> None:
         """Settings or a config file changed: new projects, every open template again."""
         for proj in self.session.reload_projects():
@@ -128,7 +134,7 @@ class CutlensServer(LanguageServer):
             with suppress(Exception):
                 self.workspace_inlay_hint_refresh(None)
 
-    def results_of(self, doc: TemplateDoc) -> tuple[list[dict], list[dict]]:
+    def results_of(self, doc: TemplateDoc) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """(latest benchmark runs, latest checks) of a template's current text, read once per
         results generation (resolving a screenful of lenses reads the store once)."""
         t = doc.template

@@ -6,14 +6,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cutlens import config as config_mod
 from cutlens import trust
+from cutlens.bench import project as bench_project
 from cutlens.bench.runner import Runner
 from cutlens.check.jinja_tier import JinjaCheck
 from cutlens.check.nvcc_tier import NvccCheck
-from cutlens.config import ProjectConfig
+from cutlens.config import EditorSettings, ProjectConfig, parse_editor_settings
 from cutlens.diagnostics import Diagnostic
 from cutlens.nvcc.pool import Compiler
 from cutlens.render.renderer import Renderer
@@ -26,7 +27,7 @@ from cutlens.template.variants import generator_module_file
 if TYPE_CHECKING:
     import asyncio
 
-log = logging.getLogger("cutlens.lsp")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -53,8 +54,7 @@ class Project:
     @property
     def runner(self) -> Runner:
         if self._runner is None:
-            b = self.config.bench
-            self._runner = Runner(device=str(b.device), gpus=b.devices, timeout_s=b.timeout_s)
+            self._runner = bench_project.runner(self.config)
         return self._runner
 
     async def close(self) -> None:
@@ -80,7 +80,7 @@ class TemplateDoc:
     #: Version the Jinja tier last ran on.
     jinja_version: int | None = None
     nvcc: NvccCheck | None = None
-    nvcc_task: asyncio.Task | None = None
+    nvcc_task: asyncio.Task[Any] | None = None
     active_sample: str | None = None
     active_variant: str | None = None
     deps: set[Path] = field(default_factory=set)
@@ -101,7 +101,8 @@ class Session:
     def __init__(self, no_exec: bool = False) -> None:
         #: ``cutlens lsp --no-exec``: untrusted whatever the client says.
         self.no_exec = no_exec
-        self.settings: dict = {}
+        #: The editor's settings, typed (:mod:`cutlens.config.editor`).
+        self.settings: EditorSettings = parse_editor_settings({})
         self.overlays: dict[str, str] = {}
         self.projects: dict[Path, Project] = {}
         self.docs: dict[Path, TemplateDoc] = {}
@@ -115,8 +116,7 @@ class Session:
     def trusted(self) -> bool:
         """Workspace trust: the client's ``trusted`` setting (a client that sends none is
         trusted, like the CLI), never with ``--no-exec``."""
-        said = self.settings.get("trusted")
-        return not self.no_exec and not (said is False or str(said).lower() == "false")
+        return not self.no_exec and self.settings.trusted
 
     def apply_trust(self) -> bool:
         """Make the process-wide trust follow the session's; True when it changed."""
@@ -150,20 +150,10 @@ class Session:
         cfg = config_mod.load(root)
         for d in cfg.problems:
             log.warning("project config: %s:%d: %s", d.file, d.line, d.message)
-        problems = config_mod.apply_settings(cfg, self.client_settings())
-        jobs = cfg.effective_jobs()
-        return Project(root, cfg, Renderer(self.overlays),
-                       Compiler(cfg.cache_dir / "build", jobs, max_bytes=cfg.cache.max_bytes),
+        problems = [*self.settings.problems,
+                    *config_mod.apply_settings(cfg, dict(self.settings.project))]
+        return Project(root, cfg, Renderer(self.overlays), bench_project.compile_pool(cfg),
                        settings_problems=problems)
-
-    def client_settings(self) -> dict:
-        """The client's settings, as the project config takes them."""
-        s = dict(self.settings)
-        bench = s.get("benchmark")
-        if isinstance(bench, dict) and "device" in bench:
-            s["bench"] = {"device": bench["device"]}
-            s.pop("benchmark", None)
-        return {k: v for k, v in s.items() if v not in (None, "")}
 
     def reload_projects(self) -> list[Project]:
         """Settings or a config file changed: forget every project (the caller closes the
@@ -209,6 +199,11 @@ class Session:
         doc.deps = deps
         return t
 
+    def check_on(self, path: Path) -> str:
+        """When ``path``'s template is compiled: its project's ``check_on``, unless the
+        editor sent ``checkOn`` (applied onto every project config)."""
+        return self.project_for(path).config.check_on
+
     def is_template_file(self, path: Path) -> bool:
         proj = self.project_for(path)
         return is_template(path, proj.config)
@@ -226,7 +221,7 @@ class Session:
 
     def diagnostics_for(self, file: str) -> list[Diagnostic]:
         """Every tier's diagnostics on ``file``, each problem once."""
-        seen: set[tuple] = set()
+        seen: set[tuple[Any, ...]] = set()
         out = []
         for diags in self.tiers.values():
             for d in diags:

@@ -19,18 +19,10 @@ from cutlens.lsp.validity import publish_validity
 from cutlens.template.discovery import dependencies, parents
 from cutlens.template.model import Template
 
-log = logging.getLogger("cutlens.lsp")
+log = logging.getLogger(__name__)
 
 NVCC_CHANGE_DEBOUNCE_S = 0.8
 CONFIG_NAMES = ("cutlens.toml", "pyproject.toml")
-
-
-def hosts_templates(t: Template) -> bool:
-    """False for a file cutlens has nothing to say about: a ``.py`` file that is no render
-    driver's and hosts no template of one."""
-    if t.path.suffix != ".py":
-        return True
-    return t.engine == "driver" and t.hosts_templates
 
 
 class Tiers:
@@ -54,7 +46,7 @@ class Tiers:
         t = await loop.run_in_executor(self.ls.render_pool, self.session.load_template, doc)
         if t is None or doc.version != version:
             return None
-        if not hosts_templates(t):  # a .py file no render driver uses: not ours to check
+        if t.unused_python:  # not ours to check
             doc.jinja, doc.jinja_version = None, version
             if any(self.session.tiers.get((doc.path, tier)) for tier in ("jinja", "nvcc")):
                 files |= self.session.set_tier(doc.path, "jinja", [])  # it hosted some
@@ -204,7 +196,7 @@ class Tiers:
                                                    lambda: self.nvcc(doc))
 
     def schedule_jinja(self, doc: TemplateDoc, delay: float | None = None) -> None:
-        delay = self.ls.jinja_debounce_s if delay is None else delay
+        delay = self.session.settings.jinja_debounce_s if delay is None else delay
         self.ls.debouncer.schedule(("jinja", doc.path), delay, lambda: self.jinja(doc))
 
     def recheck_open(self, nvcc_delay: float = 0.2) -> None:
@@ -212,7 +204,7 @@ class Tiers:
         for doc in self.session.docs.values():
             if doc.is_open:
                 self.schedule_jinja(doc, 0)
-                if self.ls.check_on != "off":
+                if self.session.check_on(doc.path) != "off":
                     self.schedule_nvcc(doc, nvcc_delay)
 
     def on_file_changed(self, path: Path) -> None:
@@ -222,5 +214,5 @@ class Tiers:
                 continue
             if dep.is_open or dep.jinja is not None:
                 self.schedule_jinja(dep, 0.05)
-                if self.ls.check_on != "off" and dep.is_open:
+                if dep.is_open and self.session.check_on(dep.path) != "off":
                     self.schedule_nvcc(dep, NVCC_CHANGE_DEBOUNCE_S)

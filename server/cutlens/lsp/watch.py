@@ -10,11 +10,11 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from cutlens.config.schema import IGNORED_DIRS
 from cutlens.lsp.server import CutlensServer
 from cutlens.lsp.tiers import CONFIG_NAMES
 
-log = logging.getLogger("cutlens.lsp")
-IGNORED_PARTS = {".git", ".cutlens", "node_modules", ".venv", "__pycache__", ".e2e"}
+log = logging.getLogger(__name__)
 
 HEADER_SUFFIXES = {".h", ".hpp", ".cuh", ".hxx", ".inl", ".inc"}
 
@@ -29,7 +29,7 @@ class _Handler(FileSystemEventHandler):
         for p in (event.src_path, getattr(event, "dest_path", "")):
             if p:
                 path = Path(str(p))
-                if not IGNORED_PARTS.intersection(path.parts):
+                if not IGNORED_DIRS.intersection(path.parts):
                     self.callback(path)
 
 
@@ -83,7 +83,7 @@ class Watcher:
         ls.tiers.on_file_changed(path)
         if path.suffix in HEADER_SUFFIXES and self._in_include_dirs(path):
             for doc in ses.docs.values():
-                if doc.is_open and ls.check_on != "off":
+                if doc.is_open and ls.session.check_on(doc.path) != "off":
                     ls.tiers.schedule_nvcc(doc, 0.5)
 
     def _in_include_dirs(self, path: Path) -> bool:

@@ -11,8 +11,10 @@ name the same translation-unit path)::
 
 The key is a sha256 over: the TU name and text, the companions (names and texts), nvcc's flags
 for the unit (every mode-independent flag: arch, std, defines, include dirs, extras; plus each
-mode's fixed flags), the full ``nvcc --version`` text, the host compiler's identity (path,
-size, mtime) and a fingerprint of the include directories (:func:`include_fingerprint`). Mode
+mode's fixed flags), the full ``nvcc --version`` text and nvcc's path, the host compiler's
+identity (path, size, mtime), a fingerprint of the include directories
+(:func:`include_fingerprint`), and the environment nvcc reads (:data:`NVCC_ENV`: its search
+paths and flag variables, with the include dirs they name fingerprinted too). Mode
 flags are fixed per mode, so ``(key, mode)`` decides a result. Paths of the TU and the output
 are not in the key (the TU's path derives from it). The timeout is not either: timeouts,
 crashes and cancellations are never stored. Every file is written to a temporary name and
@@ -48,10 +50,11 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from cutlens.nvcc import toolchain as nv
 
-log = logging.getLogger("cutlens.cache")
+log = logging.getLogger(__name__)
 
 #: The default bound of a build cache (the project config's ``[cache] max_size``).
 DEFAULT_MAX_BYTES = 4 * 10**9
@@ -65,6 +68,12 @@ PIN_PREFIX = ".in-use."
 MAX_WALK_FILES = 5000
 #: Seconds a directory fingerprint is reused within one process (a batch of variants).
 FINGERPRINT_TTL_S = 2.0
+
+#: Environment nvcc reads: search paths, flags it adds, the host compiler, which nvcc.
+NVCC_ENV = ("CPATH", "CPLUS_INCLUDE_PATH", "C_INCLUDE_PATH", "LIBRARY_PATH",
+            "NVCC_PREPEND_FLAGS", "NVCC_APPEND_FLAGS", "NVCC_CCBIN", "CUDA_PATH", "CUDA_HOME",
+            "CUDACXX")
+_PATH_VARS = ("CPATH", "CPLUS_INCLUDE_PATH", "C_INCLUDE_PATH")
 
 _fp_memo: dict[str, tuple[float, str]] = {}
 
@@ -128,10 +137,35 @@ def include_fingerprint(dirs: Iterable[str]) -> str:
     return h.hexdigest()
 
 
+def _env_include_dirs(env: Mapping[str, str]) -> list[str]:
+    """Include dirs the environment adds: ``CPATH``..., ``-I`` in ``NVCC_*_FLAGS``."""
+    dirs = [d for var in _PATH_VARS for d in env.get(var, "").split(os.pathsep) if d]
+    for var in ("NVCC_PREPEND_FLAGS", "NVCC_APPEND_FLAGS"):
+        words = env.get(var, "").split()
+        for i, w in enumerate(words):
+            if w in ("-I", "-isystem", "--include-path") and i + 1 < len(words):
+                dirs.append(words[i + 1])
+            elif w.startswith(("-I", "--include-path=")) and len(w) > 2:
+                dirs.append(w.split("=", 1)[1] if w.startswith("--") else w[2:])
+    return [os.path.abspath(d) for d in dirs]
+
+
+def environment_key(nvcc: str, env: Mapping[str, str] | None = None) -> str:
+    """Every :data:`NVCC_ENV` variable, the resolved nvcc, and a fingerprint of the include
+    dirs the environment names (setting ``CPATH`` for a missing header recompiles)."""
+    env = os.environ if env is None else env
+    lines = [f"{var}={env.get(var, '')}" for var in NVCC_ENV if var in env]
+    lines.append(f"nvcc={os.path.realpath(nvcc)}")
+    dirs = _env_include_dirs(env)
+    if dirs:
+        lines.append(f"env-includes={include_fingerprint(dirs)}")
+    return "\n".join(lines)
+
+
 def _host_compiler_identity(flags: Iterable[str]) -> str:
-    """Which host compiler nvcc will run (``-ccbin`` or ``gcc`` on PATH), by path and stat."""
+    """The host compiler (``-ccbin``, ``$NVCC_CCBIN`` or ``gcc`` on PATH): path and stat."""
     flags = list(flags)
-    ccbin = "gcc"
+    ccbin = os.environ.get("NVCC_CCBIN") or "gcc"
     for i, f in enumerate(flags):
         if f in ("-ccbin", "--compiler-bindir") and i + 1 < len(flags):
             ccbin = flags[i + 1]
@@ -167,6 +201,7 @@ def unit_key(name: str, source: str, companions: Mapping[str, str],
     part("nvcc", nv.nvcc_version_text(nvcc))
     part("host", _host_compiler_identity(flags))
     part("includes", include_fingerprint(include_dirs))
+    part("environment", environment_key(nvcc))
     return h.hexdigest()
 
 
@@ -212,7 +247,7 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
-def record_checksum(record: Mapping) -> str:
+def record_checksum(record: Mapping[str, Any]) -> str:
     """sha256 of a record's canonical JSON, without its ``checksum`` key."""
     body = {k: v for k, v in record.items() if k != "checksum"}
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"))
@@ -315,7 +350,7 @@ class BuildCache:
     def record_path(self, key: str, mode: nv.Mode | str) -> Path:
         return self.unit_dir(key) / f"{nv.Mode(mode).value}.json"
 
-    def load(self, key: str, mode: nv.Mode | str) -> dict | None:
+    def load(self, key: str, mode: nv.Mode | str) -> dict[str, Any] | None:
         """The stored record of ``(key, mode)``, or None. An entry that fails its integrity
         check (unreadable or truncated record, checksum mismatch, artifact missing or not the
         one stored) is deleted and treated as missing. Paths inside it are rebased if the
@@ -350,7 +385,7 @@ class BuildCache:
         return rec
 
     @staticmethod
-    def _verify(data: bytes) -> dict:
+    def _verify(data: bytes) -> dict[str, Any]:
         try:
             rec = json.loads(data)
         except ValueError as e:
@@ -396,7 +431,7 @@ class BuildCache:
                     seen.st_ino, seen.st_mtime_ns, seen.st_size):
                 os.unlink(path)
 
-    def store(self, key: str, mode: nv.Mode | str, record: dict) -> None:
+    def store(self, key: str, mode: nv.Mode | str, record: dict[str, Any]) -> None:
         """Store a finished compile's record (artifact already renamed into place) with the
         checksums :meth:`load` verifies. Raises OSError (disk full...) leaving no partial
         record behind."""

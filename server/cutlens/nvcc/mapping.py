@@ -15,8 +15,9 @@
   out.
 * The message's notes (overload candidates, "previous definition") and the declarations of
   the types its chain names, in the TU or a companion, are related information too.
-* An error EDG puts on the first line of a multi-line statement that names nothing there
-  joins another error of the same statement on a later line (the edited argument).
+* The errors of one multi-line statement settle on the line of the edit
+  (:mod:`cutlens.nvcc.placement`); a known cause gets a one-line hint
+  (:mod:`cutlens.nvcc.causes`).
 * Warnings whose code a template suppresses (``diag_suppress``) are left out.
 """
 
@@ -28,7 +29,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from cutlens.diagnostics import Diagnostic, Related
-from cutlens.nvcc import instantiation, statements
+from cutlens.nvcc import causes, instantiation, placement, statements
 from cutlens.nvcc.includes import IncludeGraph
 from cutlens.render.renderer import RenderedUnit
 from cutlens.render.sourcemap import Frame, SourceMap
@@ -84,6 +85,8 @@ class UnitMap:
         self.tu = result.source_path
         self.command = list(getattr(result, "command", []) or [])
         self._graph: IncludeGraph | None = None
+        #: How :func:`_refine` narrowed a message (by ``id``) within its statement.
+        self.evidence: dict[int, placement.Evidence] = {}
 
     def lookup(self, file: str | None) -> str | None:
         """The rendered file ``file`` names (None: a header, or no file)."""
@@ -300,15 +303,31 @@ def map_message(m: CompilerMessage, um: UnitMap) -> Diagnostic | None:
 def _refine(um: UnitMap, m: CompilerMessage, hit: tuple[Frame, ...], rfile: str,
             rline: int) -> tuple[Frame, ...]:
     """The chain's innermost frame in the unit (a rendered line), narrowed to the line of its
-    statement whose expression rendered the offending template argument."""
+    statement whose expression rendered the offending template argument: one of the
+    statement's own parameters the message names, else a value the chain binds; failing
+    both, the rendered line declaring an alias the error is about (a companion's
+    ``using DTypeQ = float;``)."""
     if not rfile:
         return hit
     smap, text = um.files[rfile]
-    values = statements.offending_values(statements.bindings(f.text for f in m.chain),
-                                         f"{m.excerpt or ''}\n{m.message}")
-    values = [w for v in values for w in (v, *um.aliases(v))]  # Params::DTypeO -> float
-    frame = statements.pick(smap, text, rline, values)
-    return _with_frame(hit, frame) if frame is not None else hit
+    said = f"{m.excerpt or ''}\n{m.message}"
+    own = [f.text for f in m.chain if f.line == rline and um.lookup(f.file) == rfile][:1]
+    strong = statements.named_parameters(statements.bindings(own), said)
+    tries: list[tuple[placement.Evidence, list[str]]] = [("parameter", strong)] if strong else []
+    values = statements.offending_values(statements.bindings(f.text for f in m.chain), said)
+    tries.append(("value", values))
+    for evidence, found in tries:
+        found = [w for v in found for w in (v, *um.aliases(v))]  # Params::DTypeO -> float
+        frame = statements.pick(smap, text, rline, found)
+        if frame is not None:
+            um.evidence[id(m)] = evidence
+            return _with_frame(hit, frame)
+    decl = placement.declared_alias(um.files, values, said, [f.text for f in m.chain],
+                                    rfile)
+    if decl is not None:
+        um.evidence[id(m)] = "declaration"
+        return decl
+    return hit
 
 
 def _mismatched_argument(um: UnitMap, m: CompilerMessage, frames: tuple[Frame, ...],
@@ -318,7 +337,7 @@ def _mismatched_argument(um: UnitMap, m: CompilerMessage, frames: tuple[Frame, .
     nm = instantiation.NO_MATCH_RE.search(m.message)
     path = um.lookup(m.file)
     graph = um.graph if nm and path and m.line else None
-    if graph is None or path is None or m.line is None:
+    if nm is None or graph is None or path is None or m.line is None:
         return frames
     smap, text = um.files[path]
     stmt = statements.statement_at(smap, text, m.line)
@@ -396,15 +415,16 @@ def map_result(unit: RenderedUnit, result: CompileResult,
     """Every message of a compile of ``unit``, on template lines; warnings and remarks whose
     code is in ``suppress`` (a template's ``diag_suppress``) left out."""
     um = UnitMap(unit, result)
-    out, anchors = [], []
+    placed: list[placement.Placed] = []
     for m in result.messages:
         if m.severity != "error" and suppressed(m.code, suppress):
             continue
         d = map_message(m, um)
         if d is not None:
-            out.append(d)
-            anchors.append(_anchor(um, m))
-    _to_the_argument_line(um, out, anchors)
+            placed.append((d, _anchor(um, m), um.evidence.pop(id(m), None)))
+    placement.settle(um.files, placed)
+    out = [d for d, _, _ in placed]
+    causes.add_hints(out)
     return out
 
 
@@ -416,31 +436,3 @@ def _anchor(um: UnitMap, m: CompilerMessage) -> tuple[str, int] | None:
         if path is not None and line:
             return path, line
     return None
-
-
-def _to_the_argument_line(um: UnitMap, out: list[Diagnostic],
-                          anchors: list[tuple[str, int] | None]) -> None:
-    """An error EDG puts on the first line of a statement spread over several lines, that
-    names nothing on that line (``invalid explicit instantiation declaration``, a static
-    assertion about a derived value), moves to the line of another error of the same
-    statement: the argument line the user edited (FlashInfer's explicit instantiations)."""
-    for d, anchor in zip(out, anchors, strict=True):
-        if anchor is None or d.severity != "error":
-            continue
-        smap, text = um.files[anchor[0]]
-        placed = smap.frames(anchor[1])[-1:]
-        if not placed or (placed[0].file, placed[0].line) != (d.file, d.line):
-            continue  # narrowed already (a column, a binding, a mismatched argument)
-        others = statements.later_lines(smap, text, anchor[1])
-        if not others:
-            continue
-        begin = smap.line_starts[anchor[1] - 1]
-        stop = text.find("\n", begin)
-        if statements.names_the_line(d.message, text[begin:stop if stop >= 0 else None]):
-            continue
-        target = next((e for e in out if e is not d and e.severity == "error"
-                       and (e.file, e.line) in others), None)
-        if target is not None:
-            d.related.insert(0, Related(d.file, d.line, "reported at the statement's first "
-                                                        "line"))
-            d.file, d.line, d.end_line, d.column = target.file, target.line, target.line, 0

@@ -5,7 +5,7 @@ its instantiation or include chain and its notes), :class:`Frame` and :class:`Ke
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Tool = Literal["edg", "cicc", "gcc", "ptxas", "nvlink", "nvcc", "fatbinary", "other"]
 Severity = Literal["error", "warning", "info"]
@@ -67,15 +67,15 @@ class CompilerMessage:
     #: the file's line; ``column`` counts on this text).
     excerpt: str | None = None
 
-    def key(self) -> tuple:
+    def key(self) -> tuple[Any, ...]:
         return (self.tool, self.severity, self.file, self.line, self.column, self.code,
                 self.message)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, d: dict) -> CompilerMessage:
+    def from_json(cls, d: dict[str, Any]) -> CompilerMessage:
         d = dict(d)
         d["chain"] = [Frame(**f) for f in d.get("chain", [])]
         d["notes"] = [cls.from_json(n) for n in d.get("notes", [])]
@@ -98,9 +98,9 @@ class KernelResources:
     mangled: str = ""
     compile_ms: float | None = None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, d: dict) -> KernelResources:
+    def from_json(cls, d: dict[str, Any]) -> KernelResources:
         return cls(**d)

@@ -136,19 +136,30 @@ MAX_TU_NAME = 160
 
 
 def job_for(unit: RenderedUnit, mode: Mode, options: CompileOptions) -> CompileJob:
-    """The compile job of a rendered unit: its TU named after template, sample and the
-    variant's build (variants differing only in runtime parameters share the name, and so,
-    rendered alike, one cache entry and one nvcc run). Long names keep their start and a hash
-    of the whole."""
+    """The compile job of a rendered unit: its TU named after template, sample (``shapes``
+    for a shape-generic unit) and the variant's build (variants differing only in runtime
+    parameters share the name, and so, rendered alike, one cache entry and one nvcc run).
+    Long names keep their start and a hash of the whole."""
     stem = unit.template.name.split(".")[0]
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-",
-                  f"{stem}-{unit.sample.name}-{unit.variant.build_slug}")
+    # A shape-generic unit is the same for every sample it serves: no sample in its name.
+    sample = "shapes" if unit.shapes == "generic" else unit.sample.name
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{stem}-{sample}-{unit.variant.build_slug}")
     if len(name) > MAX_TU_NAME:
         digest = hashlib.sha256(name.encode()).hexdigest()[:12]
         name = f"{name[:MAX_TU_NAME - 13]}-{digest}"
     return CompileJob(source=unit.text, mode=mode, options=options, name=name,
                       companions={k: v.text for k, v in unit.companions.items()},
                       cost=cost_label(unit))
+
+
+def unit_id(job: CompileJob) -> str:
+    """What identifies a build before nvcc is asked: a hash of the TU's name, text,
+    companions and options (jobs with one id are one build; 16 hex digits)."""
+    h = hashlib.sha256(job.name.encode() + b"\0" + job.source.encode() + b"\0" +
+                       repr(job.options).encode())
+    for name in sorted(job.companions):
+        h.update(b"\0" + name.encode() + b"\0" + job.companions[name].encode())
+    return h.hexdigest()[:16]
 
 
 def cost_label(unit: RenderedUnit) -> str:

@@ -20,6 +20,7 @@ architecture) are reported once.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from cutlens.nvcc import edg, gcc, ptxas
 from cutlens.nvcc.messages import (
@@ -142,7 +143,7 @@ def parse(output: str, demangle_names: bool = True) -> list[CompilerMessage]:
             continue
         m = gcc.LD.match(ln)
         if m:
-            level = "warning" if m["msg"].startswith("warning:") else "error"
+            level: Severity = "warning" if m["msg"].startswith("warning:") else "error"
             add(CompilerMessage(tool="gcc", severity=level, file=None, line=None, column=None,
                                 message=m["msg"].strip(), code=None, chain=[], raw=ln,
                                 level=level))
@@ -155,7 +156,7 @@ def parse(output: str, demangle_names: bool = True) -> list[CompilerMessage]:
     if leftover is not None:
         out.append(leftover)
 
-    unique: dict[tuple, CompilerMessage] = {}
+    unique: dict[tuple[Any, ...], CompilerMessage] = {}
     for msg in out:
         unique.setdefault(msg.key(), msg)
     result = list(unique.values())

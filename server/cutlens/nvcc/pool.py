@@ -10,7 +10,8 @@ nvcc, a missing nvcc or a cache that cannot be written (disk full) becomes a mes
 result, never an exception or a hang. Results of failures that say nothing about the code
 (signals, timeouts, a full disk, out of memory) are not cached. BUILD links the FULL
 object (one compile serves a check and a benchmark). Superseding QUICK's messages by FULL's is
-the caller's business: both are delivered, under the same ``source_path``.
+the caller's business: both are delivered, under the same ``source_path``. FULL and BUILD
+runs record where their time went (:mod:`cutlens.nvcc.timing`).
 """
 
 from __future__ import annotations
@@ -26,17 +27,19 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from cutlens.config import flags
 from cutlens.nvcc import cache as build_cache
 from cutlens.nvcc import toolchain as nv
 from cutlens.nvcc.output import CompilerMessage, KernelResources, parse, parse_resources
 from cutlens.nvcc.schedule import HISTORY_FILE, History, PeakSampler, Slots, memory_budget
+from cutlens.nvcc.timing import CompileTimes, timed_run
 from cutlens.nvcc.toolchain import CompileOptions, Mode
 
 __all__ = ["CompileJob", "CompileOptions", "CompileResult", "Compiler", "CompilerStats", "Mode"]
 
-log = logging.getLogger("cutlens.compile")
+log = logging.getLogger(__name__)
 
 #: nvcc output of a failure caused by the machine, not the code: never cached.
 _TRANSIENT_RE = re.compile(
@@ -81,18 +84,21 @@ class CompileResult:
     command: list[str] = field(default_factory=list)
     #: The nvcc process group's largest resident memory, sampled (None: not measured).
     peak_rss_bytes: int | None = None
+    #: Seconds per nvcc phase (``--time``), and the costliest template instantiations and
+    #: headers (the device time trace, when the compiler was asked for it).
+    phases: dict[str, float] = field(default_factory=dict)
+    top_instantiations: list[tuple[str, float]] = field(default_factory=list)
+    top_headers: list[tuple[str, float]] = field(default_factory=list)
 
     @property
     def errors(self) -> list[CompilerMessage]:
         return [m for m in self.messages if m.severity == "error"]
 
-    def to_json(self) -> dict:
-        d = asdict(self)
-        d["mode"] = self.mode.value
-        return d
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "mode": self.mode.value}
 
     @classmethod
-    def from_json(cls, d: dict) -> CompileResult:
+    def from_json(cls, d: dict[str, Any]) -> CompileResult:
         known = {f.name for f in dataclasses.fields(cls)}
         d = {k: v for k, v in d.items() if k in known}  # drop the cache's own keys
         d["mode"] = Mode(d["mode"])
@@ -151,8 +157,11 @@ class Compiler:
 
     def __init__(self, cache_dir: str | os.PathLike[str], jobs: int | None = None,
                  memory_bytes: int | None = None,
-                 max_bytes: int | None = build_cache.DEFAULT_MAX_BYTES) -> None:
-        #: ``max_bytes``: the build cache's bound (the project's ``[cache] max_size``).
+                 max_bytes: int | None = build_cache.DEFAULT_MAX_BYTES,
+                 time_trace: bool = False) -> None:
+        #: ``max_bytes``: the build cache's bound (the project's ``[cache] max_size``);
+        #: ``time_trace``: record nvcc's device time trace (costs compile time).
+        self.time_trace = time_trace
         self.cache = build_cache.BuildCache(cache_dir, max_bytes)
         self.jobs = max(1, jobs or os.cpu_count() or 1)
         self.memory_budget = memory_budget(memory_bytes)
@@ -250,7 +259,7 @@ class Compiler:
         return _Unit(key, tu, companions)
 
     def _bare_result(self, job: CompileJob, mode: Mode, unit: _Unit, **kw: object) -> CompileResult:
-        base: dict = dict(mode=mode, ok=False, returncode=None, messages=[], resources=[],
+        base: dict[str, Any] = dict(mode=mode, ok=False, returncode=None, messages=[], resources=[],
                           output="", source_path=str(unit.source_path),
                           companion_paths=dict(unit.companion_paths), artifact=None,
                           duration_s=0.0, cached=False, key=unit.key)
@@ -295,8 +304,10 @@ class Compiler:
                 return replace(full, mode=Mode.BUILD, artifact=None)
             final = self.cache.artifact_path(unit.key, job.name, Mode.BUILD)
             cmd_out = self.cache.temp_output(unit.key, final)
-            cmd = nv.link_command(job.options, full.artifact, cmd_out)
+            link = timed_run(final, trace=False)
+            cmd = link.command(nv.link_command(job.options, full.artifact, cmd_out))
             res = await self._run(job, mode, unit, cmd, cmd_out, final)
+            _set_times(res, _times(full).merge(await asyncio.to_thread(link.collect)))
             # The library's diagnostics are the object's plus the link's.
             res.messages = full.messages + res.messages
             res.resources = full.resources
@@ -308,8 +319,12 @@ class Compiler:
             else:
                 final = self.cache.artifact_path(unit.key, job.name, mode)
                 cmd_out = self.cache.temp_output(unit.key, final)
+            timed = None if final is None else timed_run(final, self.time_trace)
             cmd = nv.command(mode, job.options, unit.source_path, cmd_out)
+            cmd = timed.command(cmd) if timed else cmd
             res = await self._run(job, mode, unit, cmd, cmd_out, final)
+            if timed is not None:
+                _set_times(res, await asyncio.to_thread(timed.collect))
         return res
 
     async def _run(self, job: CompileJob, mode: Mode, unit: _Unit, cmd: list[str],
@@ -439,6 +454,18 @@ async def _exited(proc: asyncio.subprocess.Process, timeout_s: float) -> bool:
         return True
     finally:
         waiter.cancel()
+
+
+def _times(res: CompileResult) -> CompileTimes:
+    return CompileTimes(dict(res.phases),
+                        [(str(n), float(s)) for n, s in res.top_instantiations],
+                        [(str(n), float(s)) for n, s in res.top_headers])
+
+
+def _set_times(res: CompileResult, times: CompileTimes) -> None:
+    res.phases = times.phases
+    res.top_instantiations = times.top_instantiations
+    res.top_headers = times.top_headers
 
 
 def _oserror(e: OSError, under: Path | None = None) -> str:

@@ -31,10 +31,11 @@ import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cutlens.nvcc.toolchain import Mode
 
-log = logging.getLogger("cutlens.compile")
+log = logging.getLogger(__name__)
 
 GB = 1 << 30
 #: Default guesses by kind of TU: (seconds of a FULL compile, peak bytes).
@@ -252,7 +253,7 @@ class PeakSampler:
     def __init__(self, interval_s: float = 0.25) -> None:
         self.interval_s = interval_s
         self._peaks: dict[int, int] = {}
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[Any] | None = None
         self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
         self.enabled = Path("/proc/self/stat").exists()
 

@@ -17,14 +17,16 @@ from collections.abc import Iterable
 from cutlens.render.sourcemap import Frame, SourceMap, Span
 
 _WITH_RE = re.compile(r"\[with (.*)\]\"?\s*$")
-_IDENT_RE = re.compile(r"[A-Za-z_]\w*")
+_IDENT_RE = IDENT_RE = re.compile(r"[A-Za-z_]\w*")
 _QUALIFIER_RE = re.compile(r"\b[A-Za-z_]\w*::")
 _INT_SUFFIX_RE = re.compile(r"\b(\d+)[uUlL]+\b")
 
 
 def split_top(text: str, sep: str = ",") -> list[str]:
     """``text`` split at ``sep`` outside ``<>``, ``()``, ``[]``, ``{}``."""
-    out, depth, cur = [], 0, []
+    out: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         if ch in "<([{":
             depth += 1
@@ -242,3 +244,58 @@ def names_the_line(message: str, line_text: str) -> bool:
             if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", line_text):
                 return True
     return False
+
+
+_DEFINE_FLAG_RE = re.compile(r"-D(?=[A-Za-z_])")
+
+
+def named_parameters(bound: list[tuple[str, str]], said: str) -> list[str]:
+    """Values of the statement's own template parameters (``bound``: the ``[with ...]`` of
+    the chain's frame at the statement) that ``said`` names: by name (``HEAD_DIM``), else by
+    the one parameter sharing most (at least two) words with a constant it names
+    (``FP16_QK_REDUCTION_SUPPORTED`` -> ``USE_FP16_QK_REDUCTION``). Stronger evidence than
+    a value that merely matches a type the statement spells."""
+    named = set(_IDENT_RE.findall(_DEFINE_FLAG_RE.sub(" ", said)))
+    out = [v for n, v in bound if n in named]
+    if out:
+        return list(dict.fromkeys(out))
+    best: dict[str, int] = {}
+    for ident in named:
+        if not (ident.isupper() and "_" in ident):
+            continue
+        words = set(ident.split("_"))
+        for n, v in bound:
+            if n.isupper() and "_" in n:
+                k = len(words & set(n.split("_")))
+                if k >= 2:
+                    best[v] = max(best.get(v, 0), k)
+    if not best:
+        return []
+    top = max(best.values())
+    winners = [v for v, k in best.items() if k == top]
+    return winners if len(winners) == 1 else []
+
+
+def template_argument_line(smap: SourceMap, text: str, line: int) -> Frame | None:
+    """When rendered ``line`` starts an explicit instantiation whose template-argument list
+    (``<...>``) opens at the end of that line and lies wholly on one later line: that
+    line's template frame (the arguments, where a statement-level error about them
+    belongs). None otherwise."""
+    stmt = statement_at(smap, text, line)
+    if stmt is None:
+        return None
+    start, end = stmt
+    body = text[start:end]
+    m = re.match(r"\s*template\b[^<;]*<\s*\n", body)
+    if m is None or smap.line_of_offset(start + m.end() - 1) != line:
+        return None
+    depth, i = 1, m.end()
+    while i < len(body) and depth:
+        depth += {"<": 1, ">": -1}.get(body[i], 0)
+        i += 1
+    first = smap.line_of_offset(start + m.end())
+    last = smap.line_of_offset(start + i - 1)
+    if depth or first != last:
+        return None
+    fr = smap.frames(first)
+    return fr[-1] if fr else None

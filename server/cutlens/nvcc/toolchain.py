@@ -27,13 +27,22 @@ import functools
 import importlib.util
 import os
 import re
-import shutil
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+
+from cutlens.cuda_install import (
+    NvccNotFound,
+    find_nvcc,
+    nvcc_version,
+    nvcc_version_text,
+    tool_near_nvcc,
+)
+
+__all__ = ["NvccNotFound", "find_nvcc", "nvcc_version", "nvcc_version_text", "tool_near_nvcc"]
 
 #: Defines Inductor passes for its CUTLASS kernels (torch/_inductor/codegen/cuda).
 CUTLASS_DEFINES: tuple[str, ...] = (
@@ -45,10 +54,6 @@ CUTLASS_DEFINES: tuple[str, ...] = (
 
 _ARCH_RE = re.compile(r"^(?:sm_|compute_)?(\d{2,3})([af]?)$")
 _EDG_CODE_RE = re.compile(r"^\d+(?:-D)?$")
-
-
-class NvccNotFound(FileNotFoundError):
-    """No usable nvcc; the message lists every place that was looked at."""
 
 
 class Mode(StrEnum):
@@ -94,92 +99,6 @@ class CompileOptions:
     template_headers_stamp: str = ""
     #: Warning codes left out (EDG numbers go to nvcc as ``--diag-suppress``).
     diag_suppress: tuple[str, ...] = ()
-
-
-# --------------------------------------------------------------------------- finding nvcc
-
-
-def _executable(path: str | os.PathLike[str] | None) -> str | None:
-    if not path:
-        return None
-    p = os.fspath(path)
-    if os.sep not in p:  # a bare name: look it up on PATH
-        return shutil.which(p)
-    return p if os.path.isfile(p) and os.access(p, os.X_OK) else None
-
-
-def find_nvcc(configured: str | None = None) -> str:
-    """Locate nvcc: ``configured`` (project config), ``$CUDACXX``, ``$CUDA_HOME/bin/nvcc``
-    (also ``$CUDA_PATH``), ``PATH``, then ``/usr/local/cuda/bin/nvcc``.
-
-    A configured value that does not name an executable is an error, not a fallthrough:
-    the user asked for that compiler.
-    """
-    if configured:
-        found = _executable(os.path.expanduser(configured))
-        if found:
-            return os.path.abspath(found)
-        raise NvccNotFound(f"configured nvcc {configured!r} is not an executable file (the "
-                           "`nvcc` key of cutlens.toml / [tool.cutlens], or the editor's "
-                           "cutlens.nvcc setting)")
-    tried: list[str] = []
-    candidates: list[tuple[str, str | None]] = [("$CUDACXX", os.environ.get("CUDACXX"))]
-    for var in ("CUDA_HOME", "CUDA_PATH"):
-        home = os.environ.get(var)
-        candidates.append((f"${var}/bin/nvcc", os.path.join(home, "bin", "nvcc") if home else None))
-    candidates.append(("PATH", "nvcc"))
-    candidates.append(("default", "/usr/local/cuda/bin/nvcc"))
-    for label, cand in candidates:
-        if not cand:
-            tried.append(f"{label} (unset)")
-            continue
-        found = _executable(cand)
-        if found:
-            return os.path.abspath(found)
-        tried.append(f"{label} ({cand})")
-    raise NvccNotFound(
-        "nvcc not found; set `nvcc` in cutlens.toml / [tool.cutlens], or $CUDACXX, or "
-        "$CUDA_HOME. Tried: " + ", ".join(tried)
-    )
-
-
-def _stat_key(path: str) -> tuple[str, int, int]:
-    real = os.path.realpath(path)
-    st = os.stat(real)
-    return real, st.st_mtime_ns, st.st_size
-
-
-@functools.lru_cache(maxsize=16)
-def _version_text(real: str, _mtime_ns: int, _size: int) -> str:
-    try:
-        out = subprocess.run([real, "--version"], capture_output=True, text=True, timeout=60,
-                             check=False, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.SubprocessError) as e:
-        raise NvccNotFound(f"{real} does not run: {e}") from None
-    if out.returncode != 0:
-        raise NvccNotFound(f"{real} --version failed: {(out.stderr or out.stdout).strip()}")
-    return out.stdout.strip()
-
-
-def nvcc_version_text(nvcc: str) -> str:
-    """The full ``nvcc --version`` text (cached per binary; part of the cache key)."""
-    return _version_text(*_stat_key(nvcc))
-
-
-def nvcc_version(nvcc: str) -> str:
-    """nvcc's version, e.g. ``"13.0.88"`` (cached per binary path, mtime and size)."""
-    text = nvcc_version_text(nvcc)
-    m = re.search(r"\bV(\d+\.\d+\.\d+)", text) or re.search(r"release (\d+\.\d+)", text)
-    return m.group(1) if m else text.splitlines()[-1]
-
-
-def tool_near_nvcc(nvcc: str, name: str) -> str | None:
-    """A CUDA tool (``cu++filt``, ``ptxas``...) beside nvcc's real location, or on PATH."""
-    for d in {os.path.dirname(os.path.realpath(nvcc)), os.path.dirname(os.path.abspath(nvcc))}:
-        cand = os.path.join(d, name)
-        if os.path.isfile(cand) and os.access(cand, os.X_OK):
-            return cand
-    return shutil.which(name)
 
 
 # --------------------------------------------------------------------------- CUTLASS

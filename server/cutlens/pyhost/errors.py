@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import traceback
 from pathlib import Path
+from typing import Any
 
 from jinja2.exceptions import TemplateSyntaxError, UndefinedError
 
@@ -36,7 +37,7 @@ def _project_frames(exc: BaseException, reg: Registry) -> list[tuple[str, int]]:
 def diagnostic(exc: BaseException, reg: Registry, case: str | None,
                fallback: tuple[str, int]) -> Diagnostic:
     """``exc`` on the line that caused it (``fallback``: where the driver is declared)."""
-    where = {"variants": [case] if case else []}
+    where: dict[str, Any] = {"variants": [case] if case else []}
     py = _project_frames(exc, reg)
     if isinstance(exc, TemplateSyntaxError):
         name = exc.filename or exc.name or ""

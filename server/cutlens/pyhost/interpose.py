@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import jinja2
@@ -203,7 +204,7 @@ _JINJA = Path(jinja2.__file__).resolve().parent
 
 def _caller(reg: Registry) -> tuple[str, int] | None:
     """The innermost project frame on the stack (who built the template)."""
-    f = sys._getframe(2)
+    f: FrameType | None = sys._getframe(2)
     while f is not None:
         fn = f.f_code.co_filename
         if fn.endswith(".py") and reg.in_project(fn):
@@ -239,7 +240,8 @@ def installed(reg: Registry) -> Iterator[Registry]:
                 defer_init: bool = False) -> Any:
         if isinstance(source, str) and filename is None and not RESERVED_RE.search(source):
             filename = reg.deferred(source).name
-        return orig_compile(self, source, name, filename, raw, defer_init)
+        return orig_compile(self, source, name, filename, raw,  # type: ignore[call-overload]
+                            defer_init)
 
     def _parse(self: jenv.Environment, source: str, name: str | None,
                filename: str | None) -> Any:
@@ -291,7 +293,7 @@ def installed(reg: Registry) -> Iterator[Registry]:
 def _printed_undefined(reg: Registry, value: jinja2.Undefined) -> None:
     """Note an undefined value a template printed (plain jinja2 prints it as empty text):
     the innermost instrumented template frame says where."""
-    f = sys._getframe(2)
+    f: FrameType | None = sys._getframe(2)
     while f is not None:
         name = f.f_code.co_filename
         if name in reg.templates:
@@ -311,8 +313,4 @@ def _printed_undefined(reg: Registry, value: jinja2.Undefined) -> None:
 def _tick() -> None:
     """The time check MarkSource plants in loops (the worker's own limit stops a render)."""
 
-
-def frames_of(reg: Registry, smap: sourcemap.SourceMap) -> list[tuple[sourcemap.Frame, ...]]:
-    """Each rendered line's frames, in the real files."""
-    return [tuple(reg.real(f) for f in fr) for fr in smap.lines]
 

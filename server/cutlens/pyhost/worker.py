@@ -20,7 +20,7 @@ import types
 from pathlib import Path
 from typing import Any
 
-from cutlens.diagnostics import Diagnostic
+from cutlens.diagnostics import Diagnostic, Related
 from cutlens.pyhost import anchor
 from cutlens.pyhost.case import Case, CaseError, as_case
 from cutlens.pyhost.errors import diagnostic
@@ -38,13 +38,13 @@ class _Encoder:
         self.files: list[str] = []
         self._index: dict[str, int] = {}
 
-    def frame(self, f: Frame) -> list:
+    def frame(self, f: Frame) -> list[Any]:
         if f.file not in self._index:
             self._index[f.file] = len(self.files)
             self.files.append(f.file)
         return [self._index[f.file], f.line, f.column, KINDS.get(f.kind, "t")]
 
-    def lines(self, frames: list[tuple[Frame, ...]]) -> list[list]:
+    def lines(self, frames: list[tuple[Frame, ...]]) -> list[list[Any]]:
         return [[self.frame(f) for f in fr] for fr in frames]
 
 
@@ -62,7 +62,7 @@ def _load(entry: str) -> Any:
     return fn
 
 
-def _cases(fn: Any, args: dict) -> tuple[Any, int]:
+def _cases(fn: Any, args: dict[str, Any]) -> tuple[Any, int]:
     """The driver's result (an iterator) and the line a plain list result maps to."""
     out = fn(**args)
     if out is None:
@@ -71,7 +71,7 @@ def _cases(fn: Any, args: dict) -> tuple[Any, int]:
     return out, line
 
 
-def run_driver(reg: Registry, spec: dict, enc: _Encoder) -> dict:
+def run_driver(reg: Registry, spec: dict[str, Any], enc: _Encoder) -> dict[str, Any]:
     """Run one driver; its cases and diagnostics (never raises)."""
     entry = spec["entry"]
     declared = (spec.get("file", ""), int(spec.get("line", 1)))
@@ -119,16 +119,27 @@ def run_driver(reg: Registry, spec: dict, enc: _Encoder) -> dict:
             continue
         names.add(case.name)
         result["cases"].append(_case(reg, case, driver_frame, enc, error))
-    for message, file, line in reg.undefined:
-        result["errors"].append(Diagnostic(file=file, line=line, message=message,
-                                           severity="warning", source="jinja",
-                                           code="undefined").to_json())
+    result["errors"] += [d.to_json() for d in _undefined_warnings(reg.undefined)]
     result["seconds"] = time.perf_counter() - t0
     return result
 
 
+def _undefined_warnings(printed: list[tuple[str, str, int]]) -> list[Diagnostic]:
+    """One warning per undefined name printed as empty text, on the first line that printed
+    it; the other lines are its related information."""
+    out: dict[str, Diagnostic] = {}
+    for message, file, line in printed:
+        d = out.get(message)
+        if d is None:
+            out[message] = Diagnostic(file=file, line=line, message=message,
+                                      severity="warning", source="jinja", code="undefined")
+        else:
+            d.related.append(Related(file, line, "also printed here"))
+    return list(out.values())
+
+
 def _case(reg: Registry, case: Case, driver_frame: Frame, enc: _Encoder,
-          error: Any) -> dict:
+          error: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"name": case.name, "sample": case.sample, "source": None,
                            "line": driver_frame.line,
                            "lines": [], "companions": {}, "bench": case.bench, "templates": [],
@@ -162,7 +173,7 @@ def _case(reg: Registry, case: Case, driver_frame: Frame, enc: _Encoder,
     return out
 
 
-def run(request: dict) -> dict:
+def run(request: dict[str, Any]) -> dict[str, Any]:
     """Every driver of the request, in one process."""
     root = Path(request["root"]).resolve()
     overlays = {str(Path(k).resolve()): v for k, v in request.get("overlays", {}).items()}
@@ -176,9 +187,9 @@ def run(request: dict) -> dict:
         for spec in request["drivers"]:
             reg.renders, reg.undefined = [], []
             drivers.append(run_driver(reg, spec, enc))
-            mods = sorted({str(Path(m.__file__).resolve()) for m in list(sys.modules.values())
+            mods = sorted({str(Path(str(m.__file__)).resolve()) for m in list(sys.modules.values())
                            if isinstance(m, types.ModuleType) and getattr(m, "__file__", None)
-                           and str(m.__file__).endswith(".py") and reg.in_project(m.__file__)})
+                           and str(m.__file__).endswith(".py") and reg.in_project(str(m.__file__))})
             drivers[-1]["modules"] = mods
     return {"files": enc.files, "drivers": drivers}
 

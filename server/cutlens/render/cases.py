@@ -4,12 +4,14 @@ map — or the case's own errors as a failed render."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from cutlens.render.sourcemap import Frame, SourceMap
 from cutlens.render.unit import RenderedFile, RenderedUnit, RenderFailure
 from cutlens.template.model import Sample, Template, Variant
 
 
-def _source_map(text: str, lines: list) -> SourceMap:
+def _source_map(text: str, lines: list[Any]) -> SourceMap:
     smap = SourceMap(lines=[tuple(Frame(*f) for f in fr) for fr in lines])
     pos = 0
     for ln in text.split("\n")[:len(smap.lines)]:
@@ -21,7 +23,7 @@ def _source_map(text: str, lines: list) -> SourceMap:
 def render_case(template: Template, sample: Sample, variant: Variant
                 ) -> RenderedUnit | RenderFailure:
     """The unit of the case ``variant`` stands for."""
-    case = template.cases.get(variant.values.get("case"))
+    case = template.cases.get(str(variant.values.get("case")))
     if case is None:
         return RenderFailure(template.path, sample, variant, [])
     if case.source is None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import sympy
 from sympy.printing.c import C99CodePrinter
 from sympy.printing.precedence import precedence
 
 
-class CppPrinter(C99CodePrinter):
+class CppPrinter(C99CodePrinter):  # type: ignore[misc]  # sympy is untyped
     """Integers get an ``L`` suffix; floor/min/max become integer C++."""
 
     def _print_Integer(self, expr: sympy.Integer) -> str:
@@ -35,7 +36,7 @@ class CppPrinter(C99CodePrinter):
     def _print_Min(self, expr: sympy.Expr) -> str:
         return self._fold("min", expr)
 
-    def _join(self, args: tuple, sep: str, level: int) -> str:
+    def _join(self, args: tuple[Any, ...], sep: str, level: int) -> str:
         return sep.join(self.parenthesize(a, level) for a in args)
 
     def _print_Add(self, expr: sympy.Add, order: str | None = None) -> str:
@@ -49,12 +50,12 @@ class CppPrinter(C99CodePrinter):
         if exp.is_Integer and int(exp) > 0:
             body = "*".join([self.parenthesize(base, precedence(expr))] * int(exp))
             return f"static_cast<int64_t>({body})"
-        return super()._print_Pow(expr)
+        return str(super()._print_Pow(expr))
 
     def parenthesize(self, item: sympy.Basic, level: int, strict: bool = False) -> str:
         if isinstance(item, sympy.Integer) and item < 0:
             return f"({self._print(item)})"
-        return super().parenthesize(item, level, strict)
+        return str(super().parenthesize(item, level, strict))
 
 
 _PRINTER = CppPrinter()
@@ -62,7 +63,7 @@ _PRINTER = CppPrinter()
 
 @lru_cache(maxsize=4096)
 def _cexpr(expr: sympy.Expr) -> str:
-    return _PRINTER.doprint(expr)
+    return str(_PRINTER.doprint(expr))
 
 
 def cexpr(expr: sympy.Expr | int) -> str:

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import StrictUndefined, nodes
 from jinja2 import Template as JinjaTemplate
@@ -16,9 +16,16 @@ from jinja2.lexer import Token, TokenStream
 from jinja2.parser import Parser
 from jinja2.runtime import Macro, Undefined
 
-from cutlens.render import sourcemap
 from cutlens.render.loader import OverlayLoader
-from cutlens.render.markers import DATA_NAME, RESERVED_RE, STRIP_NAME, MarkSource, strip_value
+from cutlens.render.markers import (
+    CAPTURE_NAME,
+    DATA_NAME,
+    RESERVED_RE,
+    STRIP_NAME,
+    MarkSource,
+    capture,
+    strip_value,
+)
 from cutlens.render.runtime import is_runtime
 from cutlens.template.symexpr import SympySafeSandbox
 
@@ -47,12 +54,12 @@ class MarkedTemplate(JinjaTemplate):
 class _Compiled:
     """The last compile of a file: its token signature, template and literal texts."""
 
-    signature: tuple
+    signature: tuple[Any, ...]
     template: JinjaTemplate
     data: list[str]
 
 
-def _signature(tokens: list[Token]) -> tuple:
+def _signature(tokens: list[Token]) -> tuple[Any, ...]:
     """Everything the parser sees except the text of literals."""
     return tuple((t.lineno, t.type, bool(t.value) if t.type == "data" else t.value)
                  for t in tokens)
@@ -79,6 +86,7 @@ class RenderEnvironment(SympySafeSandbox):
         self._compiled: dict[str, _Compiled] = {}
         self.globals["cutlens_tick"] = lambda: None
         self.globals[STRIP_NAME] = self.filters[STRIP_NAME] = strip_value
+        self.filters[CAPTURE_NAME] = capture
         self.tests["runtime"] = is_runtime
         self.fast_reloads = 0
 
@@ -133,8 +141,8 @@ class RenderEnvironment(SympySafeSandbox):
         parser.stream = TokenStream(iter(tokens), name, filename)
         tree = parser.parse()
         fid = self.file_id(filename or name or "<template>")
-        mark = MarkSource(fid, source, self.variable_start_string)
-        tree = mark.visit(tree)
+        mark = MarkSource(fid, source, self.variable_start_string, capture=CAPTURE_NAME)
+        tree = cast(nodes.Template, mark.visit(tree))
         self._stash.data = mark.data
         # Literals must map to data tokens one to one for the literal-edit fast path.
         self._stash.same_order = mark.data == [t.value for t in tokens
@@ -154,9 +162,8 @@ class RenderEnvironment(SympySafeSandbox):
         if deadline is not None and time.monotonic() > deadline:
             raise RenderTimeout("render took too long (time limit reached)")
         if not isinstance(__obj, Macro):
-            args = tuple(sourcemap.strip(a) if isinstance(a, str) else a for a in args)
-            kwargs = {k: sourcemap.strip(v) if isinstance(v, str) else v
-                      for k, v in kwargs.items()}
+            args = tuple(strip_value(a) for a in args)
+            kwargs = {k: strip_value(v) for k, v in kwargs.items()}
         return super().call(__context, __obj, *args, **kwargs)
 
 

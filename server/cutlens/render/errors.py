@@ -8,8 +8,7 @@ import traceback
 from pathlib import Path
 
 from jinja2 import TemplateNotFound
-from jinja2.exceptions import TemplateSyntaxError, UndefinedError
-from jinja2.sandbox import SecurityError
+from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 
 from cutlens.diagnostics import Diagnostic, Related
 from cutlens.render.environment import RenderEnvironment, RenderTimeout
@@ -107,7 +106,7 @@ def _error_diagnostic(exc: BaseException, env: RenderEnvironment, root: Path,
     if isinstance(exc, TemplateSyntaxError):
         file = exc.filename or str(root)
         msg = f"syntax error: {exc.message}"
-        related = []
+        related: list[Related] = []
         # A syntax error in an included template is also reported at its include line.
         chain = _template_frames(exc, files)
         related = [Related(f, ln, "included from here") for f, ln in chain if f != file]
@@ -137,7 +136,7 @@ def _error_diagnostic(exc: BaseException, env: RenderEnvironment, root: Path,
         kind = "" if isinstance(exc, HookError) else f"{type(exc).__name__}: "
         msg = f"{hook}(): {kind}{exc}" if hook else f"{type(exc).__name__}: {exc}"
         code = "hook" if hook else "exception"
-    related: list[Related] = []
+    related = []
     if chain:
         file, line = chain[-1]
         for f, ln in reversed(chain[:-1]):

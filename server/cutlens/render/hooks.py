@@ -12,6 +12,7 @@ import re
 import sys
 import textwrap
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 
 import sympy
@@ -19,6 +20,7 @@ import sympy
 from cutlens.render.cexpr import cexpr
 from cutlens.template.ir import DTYPES, Node
 from cutlens.template.model import RuntimeParam
+from cutlens.template.shapes import SizeMarks, generic_text
 from cutlens.template.symexpr import ExprError, to_expr
 
 EXTRA_CPP_ARGS = "size_t* workspace_size, uint8_t* workspace, cudaStream_t stream"
@@ -96,7 +98,7 @@ class KernelSignature:
     text: str = ""
 
     def to_json(self, hints: dict[str, int], absent: list[str] | None = None,
-                values: dict[str, Any] | None = None) -> dict:
+                values: dict[str, Any] | None = None) -> dict[str, Any]:
         """Concrete argument list (symbols replaced by their hints, runtime parameters by
         the C value of the variant's ``values``); ``absent`` names the sample's optional
         nodes that are None (bound as None for the bench reference).
@@ -148,11 +150,16 @@ class KernelContext:
         self.signature: KernelSignature | None = None
         #: Hooks that quietly rendered their default: (template file, line, message).
         self.quiet_defaults: list[tuple[str, int, str]] = []
+        #: A shape-generic render (:mod:`cutlens.render.shapes`): the values of the size
+        #: symbols standing for concrete sizes, and the marks around what the hooks print
+        #: from them (the static render prints the values there, and no size argument).
+        self.shape_sizes: dict[sympy.Symbol, sympy.Integer] = {}
+        self.size_marks: SizeMarks | None = None
 
     def _quiet_default(self, hook: str, message: str, default: object) -> str:
         """Render ``default`` as Inductor does, and note where a template relied on it (an
         index past the node's rank: probably a mistake)."""
-        f = sys._getframe(2)
+        f: FrameType | None = sys._getframe(2)
         while f is not None:
             t = f.f_globals.get("__jinja_template__")
             if t is not None:
@@ -219,7 +226,10 @@ class KernelContext:
         for node in self.named_nodes.values():
             for s in node.free_symbols:
                 self._size_arg(s)
+        shape_args: set[int] = set()
         for s, cname in self.size_args.items():
+            if s in self.shape_sizes:
+                shape_args.add(len(arg_defs))
             arg_defs.append(f"{SIZE_ARG_TYPE} {cname}")
             sig.args.append(KernelArg(cname, "size", symbol=s, ctype=SIZE_ARG_TYPE))
         taken = {a.name for a in sig.args}
@@ -230,9 +240,15 @@ class KernelContext:
                                 f"with arg = \"...\"")
             arg_defs.append(f"{p.ctype} {p.name}")
             sig.args.append(KernelArg(p.name, "scalar", ctype=p.ctype, param=p))
-        sig.text = f"PT_EXPORT int {self.kernel_name}({', '.join([*arg_defs, EXTRA_CPP_ARGS])})"
+        text = ""
+        for i, a in enumerate([*arg_defs, EXTRA_CPP_ARGS]):
+            piece = f", {a}" if i else a
+            # a static render has no such argument
+            text += self.size_marks.mark(piece, "") if (
+                i in shape_args and self.size_marks is not None) else piece
+        sig.text = f"PT_EXPORT int {self.kernel_name}({generic_text(text)})"
         self.signature = sig
-        return sig.text
+        return f"PT_EXPORT int {self.kernel_name}({text})"
 
     def _runtime_order(self, runtime: list[str] | None) -> list[RuntimeParam]:
         by_key = {p.key: p for p in self.runtime_params}
@@ -276,7 +292,11 @@ class KernelContext:
         return expr.xreplace(subs) if subs else expr
 
     def _c(self, expr: sympy.Expr | int) -> str:
-        return cexpr(self.rename_indexing(expr))
+        text = cexpr(self.rename_indexing(expr))
+        if self.size_marks is None or not self.shape_sizes:
+            return text
+        concrete = to_expr(expr).xreplace(self.shape_sizes)
+        return self.size_marks.mark(text, cexpr(self.rename_indexing(concrete)))
 
     # -- hooks -----------------------------------------------------------------------------
     def arg_name(self, node: Node | None) -> str | None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import BaseLoader, TemplateNotFound
 from jinja2 import Template as JinjaTemplate
-from jinja2.sandbox import SecurityError
+from jinja2.exceptions import SecurityError
 
 
 class OutsideRoots(SecurityError):
@@ -50,7 +50,8 @@ class OverlayLoader(BaseLoader):
     def load(self, environment: Any, name: str, globals: Any = None) -> JinjaTemplate:
         source, filename, uptodate = self.get_source(environment, name)
         if hasattr(environment, "load_source"):  # the RenderEnvironment
-            return environment.load_source(name, source, filename, uptodate, globals or {})
+            return cast(JinjaTemplate, environment.load_source(name, source, filename, uptodate,
+                                                               globals or {}))
         return super().load(environment, name, globals)
 
     def get_source(self, environment: Any, template: str) -> tuple[str, str, Callable[[], bool]]:

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, cast
 
 from jinja2 import nodes
 from jinja2.visitor import NodeTransformer
@@ -16,6 +19,41 @@ from cutlens.render import sourcemap
 #: The module global holding a template's literal texts, and the strip function/filter.
 DATA_NAME = "cutlens_data"
 STRIP_NAME = "cutlens_strip"
+#: The filter that makes a ``{% set %}`` block's marked text a :class:`CapturedText`.
+CAPTURE_NAME = "cutlens_capture"
+
+_rendering: ContextVar[bool] = ContextVar("cutlens_rendering", default=False)
+
+
+class CapturedText(str):
+    """The text a ``{% set %}`` block captured: plain text as a value (compared, filtered,
+    passed to hooks), its markers back when a render prints it, so the lines it prints map
+    to the block's own lines (as a render driver's captured text does)."""
+
+    marked: str
+
+    def __new__(cls, marked: str) -> CapturedText:
+        obj = super().__new__(cls, sourcemap.strip(marked))
+        obj.marked = marked
+        return obj
+
+    def __str__(self) -> str:
+        return self.marked if _rendering.get() else str.__str__(self)
+
+
+def capture(value: Any) -> Any:
+    """The :data:`CAPTURE_NAME` filter."""
+    return CapturedText(value) if isinstance(value, str) else value
+
+
+@contextmanager
+def rendering() -> Iterator[None]:
+    """While a render runs: printing a :class:`CapturedText` prints its markers."""
+    token = _rendering.set(True)
+    try:
+        yield
+    finally:
+        _rendering.reset(token)
 
 
 class MarkSource(NodeTransformer):
@@ -119,7 +157,7 @@ class MarkSource(NodeTransformer):
 
     def generic_visit(self, node: nodes.Node, *args: Any, **kwargs: Any) -> nodes.Node:
         if isinstance(node, nodes.Expr):  # expressions hold no output: nothing to mark
-            return self._value(node, printed=False)
+            return cast(nodes.Node, self._value(node, printed=False))
         return super().generic_visit(node, *args, **kwargs)
 
     def _unmarked(self, node: nodes.AssignBlock | nodes.FilterBlock,
@@ -187,6 +225,8 @@ RESERVED_RE = re.compile(f"[{sourcemap.POINT}-{sourcemap.INCLUDE}]")
 
 
 def strip_value(value: Any) -> Any:
+    if isinstance(value, CapturedText):
+        return str.__str__(value)
     return sourcemap.strip(value) if isinstance(value, str) else value
 
 

@@ -12,11 +12,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import sympy
 from jinja2.exceptions import TemplateError
 
 from cutlens.diagnostics import Diagnostic
-from cutlens.render import sourcemap
+from cutlens.render import markers, sourcemap
 from cutlens.render.cases import render_case
 from cutlens.render.environment import RenderEnvironment, RenderTimeout
 from cutlens.render.errors import error_diagnostics
@@ -24,8 +26,10 @@ from cutlens.render.hooks import KernelContext, TemplateContext
 from cutlens.render.loader import OverlayLoader
 from cutlens.render.runtime import RuntimeArg
 from cutlens.render.unit import RenderedFile, RenderedUnit, RenderFailure, add_line_directives
+from cutlens.template.ir import symbol
 from cutlens.template.model import DEFAULT_SAMPLE, Sample, Template, Variant
 from cutlens.template.pymodule import load_attr
+from cutlens.template.shapes import SizeMarks
 
 
 @dataclass(frozen=True)
@@ -126,8 +130,13 @@ class Renderer:
         return env
 
     def render(self, template: Template, sample: Sample, variant: Variant,
-               timeout_s: float | None = None) -> RenderedUnit | RenderFailure:
-        """Render one sample × variant; never raises on template problems."""
+               timeout_s: float | None = None,
+               marks: SizeMarks | None = None,
+               shape_sizes: dict[str, int] | None = None) -> RenderedUnit | RenderFailure:
+        """Render one sample × variant; never raises on template problems.
+        ``marks``, ``shape_sizes``: a shape-generic render
+        (:func:`cutlens.render.shapes.render_shape_generic`): what the hooks print from these
+        size symbols is marked with what a static render prints there."""
         if template.engine == "driver":  # rendered by its render driver, in its worker
             return render_case(template, sample, variant)
         t0 = time.perf_counter()
@@ -147,6 +156,9 @@ class Renderer:
                 return RenderFailure(template.path, sample, variant, clashes,
                                      time.perf_counter() - t0)
             kernel = kcls(template.kernel_name)
+            kernel.size_marks = marks
+            kernel.shape_sizes = {symbol(k): sympy.Integer(v)
+                                  for k, v in (shape_sizes or {}).items()}
             params = [template.runtime[k] for k in variant.runtime if k in template.runtime]
             kernel.runtime_params = params
             tctx = tcls(template.path.name, template.kind, sample, variant, kernel)
@@ -197,9 +209,10 @@ class Renderer:
         return []
 
     def _render_file(self, env: RenderEnvironment, path: str,
-                     ctx: dict) -> tuple[str, sourcemap.SourceMap]:
+                     ctx: dict[str, Any]) -> tuple[str, sourcemap.SourceMap]:
         tmpl = env.get_template(path)
-        marked = tmpl.render(ctx)
+        with markers.rendering():
+            marked = tmpl.render(ctx)
         return sourcemap.build(marked, env.files)
 
 

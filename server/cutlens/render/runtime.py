@@ -34,11 +34,11 @@ class RuntimeArg:
             f"rendering; use it as a C++ expression, {{{{ {self.param.key} }}}} "
             f"(-> {self.param.name}), or make it a compile-time key")
 
-    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse  # type: ignore[assignment]
-    __bool__ = __int__ = __float__ = __index__ = __len__ = __iter__ = _refuse  # type: ignore
-    __hash__ = __getitem__ = __contains__ = _refuse  # type: ignore[assignment]
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _refuse  # type: ignore
-    __truediv__ = __floordiv__ = __mod__ = __neg__ = _refuse  # type: ignore[assignment]
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse
+    __bool__ = __int__ = __float__ = __index__ = __len__ = __iter__ = _refuse
+    __hash__ = __getitem__ = __contains__ = _refuse
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _refuse
+    __truediv__ = __floordiv__ = __mod__ = __neg__ = _refuse
 
 
 def is_runtime(value: Any) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cutlens.diagnostics import Diagnostic
 from cutlens.render import sourcemap
@@ -38,12 +39,17 @@ class RenderedUnit:
     duration_s: float = 0.0
     #: How a benchmark calls the built library, when the unit says so itself (a render
     #: driver's case): the bench signature (``{"kernel", "args", ...}``) and its ``[bench]``.
-    call: dict | None = None
-    bench: dict | None = None
+    call: dict[str, Any] | None = None
+    bench: dict[str, Any] | None = None
     #: Compiler settings of this unit on top of its template's ([compile] keys).
-    compile: dict = field(default_factory=dict)
+    compile: dict[str, Any] = field(default_factory=dict)
     #: What the header says the unit is (e.g. ``case 'gemm_f16'``).
     title: str = ""
+    #: Shape-generic builds (:mod:`cutlens.render.shapes`): "generic" when the sample's
+    #: sizes are arguments of the kernel (samples differing only in sizes share the unit),
+    #: "static" when they stay compile-time, with the reason; "" when not asked.
+    shapes: str = ""
+    static_sizes: str = ""
 
     @property
     def content_hash(self) -> str:

@@ -14,14 +14,14 @@ RUN_COLUMNS = (
     "kind", "template", "template_hash", "sample", "variant_name", "variant", "gpu", "nvcc",
     "flags_hash", "ms", "ms_min", "spread_pct", "iters", "tflops", "gbps", "workspace_bytes",
     "regs", "smem", "spills", "verified", "max_abs_err", "error",
-    "sol_pct", "bound", "stable", "gpu_state", "finalist",
+    "sol_pct", "bound", "stable", "gpu_state", "finalist", "compile",
 )
 #: Columns added to ``runs`` after version 1, with their SQL types: :func:`migrate` adds
 #: them to an older database (their values NULL in its old rows).
 ADDED_COLUMNS = (("sol_pct", "REAL"), ("bound", "TEXT"), ("stable", "INTEGER"),
-                 ("gpu_state", "TEXT"), ("finalist", "TEXT"))
+                 ("gpu_state", "TEXT"), ("finalist", "TEXT"), ("compile", "TEXT"))
 #: JSON-valued columns of ``runs``.
-_JSON_COLUMNS = ("variant", "gpu_state", "finalist")
+_JSON_COLUMNS = ("variant", "gpu_state", "finalist", "compile")
 CHECK_COLUMNS = ("template", "variant", "nvcc", "flags_hash", "errors", "warnings", "regs",
                  "smem", "spills", "raw")
 
@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS runs (
     workspace_bytes INTEGER, regs INTEGER, smem INTEGER, spills INTEGER,
     verified INTEGER, max_abs_err REAL, error TEXT,
     raw TEXT,
-    sol_pct REAL, bound TEXT, stable INTEGER, gpu_state TEXT, finalist TEXT
+    sol_pct REAL, bound TEXT, stable INTEGER, gpu_state TEXT, finalist TEXT,
+    compile TEXT  -- the build's compile times (JSON: seconds, phases, top_instantiations)
 );
 CREATE INDEX IF NOT EXISTS runs_key
     ON runs (template_hash, sample, variant_name, gpu, nvcc, flags_hash, id);
@@ -139,7 +140,7 @@ def filters(template_hash: str | None, **eq: Any) -> tuple[str, list[Any]]:
     return (" AND ".join(clauses) or "1"), args
 
 
-def latency_key(row: Mapping[str, Any]) -> tuple:
+def latency_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
     ok = row.get("ms") is not None and not row.get("error")
     return (not ok, row.get("ms") if ok else 0.0, row.get("sample") or "",
             row.get("variant_name") or "")

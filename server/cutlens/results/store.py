@@ -65,14 +65,15 @@ from cutlens.results.schema import (
     to_json_text,
 )
 
-log = logging.getLogger("cutlens.results")
+log = logging.getLogger(__name__)
 
 DB_DIR = ".cutlens"
 DB_NAME = "results.sqlite"
 #: 2: ``runs`` gained ``sol_pct``, ``bound``, ``stable``, ``gpu_state``, ``finalist``
 #: (issue 22); an older database gets them when opened (:func:`~.schema.migrate`).
 #: 3: the ``profiles`` table (issue 24), created in an older database when it is opened.
-SCHEMA_VERSION = 3
+#: 4: ``runs.compile`` (the build's compile times, issue 23), added by ``migrate``.
+SCHEMA_VERSION = 4
 
 #: SQLite result codes that mean the file itself is damaged (not busy, full or unreadable).
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
@@ -289,15 +290,11 @@ class ResultStore:
             cur = self._db.execute(
                 f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                 values)
-        return int(cur.lastrowid)
-
-    def add_many(self, records: Iterable[Mapping[str, Any]]) -> list[int]:
-        """Store several results, each committed on its own."""
-        return [self.add(r) for r in records]
+        return int(cur.lastrowid or 0)
 
     @_healing
     def latest(self, template_hash: str, *, kind: str | None = "variant", gpu: str | None = None,
-               nvcc: str | None = None, flags_hash: str | None = None) -> list[dict]:
+               nvcc: str | None = None, flags_hash: str | None = None) -> list[dict[str, Any]]:
         """Newest run per (kind, sample, variant_name), fastest first (failures last).
         ``gpu`` / ``nvcc`` / ``flags_hash`` / ``kind`` narrow it; None means any."""
         where, args = filters(template_hash, kind=kind, gpu=gpu, nvcc=nvcc,
@@ -308,7 +305,7 @@ class ResultStore:
             rows = [run_dict(r) for r in self._db.execute(sql, args)]
         return sorted(rows, key=latency_key)
 
-    def baselines(self, template_hash: str, gpu: str | None = None) -> dict[str, dict]:
+    def baselines(self, template_hash: str, gpu: str | None = None) -> dict[str, dict[str, Any]]:
         """Newest timed reference expression per sample."""
         return {r["sample"]: r for r in self.latest(template_hash, kind="baseline", gpu=gpu)}
 
@@ -316,7 +313,7 @@ class ResultStore:
     def history(self, template_hash: str | None = None, *, sample: str | None = None,
                 variant_name: str | None = None, gpu: str | None = None,
                 kind: str | None = None, template: str | None = None,
-                limit: int | None = None) -> list[dict]:
+                limit: int | None = None) -> list[dict[str, Any]]:
         """Runs, newest first, narrowed by any of the arguments."""
         where, args = filters(template_hash, sample=sample, variant_name=variant_name, gpu=gpu,
                                kind=kind, template=template)
@@ -336,7 +333,7 @@ class ResultStore:
     def set_check(self, template_hash: str, sample: str, variant_name: str, *,
                   errors: int = 0, warnings: int = 0, regs: int | None = None,
                   smem: int | None = None, spills: int | None = None,
-                  template: str | None = None, variant: Mapping | None = None,
+                  template: str | None = None, variant: Mapping[str, Any] | None = None,
                   nvcc: str | None = None, flags_hash: str | None = None,
                   raw: Any = None, ts: float | None = None) -> None:
         """Replace the check result of (template hash, sample, variant)."""
@@ -352,14 +349,15 @@ class ResultStore:
                  *(values[c] for c in CHECK_COLUMNS)])
 
     @_healing
-    def check(self, template_hash: str, sample: str, variant_name: str) -> dict | None:
+    def check(self, template_hash: str, sample: str, variant_name: str) -> dict[str, Any] | None:
         with self._lock:
             row = self._db.execute(
                 "SELECT * FROM checks WHERE template_hash=? AND sample=? AND variant_name=?",
                 (template_hash, sample, variant_name)).fetchone()
         return check_dict(row) if row else None
 
-    def with_checks(self, template_hash: str, rows: Iterable[Mapping[str, Any]]) -> list[dict]:
+    def with_checks(self, template_hash: str, rows: Iterable[Mapping[str, Any]]
+                    ) -> list[dict[str, Any]]:
         """Copies of ``rows`` with ``regs`` / ``smem`` / ``spills`` filled in from the latest
         check of the same (sample, variant_name) where a row lacks them."""
         checks = {(c["sample"], c["variant_name"]): c for c in self.checks(template_hash)}
@@ -375,7 +373,7 @@ class ResultStore:
         return out
 
     @_healing
-    def checks(self, template_hash: str) -> list[dict]:
+    def checks(self, template_hash: str) -> list[dict[str, Any]]:
         """Latest check of every (sample, variant) of a template."""
         with self._lock:
             rows = self._db.execute("SELECT * FROM checks WHERE template_hash=? "

@@ -22,7 +22,7 @@ _REF_RE = re.compile(r"""\{%-?\s*(?:include|import|extends|from)\s+["']([^"']+)[
 __all__ = ["Discovery", "dependencies", "discover", "is_template", "load_template",
            "parents", "referenced_names"]
 
-log = logging.getLogger("cutlens.discovery")
+log = logging.getLogger(__name__)
 
 
 def referenced_names(source: str) -> list[str]:

@@ -92,13 +92,13 @@ def _fingerprint(files: list[str], overlays: dict[str, str]) -> str:
 
 @dataclass
 class _Cached:
-    key: tuple
+    key: tuple[Any, ...]
     modules: list[str]
     fingerprint: str
     runs: list[DriverRun]
 
 
-_CACHE: dict[tuple, _Cached] = {}
+_CACHE: dict[tuple[Any, ...], _Cached] = {}
 _LOCK = threading.Lock()
 
 
@@ -160,7 +160,7 @@ def _inductor(config: ProjectConfig, file: str) -> DriverSpec:
     line = config.config_line("inductor")
     spec = DriverSpec(DriverConfig(entry=INDUCTOR_ENTRY, timeout_s=ind.timeout_s),
                       (file, line))
-    samples: dict[str, dict] = {}
+    samples: dict[str, dict[str, Any]] = {}
     for sname, nodes in ind.samples.items():
         table = f"inductor.samples.{sname}"
         if not isinstance(nodes, dict):
@@ -266,8 +266,8 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
-def _from_json(driver: DriverConfig, data: dict, files: list[str]) -> DriverRun:
-    def frames(lines: list[list]) -> list[tuple[RawFrame, ...]]:
+def _from_json(driver: DriverConfig, data: dict[str, Any], files: list[str]) -> DriverRun:
+    def frames(lines: list[list[Any]]) -> list[tuple[RawFrame, ...]]:
         return [tuple((files[f[0]], f[1], f[2], _KINDS.get(f[3], "text")) for f in fr)
                 for fr in lines]
 

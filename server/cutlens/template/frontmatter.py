@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
+from typing import Any
 
 from cutlens.config import toml_index
 from cutlens.config.toml_index import TomlIndex
@@ -28,7 +29,7 @@ class FrontMatterError(ValueError):
 class FrontMatter:
     """Parsed TOML plus where each table and key sits in the template."""
 
-    data: dict = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
     #: 1-based template line of the comment's first line (0: no front matter).
     start_line: int = 0
     #: 1-based template line of the comment's last line.

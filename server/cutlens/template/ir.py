@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import sympy
 
@@ -178,7 +179,7 @@ class Node:
                     seen.append(s)
         return seen
 
-    def concrete(self, hints: dict[str, int]) -> dict:
+    def concrete(self, hints: dict[str, int]) -> dict[str, Any]:
         """Sizes, strides and offset with every symbol replaced by its hint."""
         bad = [k for k, v in hints.items() if isinstance(v, bool) or not isinstance(v, int)]
         if bad:  # never hand sympy a string: subs() would eval it
@@ -210,7 +211,7 @@ class Node:
         return f"Node({self.name}: {self.describe()})"
 
 
-def make_node(name: str, spec: dict) -> Node:
+def make_node(name: str, spec: dict[str, Any]) -> Node:
     """Build a node from a front-matter table: ``{dtype, size, stride?, offset?}``."""
     unknown = set(spec) - {"dtype", "size", "stride", "offset", "device"}
     if unknown:

@@ -8,20 +8,21 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from cutlens import trust
 from cutlens.config import ProjectConfig
 from cutlens.diagnostics import Diagnostic
 from cutlens.template import captured, drivers, frontmatter, settings, sources
 from cutlens.template.frontmatter import FrontMatter
-from cutlens.template.model import DEFAULT_SAMPLE, Sample, Template
+from cutlens.template.model import DEFAULT_SAMPLE, Template
 from cutlens.template.variants import VariantError, expand_variants, generator_module_file
 
-_CACHE: OrderedDict[tuple, Template] = OrderedDict()
+_CACHE: OrderedDict[tuple[Any, ...], Template] = OrderedDict()
 _CACHE_SIZE = 64
 
 
-def _cache_key(path: Path, source: str, config: ProjectConfig) -> tuple | None:
+def _cache_key(path: Path, source: str, config: ProjectConfig) -> tuple[Any, ...] | None:
     """What a load depends on besides the text below the front matter: the settings' text,
     the config, the trust state and the generator module's file."""
     try:
@@ -36,7 +37,7 @@ def _captured_file(t: Template) -> Path | None:
     return t.captured.file if t.captured is not None else None
 
 
-def _generator_stamp(t: Template) -> tuple | None:
+def _generator_stamp(t: Template) -> tuple[Any, ...] | None:
     gen = generator_module_file(t)
     if gen is None:
         return None
@@ -78,7 +79,7 @@ def load(path: Path, config: ProjectConfig, source: str | None = None,
 def _load(path: Path, config: ProjectConfig, source: str,
           overlays: dict[str, str] | None = None) -> Template:
     t = Template(path=path, source=source, config=config)
-    merged: dict = {}
+    merged: dict[str, Any] = {}
     for src in reversed(sources.SOURCES):  # the first source's settings win
         try:
             found = src.settings(path, config, source)
@@ -105,20 +106,6 @@ def _load(path: Path, config: ProjectConfig, source: str,
     _expand(t)
     t.generator_stamp = _generator_stamp(t)
     return t
-
-
-def with_sample(t: Template, sample: Sample) -> Template:
-    """``t`` with one more sample (a what-if: other nodes, other hints), its variants
-    expanded for it."""
-    new = replace(t, samples=[*t.samples, sample], variant_table=dict(t.variant_table),
-                  errors=list(t.errors))
-    try:
-        new.variant_table[sample.name] = expand_variants(new, sample)
-    except VariantError as e:
-        file, line = new.setting_line(e.table, e.key)
-        new.errors.append(Diagnostic(file=file, line=line, message=str(e), source="cutlens"))
-        new.variant_table[sample.name] = []
-    return new
 
 
 def _expand(t: Template) -> None:

@@ -146,16 +146,11 @@ class Variant:
         return slugify(self.build_name, f"v{self.index}") if self.build_name else self.slug
 
     @property
-    def runtime_values(self) -> dict[str, Any]:
-        """The values of the runtime keys."""
-        return {k: self.values[k] for k in self.runtime if k in self.values}
-
-    @property
     def build_values(self) -> dict[str, Any]:
         """The values rendered into the source (all but the runtime keys)."""
         return {k: v for k, v in self.values.items() if k not in self.runtime}
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         out = {"index": self.index, "name": self.name, "values": self.values}
         if self.runtime:
             out["runtime"] = list(self.runtime)
@@ -177,7 +172,7 @@ class Template:
     engine: str = "jinja"
     front: FrontMatter = field(default_factory=FrontMatter)
     #: The settings as written (per-template table, then front matter over it).
-    settings: dict = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
     #: Where the settings came from: the template itself or the project config file.
     settings_file: Path | None = None
     settings_prefix: str = ""
@@ -198,17 +193,24 @@ class Template:
     errors: list[Diagnostic] = field(default_factory=list)
     broken: bool = False
     #: The generator module's file stamp when the variants were expanded (cache validity).
-    generator_stamp: tuple | None = None
+    generator_stamp: tuple[Any, ...] | None = None
     #: What it took from a samples file (``samples_from``: a ``captured.Taken``) and that
     #: file's stamp when read (cache validity).
     captured: Any = None
-    captured_stamp: tuple | None = None
+    captured_stamp: tuple[Any, ...] | None = None
     #: Render-driver cases by name (``engine == "driver"``: each variant is one case).
     cases: dict[str, Any] = field(default_factory=dict)
     #: False for a ``.py`` file that hosts no template of any driver (nothing to check).
     hosts_templates: bool = True
     #: A render driver's template: the hash of the whole run, which results are stored under.
     content_hash_of_run: str | None = None
+
+    @property
+    def unused_python(self) -> bool:
+        """A ``.py`` file no render driver uses (it hosts no template of one): nothing for
+        cutlens to check or render."""
+        return self.path.suffix == ".py" and not (self.engine == "driver" and
+                                                   self.hosts_templates)
 
     @property
     def has_settings(self) -> bool:

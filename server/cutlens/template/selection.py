@@ -20,6 +20,7 @@ import fnmatch
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cutlens.template.model import Sample, Template, Variant
 
@@ -41,8 +42,8 @@ def _is_glob(item: str) -> bool:
     return any(c in item for c in "*?[")
 
 
-def pick(items: Sequence[str], things: Sequence, names: Callable[[object], tuple[str, ...]],
-         index: Callable[[int, object], int]) -> tuple[list, list[str]]:
+def pick(items: Sequence[str], things: Sequence[Any], names: Callable[[Any], tuple[str, ...]],
+         index: Callable[[int, Any], int]) -> tuple[list[Any], list[str]]:
     """The ``things`` the items select (in order) and the items that matched nothing."""
     if not items or "all" in items:
         return list(things), []
@@ -80,14 +81,14 @@ class Selection:
         return not self.samples and not self.variants
 
     def pick_samples(self, template: Template) -> tuple[list[Sample], list[str]]:
-        return pick(self.samples, template.sample_list,  # type: ignore[arg-type]
-                    lambda s: (s.name, *((s.origin,) if s.origin else ())),  # type: ignore
+        return pick(self.samples, template.sample_list,
+                    lambda s: (s.name, *((s.origin,) if s.origin else ())),
                     lambda i, s: i)
 
     def pick_variants(self, template: Template,
                       sample: Sample) -> tuple[list[Variant], list[str]]:
-        return pick(self.variants, template.variants(sample),  # type: ignore[arg-type]
-                    lambda v: (v.name, v.slug), lambda i, v: v.index)  # type: ignore
+        return pick(self.variants, template.variants(sample),
+                    lambda v: (v.name, v.slug), lambda i, v: v.index)
 
     def pairs(self, template: Template) -> list[tuple[Sample, Variant]]:
         """The selected (sample, variant) pairs of ``template``, in its order."""

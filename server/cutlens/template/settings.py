@@ -110,7 +110,7 @@ def read_captured(t: Template, vals: dict[str, Any], own_samples: bool) -> None:
         t.broken = False
 
 
-def refuse_flags(t: Template, table: dict) -> dict:
+def refuse_flags(t: Template, table: dict[str, Any]) -> dict[str, Any]:
     """The template's own ``[compile]`` without the nvcc arguments the flag policy refuses
     (:mod:`cutlens.config.flags`); an error on each one's line."""
     clean, refused = check_compile_table(table, t.config.allow_unsafe_flags)
@@ -136,7 +136,7 @@ def _flag_position(t: Template, key: str, text: str) -> tuple[int, int | None]:
     return first, None
 
 
-def read_samples(t: Template, table: dict) -> None:
+def read_samples(t: Template, table: dict[str, Any]) -> None:
     for sname, spec in table.items():
         tname = f"samples.{sname}"
         if not isinstance(spec, dict):

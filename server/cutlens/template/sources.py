@@ -15,7 +15,7 @@ import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from cutlens.config import ProjectConfig
 from cutlens.template import frontmatter
@@ -28,7 +28,7 @@ class Found:
 
     #: The source's name (the template's ``origin``).
     origin: str
-    settings: dict
+    settings: dict[str, Any]
     #: The file holding the settings and the key prefix of their table there.
     settings_file: Path | None = None
     prefix: str = ""

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 import sympy
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
 
 MAX_LENGTH = 256
 MAX_INT = 2**63
@@ -106,7 +107,7 @@ def to_expr(value: Any, symbol: Callable[[str], sympy.Symbol] = _default_symbol)
     if isinstance(value, int):
         return sympy.Integer(value)
     if isinstance(value, sympy.Basic):
-        return value  # type: ignore[return-value]
+        return value
     if isinstance(value, str):
         return parse(value, symbol)
     raise ExprError(f"{type(value).__name__} is not a size expression")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -117,8 +118,10 @@ def generator_module_file(template: Template) -> Path | None:
     return module_file(spec, generator_folders(template))
 
 
-def _run_generator(fn: Any, spec: str, sample: Sample | None, args: dict) -> list[dict]:
+def _run_generator(fn: Any, spec: str, sample: Sample | None, args: dict[str, Any]
+                   ) -> list[dict[str, Any]]:
     kwargs = dict(args)
+    params: Mapping[str, inspect.Parameter]
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
@@ -146,7 +149,7 @@ def _run_generator(fn: Any, spec: str, sample: Sample | None, args: dict) -> lis
     return items
 
 
-def runtime_params(spec: dict) -> dict[str, RuntimeParam]:
+def runtime_params(spec: dict[str, Any]) -> dict[str, RuntimeParam]:
     """The ``[variants.runtime]`` table: key -> :class:`RuntimeParam`. A key is a C type
     (``swizzle = "int"``) or a table ``{ type, values?, arg? }``; ``values`` maps each
     value the key takes (by its text) to the C value passed."""
@@ -227,7 +230,7 @@ def expand_variants(template: Template, sample: Sample | None,
         if not v:
             raise VariantError(f"variant key {k!r} has an empty list of values", key=k)
 
-    raw: list[tuple[dict, list[str], int]] = []  # (values, varying keys, lens line)
+    raw: list[tuple[dict[str, Any], list[str], int]] = []  # (values, varying keys, lens line)
     grid_line = template.front.line_of("variants") if template.front.start_line else 0
     if "generator" in spec and not trust.exec_allowed():
         pass  # untrusted: the generator's variants are unknown (trust.untrusted_notice)
@@ -314,9 +317,9 @@ def expand_variants(template: Template, sample: Sample | None,
         if name in seen:
             name = f"{name} #{index}"
         seen.add(name)
-        keys = tuple(k for k in runtime if k in values)
-        _check_runtime_values(runtime, keys, values, name)
-        out.append(Variant(index=index, name=name, values=values, line=line, runtime=keys))
+        rt_keys = tuple(k for k in runtime if k in values)
+        _check_runtime_values(runtime, rt_keys, values, name)
+        out.append(Variant(index=index, name=name, values=values, line=line, runtime=rt_keys))
     if runtime:
         _name_builds(out)
     return out
@@ -352,6 +355,6 @@ def _check_runtime_values(runtime: dict[str, RuntimeParam], keys: tuple[str, ...
         _check_range(p, c)
 
 
-def axes_first(axes: dict[str, list]) -> dict[str, Any]:
+def axes_first(axes: dict[str, list[Any]]) -> dict[str, Any]:
     """Defaults for grid keys when a generator supplies the variants: each key's first value."""
     return {k: v[0] for k, v in axes.items()}

@@ -190,7 +190,7 @@ class Recorder:
         earlier: list[Any] = list(before) if isinstance(before, list | tuple) else \
             [before] if before is not None else []
 
-        class CapturePass(CustomGraphPass):
+        class CapturePass(CustomGraphPass):  # type: ignore[misc]  # (torch taken as Any)
             def __call__(self, graph: Any) -> None:
                 for p in earlier:  # the program's own passes still run, first
                     p(graph)
