@@ -60,7 +60,11 @@ def test_headless_matches_check(tmp_path):
     assert part["variants"] == ["n=2"] and part["related"][0]["file"] == "good.cu.jinja"
     # n = 2 cannot compile (the partial's missing_symbol): the validity pass says so on the
     # key's line and the grid's, in both
-    assert a["summary"] == {"templates": 2, "errors": 2, "warnings": 4, "infos": 0}
+    assert {k: a["summary"][k] for k in ("templates", "errors", "infos")} == {
+        "templates": 2, "errors": 2, "infos": 0}
+    others = [d for d in a["diagnostics"]
+              if d["severity"] == "warning" and d.get("code") != "invalid-variant"]
+    assert a["summary"]["warnings"] == len(others) + 2
     invalid = sorted((d["line"], d["message"].split(":")[0]) for d in a["diagnostics"]
                      if d.get("code") == "invalid-variant")
     assert invalid == [(5, "1 of 2 variants cannot compile"),

@@ -23,7 +23,7 @@ from cutlens.bench.finalists import final_round
 from cutlens.bench.protocol import TimingConfig, baseline_request, error_result, run_request
 from cutlens.bench.runner import Runner
 from cutlens.bench.sweep import store_guard
-from cutlens.check.grid_validity import builds, grid_warnings
+from cutlens.check.grid_validity import builds, grid_warnings, jobs_of
 from cutlens.check.jinja_tier import jinja_check
 from cutlens.nvcc.mapping import map_result
 from cutlens.nvcc.options import compile_options, job_for, unit_id
@@ -304,7 +304,7 @@ def drop_invalid(t: Template, units: list[RenderedUnit], compiler: BuildCompiler
         return units, []
     root = getattr(getattr(compiler, "cache", None), "root", t.config.cache_dir / "build")
     pairs = [(u.sample, u.variant) for u in units]
-    warnings, gv = grid_warnings(t, pairs, units, Path(root), t.config.effective_jobs())
+    warnings, gv = grid_warnings(t, pairs, units, Path(root), jobs_of(t))
     if gv is None or not warnings:  # none, or no key to blame: nvcc's errors say it best
         return units, []
     bad = {(r.sample, id(r.variant)): r for r in gv.invalid if r.keys}

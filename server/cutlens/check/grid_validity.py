@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import subprocess
 from collections.abc import Callable, Sequence
@@ -147,6 +148,11 @@ def judge(template: Template, pairs: Sequence[tuple[Sample, Variant]],
             row.keys, row.file, row.line = blamed.get(id(o), ((), str(template.path), 0))
         gv.rows.append(row)
     return gv
+
+
+def jobs_of(template: Template) -> int:
+    """Front-end passes side by side: the project's ``jobs``, else one per core."""
+    return template.config.jobs if template.config.jobs > 0 else (os.cpu_count() or 1)
 
 
 def builds(units: Sequence[RenderedUnit]) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 
 from cutlens import config as config_mod
 from cutlens import trust
-from cutlens.check.grid_validity import grid_warnings
+from cutlens.check.grid_validity import grid_warnings, jobs_of
 from cutlens.check.jinja_tier import JinjaCheck, jinja_check
 from cutlens.check.nvcc_tier import Event, nvcc_check_all, quick_reporter
 from cutlens.diagnostics import Diagnostic, sort_key
@@ -114,7 +114,7 @@ async def _nvcc_tiers(checks: list[JinjaCheck], jobs: int | None, mode: str, pro
         cfg = jc.template.config
         found, _ = await asyncio.to_thread(grid_warnings, jc.template, jc.pairs, jc.units,
                                            cfg.cache_dir / "build",
-                                           jobs or cfg.effective_jobs())
+                                           jobs or jobs_of(jc.template))
         return found
 
     warned = asyncio.gather(*(validity(jc) for jc in checks))

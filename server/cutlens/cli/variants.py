@@ -14,7 +14,7 @@ from typing import Any
 
 from cutlens import trust
 from cutlens.check import formats
-from cutlens.check.grid_validity import GridValidity, grid_validity
+from cutlens.check.grid_validity import GridValidity, grid_validity, jobs_of
 from cutlens.cli.common import (
     EXIT_OK,
     EXIT_PROBLEMS,
@@ -71,7 +71,7 @@ def cmd_variants(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         try:
             validity = grid_validity(t, Renderer(), sel, t.config.cache_dir / "build",
-                                     jobs=args.jobs or t.config.effective_jobs())
+                                     jobs=args.jobs or jobs_of(t))
         except (NvccNotFound, FrontEndUnavailable) as e:
             sys.stderr.write(f"cutlens: {e}\n")
             return EXIT_USAGE
