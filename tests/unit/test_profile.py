@@ -61,6 +61,16 @@ def test_details_page_speed_of_light():
     assert rec["duration_ns"] == pytest.approx(204450)
 
 
+def test_details_page_as_ncu_prints_it_on_an_h100():
+    """Recorded on an H100 (ncu 2025.x, --csv --section SpeedOfLight): ncu's notes first,
+    and metric rows shorter than the header (the rule columns left out)."""
+    (rec,) = ncu.parse_details((FIX / "details_sol_h100_recorded.csv").read_text())
+    assert rec["sm_pct"] == pytest.approx(67.28)
+    assert rec["memory_pct"] == pytest.approx(85.99)
+    assert rec["dram_pct"] == pytest.approx(47.40)
+    assert rec["duration_ns"] == pytest.approx(234016)
+
+
 def test_longest_kernel_is_the_summary():
     text = ('"ID","Kernel Name","gpu__time_duration.sum","sm__throughput.avg.pct_of_peak_'
             'sustained_elapsed"\n"","","nsecond","%"\n"0","reduce","1,000","10"\n'

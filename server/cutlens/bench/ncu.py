@@ -237,8 +237,9 @@ def parse_details(text: str) -> list[dict[str, Any]]:
     if any(n not in col for n in need):
         return []
     labels = {v: k for k, v in DETAILS_LABELS.items()}
+    last = max(col[n] for n in need)  # a metric row leaves the rule columns out
     for row in rows[1:]:
-        if len(row) < len(header):
+        if len(row) <= last:
             continue
         rec = by_id.setdefault(row[col["ID"]], {"kernel": row[col["Kernel Name"]]})
         field = labels.get(row[col["Metric Name"]])
