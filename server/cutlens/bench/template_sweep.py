@@ -299,10 +299,12 @@ def drop_invalid(t: Template, units: list[RenderedUnit], compiler: BuildCompiler
                  ) -> tuple[list[RenderedUnit], list[dict[str, Any]]]:
     """The units whose build can compile, and a result row for each variant the front end
     found cannot because of its keys (:mod:`cutlens.check.grid_validity`): those are never
-    compiled."""
-    if builds(units) < 2:
+    compiled. A compiler without a local build cache (Ray: nvcc runs on the cluster's nodes,
+    maybe not here) gets no pre-check: its builds' own errors say why."""
+    cache = getattr(compiler, "cache", None)
+    if builds(units) < 2 or cache is None:
         return units, []
-    root = getattr(getattr(compiler, "cache", None), "root", t.config.cache_dir / "build")
+    root = getattr(cache, "root", t.config.cache_dir / "build")
     pairs = [(u.sample, u.variant) for u in units]
     warnings, gv = grid_warnings(t, pairs, units, Path(root), jobs_of(t))
     if gv is None or not warnings:  # none, or no key to blame: nvcc's errors say it best
