@@ -219,9 +219,11 @@ def register_views(server: CutlensServer) -> None:
             sample = lenses_mod.active_sample(t, doc.active_sample)
             h = hover_mod.hover(t, None, str(doc.path), source, params.position.line,
                                 params.position.character, ls.results_of(doc)[0], sample)
-            return with_profile(h, profile_mod.hover_text(
-                t, ses.project_for(doc.path).store, doc.active_sample, params.position.line,
-                doc.active_variant))
+            # the latest profile is a store read: off the event loop
+            prof = await asyncio.to_thread(
+                profile_mod.hover_text, t, ses.project_for(doc.path).store, doc.active_sample,
+                params.position.line, doc.active_variant)
+            return with_profile(h, prof)
         unit = None
         if doc.checkable:  # the render (cached after the Jinja tier's) on the render thread
             ses.project_for(doc.path)  # (projects are made on the event loop's thread)
